@@ -1,0 +1,222 @@
+//! `/api/v1/auth/*`: register, login, refresh, logout.
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::session::{self, Rotation};
+use super::{throttle, token, AnyUser};
+use crate::audit::{self, Actor, NewEntry};
+use crate::db::{self, write_tx, Id};
+use crate::error::AppError;
+use crate::http::body::{Form, JsonBody};
+use crate::http::RequestId;
+use crate::state::AppState;
+use crate::users::{rules, store, Role, User, UserRow};
+
+#[derive(Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub refresh_token: String,
+}
+
+fn token_pair(state: &AppState, user: &UserRow, session_id: Id, refresh_token: String) -> Result<TokenPair, AppError> {
+    let access_token = state
+        .tokens
+        .issue(user.id, &user.role, session_id, token::TYP_ACCESS, chrono::Utc::now().timestamp())
+        .map_err(|_| AppError::internal("token signing failed"))?;
+    Ok(TokenPair { access_token, token_type: "Bearer", expires_in: token::ACCESS_TTL_SECS, refresh_token })
+}
+
+pub async fn register(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
+    if !state.allow_registration {
+        return Err(AppError::Forbidden);
+    }
+    let mut form = Form::new(body)?;
+    let email = form.string("email");
+    let password = form.string("password").map(Zeroizing::new);
+    let display_name = form.string("display_name");
+    let email = email.and_then(|e| form.check("email", rules::email(&e)));
+    if let Some(password) = &password {
+        form.check("password", rules::password(password, email.as_deref()));
+    }
+    let display_name = display_name.and_then(|n| form.check("display_name", rules::display_name(&n)));
+    form.finish()?;
+    let (Some(email), Some(password), Some(display_name)) = (email, password, display_name) else {
+        return Err(AppError::internal("validated fields missing"));
+    };
+    let password_hash = state.passwords.hash(password).await?;
+    let user = new_user(email, display_name, Role::Reporter, password_hash);
+    let user = db::run(&state.pool, move |conn| {
+        write_tx(conn, |conn| {
+            store::insert(conn, &user)?;
+            let entry = NewEntry::new(Actor::user(user.id, Role::Reporter.as_str()), "user.create")
+                .target("user", user.id)
+                .details(json!({"role": user.role, "via": "register"}))
+                .request(Some(&rid.0));
+            audit::record(conn, entry)?;
+            Ok::<_, AppError>(user)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(User::from(user)))
+}
+
+pub fn new_user(email: String, display_name: String, role: Role, password_hash: String) -> UserRow {
+    let now = db::now();
+    UserRow {
+        id: Id::new(),
+        email,
+        display_name,
+        role: role.as_str().to_string(),
+        password_hash,
+        active: true,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
+    let mut form = Form::new(body)?;
+    let email = form.string("email");
+    let password = form.string("password").map(Zeroizing::new);
+    form.finish()?;
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(AppError::internal("validated fields missing"));
+    };
+    let email = rules::normalize_email(&email);
+    let key = crate::crypto::hmac_hex(&state.throttle_key, email.as_bytes());
+    let request_id = rid.0;
+
+    let (user, throttled) = {
+        let key = key.clone();
+        db::run(&state.pool, move |conn| {
+            let user = store::find_by_email(conn, &email)?;
+            let throttled = throttle::locked_for(throttle::get(conn, &key)?.as_ref(), db::now());
+            Ok((user, throttled))
+        })
+        .await?
+    };
+    let user_id = user.as_ref().map(|u| u.id);
+
+    if let Some(retry_after_secs) = throttled {
+        let request_id = request_id.clone();
+        db::run(&state.pool, move |conn| {
+            write_tx(conn, |conn| {
+                audit::record(conn, login_entry("auth.throttled", user_id, json!({}), &request_id))?;
+                Ok::<_, AppError>(())
+            })
+        })
+        .await?;
+        return Err(AppError::TooManyRequests { retry_after_secs });
+    }
+
+    let verified = state.passwords.verify(password.clone(), user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let user = match user {
+        Some(user) if verified.ok && user.active => user,
+        other => {
+            let reason = match other {
+                None => "unknown_account",
+                Some(u) if !u.active => "inactive",
+                Some(_) => "bad_password",
+            };
+            db::run(&state.pool, move |conn| {
+                write_tx(conn, |conn| {
+                    let now = db::now();
+                    let next = throttle::after_failure(throttle::get(conn, &key)?, &key, now);
+                    throttle::put(conn, &next)?;
+                    let entry = login_entry("auth.login_failed", user_id, json!({"reason": reason}), &request_id);
+                    audit::record(conn, entry)?;
+                    Ok::<_, AppError>(())
+                })
+            })
+            .await?;
+            return Err(AppError::Unauthorized);
+        }
+    };
+
+    let rehashed = match verified.needs_rehash {
+        true => Some(state.passwords.hash(password).await?),
+        false => None,
+    };
+    let (user, session_id, refresh_token) = db::run(&state.pool, move |conn| {
+        write_tx(conn, |conn| {
+            throttle::clear(conn, &key)?;
+            if let Some(hash) = &rehashed {
+                store::set_password_hash(conn, user.id, hash)?;
+            }
+            let (session_id, refresh_token) = session::create(conn, user.id)?;
+            let entry = NewEntry::new(Actor::user(user.id, &user.role), "auth.login")
+                .target("user", user.id)
+                .details(json!({"session_id": session_id, "rehashed": rehashed.is_some()}))
+                .request(Some(&request_id));
+            audit::record(conn, entry)?;
+            Ok::<_, AppError>((user, session_id, refresh_token))
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(token_pair(&state, &user, session_id, refresh_token)?))
+}
+
+/// Failed and throttled logins have no authenticated actor; the target is the account when
+/// one exists. The email itself is never recorded.
+fn login_entry(action: &'static str, user_id: Option<Id>, details: serde_json::Value, request_id: &str) -> NewEntry {
+    let mut entry = NewEntry::new(Actor::anonymous(), action).details(details).request(Some(request_id));
+    if let Some(id) = user_id {
+        entry = entry.target("user", id);
+    }
+    entry
+}
+
+pub async fn refresh(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
+    let mut form = Form::new(body)?;
+    let presented = form.string("refresh_token").map(Zeroizing::new);
+    form.finish()?;
+    let Some(presented) = presented else { return Err(AppError::internal("validated fields missing")) };
+    let rotation = db::run(&state.pool, move |conn| {
+        write_tx(conn, |conn| {
+            let rotation = session::rotate(conn, &presented)?;
+            let entry = match &rotation {
+                Rotation::Rotated { user, session_id, .. } => Some(
+                    NewEntry::new(Actor::user(user.id, &user.role), "auth.refresh")
+                        .target("session", session_id),
+                ),
+                // Someone presented a token that was already exchanged: it was stolen or
+                // replayed. The session has been revoked; record it.
+                Rotation::Reused { user_id, session_id } => Some(
+                    NewEntry::new(Actor::anonymous(), "auth.refresh_reuse")
+                        .target("session", session_id)
+                        .details(json!({"user_id": user_id})),
+                ),
+                Rotation::Invalid => None,
+            };
+            if let Some(entry) = entry {
+                audit::record(conn, entry.request(Some(&rid.0)))?;
+            }
+            Ok::<_, AppError>(rotation)
+        })
+    })
+    .await?;
+    match rotation {
+        Rotation::Rotated { user, session_id, refresh_token } => {
+            Ok(HttpResponse::Ok().json(token_pair(&state, &user, session_id, refresh_token)?))
+        }
+        Rotation::Reused { .. } | Rotation::Invalid => Err(AppError::Unauthorized),
+    }
+}
+
+pub async fn logout(state: web::Data<AppState>, rid: RequestId, AnyUser(user): AnyUser) -> Result<HttpResponse, AppError> {
+    db::run(&state.pool, move |conn| {
+        write_tx(conn, |conn| {
+            session::revoke(conn, user.session_id)?;
+            let entry = NewEntry::new(user.actor(), "auth.logout").target("session", user.session_id).request(Some(&rid.0));
+            audit::record(conn, entry)?;
+            Ok::<_, AppError>(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,103 @@
+//! Authentication: passwords, tokens, sessions, throttling, and the role extractors that make a
+//! handler's signature say who may call it (`Admin`, `Staff`, `Caseworker`, `Reporter`,
+//! `AnyUser`).
+
+pub mod handlers;
+pub mod password;
+pub mod session;
+pub mod throttle;
+pub mod token;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+
+use crate::audit::Actor;
+use crate::db::Id;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::users::{Role, UserRow};
+
+/// The caller, checked against the database on this request: the session is live and the user
+/// active, so logout, deactivation and role changes take effect at once. The role is the one
+/// stored now, not the one in the token.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: UserRow,
+    pub role: Role,
+    pub session_id: Id,
+}
+
+impl CurrentUser {
+    pub fn id(&self) -> Id {
+        self.user.id
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor::user(self.user.id, self.role.as_str())
+    }
+}
+
+async fn authenticate(req: HttpRequest) -> Result<CurrentUser, AppError> {
+    let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| AppError::internal("state missing"))?;
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(token::bearer)
+        .ok_or(AppError::Unauthorized)?;
+    let claims = state.tokens.validate(token, token::TYP_ACCESS).ok_or(AppError::Unauthorized)?;
+    let (session_id, user_id) = (claims.sid, claims.sub);
+    let user = crate::db::run(&state.pool, move |conn| Ok(session::live_user(conn, session_id, user_id)?))
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    let role = Role::parse(&user.role).ok_or_else(|| AppError::internal("unknown stored role"))?;
+    Ok(CurrentUser { user, role, session_id })
+}
+
+macro_rules! role_extractor {
+    ($(#[$doc:meta])* $name:ident: $($role:ident)|+) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub CurrentUser);
+
+        impl FromRequest for $name {
+            type Error = AppError;
+            type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                let req = req.clone();
+                Box::pin(async move {
+                    let user = authenticate(req).await?;
+                    match user.role {
+                        $(Role::$role)|+ => Ok($name(user)),
+                        #[allow(unreachable_patterns)]
+                        _ => Err(AppError::Forbidden),
+                    }
+                })
+            }
+        }
+    };
+}
+
+role_extractor!(
+    /// Any signed-in user.
+    AnyUser: Reporter | Caseworker | Admin
+);
+role_extractor!(
+    /// An admin: manages accounts and the registry, audits; never reads report content.
+    Admin: Admin
+);
+role_extractor!(
+    /// A caseworker or an admin (metadata-level staff actions).
+    Staff: Caseworker | Admin
+);
+role_extractor!(
+    /// A caseworker: triage and report content.
+    Caseworker: Caseworker
+);
+role_extractor!(
+    /// A reporter with an account.
+    Reporter: Reporter
+);

@@ -1,0 +1,122 @@
+//! Password hashing: argon2id with the SPEC §3 parameters, on the blocking pool behind a
+//! semaphore sized to the cores, so a login flood queues instead of exhausting memory or
+//! starving other requests.
+
+use std::sync::{Arc, LazyLock};
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+use crate::error::AppError;
+
+pub const MEMORY_KIB: u32 = 19_456;
+pub const ITERATIONS: u32 = 2;
+pub const PARALLELISM: u32 = 1;
+
+fn argon2() -> Argon2<'static> {
+    // The parameters are constants within argon2's accepted ranges.
+    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid argon2 parameters"); // ok: constants
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes with the policy parameters. CPU-heavy: call through [`Passwords`].
+pub fn hash(password: &str) -> Result<String, AppError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| AppError::internal("password hashing failed"))
+}
+
+/// A hash of a random password, verified when the email is unknown so that an unknown email
+/// costs the same time as a wrong password.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let random = hex::encode(crate::crypto::random_bytes::<16>());
+    hash(&random).unwrap_or_default()
+});
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub ok: bool,
+    /// The stored hash uses weaker parameters than the policy: hash again on success.
+    pub needs_rehash: bool,
+}
+
+/// Verifies `password` against `stored` (a PHC string), or against the dummy hash when there is
+/// no account, which always fails.
+pub fn verify(password: &str, stored: Option<&str>) -> Verified {
+    let phc = stored.unwrap_or(DUMMY_HASH.as_str());
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return Verified { ok: false, needs_rehash: false };
+    };
+    let ok = argon2().verify_password(password.as_bytes(), &parsed).is_ok() && stored.is_some();
+    Verified { ok, needs_rehash: ok && below_policy(&parsed) }
+}
+
+fn below_policy(hash: &PasswordHash<'_>) -> bool {
+    if hash.algorithm.as_str() != "argon2id" {
+        return true;
+    }
+    let param = |name: &str| hash.params.get_decimal(name).unwrap_or(0);
+    param("m") < MEMORY_KIB || param("t") < ITERATIONS || param("p") < PARALLELISM
+}
+
+/// Runs hashing on the blocking pool, at most one per core at a time.
+#[derive(Clone)]
+pub struct Passwords {
+    permits: Arc<Semaphore>,
+}
+
+impl Passwords {
+    pub fn new(concurrency: usize) -> Self {
+        Passwords { permits: Arc::new(Semaphore::new(concurrency.max(1))) }
+    }
+
+    pub fn for_this_machine() -> Self {
+        Self::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+    }
+
+    pub async fn hash(&self, password: Zeroizing<String>) -> Result<String, AppError> {
+        let _permit = self.permits.acquire().await.map_err(|_| AppError::Unavailable)?;
+        actix_web::web::block(move || hash(&password))
+            .await
+            .map_err(|_| AppError::internal("hashing task failed"))?
+    }
+
+    pub async fn verify(&self, password: Zeroizing<String>, stored: Option<String>) -> Result<Verified, AppError> {
+        let _permit = self.permits.acquire().await.map_err(|_| AppError::Unavailable)?;
+        actix_web::web::block(move || verify(&password, stored.as_deref()))
+            .await
+            .map_err(|_| AppError::internal("hashing task failed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_uses_policy_and_verifies() {
+        let h = hash("correct horse battery").unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert_eq!(verify("correct horse battery", Some(&h)), Verified { ok: true, needs_rehash: false });
+        assert!(!verify("wrong horse battery", Some(&h)).ok);
+    }
+
+    #[test]
+    fn unknown_account_never_verifies() {
+        assert!(!verify("anything at all", None).ok);
+    }
+
+    #[test]
+    fn weaker_hash_asks_for_rehash() {
+        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 1, 1, None).unwrap())
+            .hash_password(b"correct horse battery", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert_eq!(verify("correct horse battery", Some(&weak)), Verified { ok: true, needs_rehash: true });
+    }
+}

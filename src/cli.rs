@@ -1,0 +1,155 @@
+//! The command line (SPEC §1): `serve` (default), `migrate`, `admin create`, `audit verify`.
+
+use std::io::Read;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::audit::{self, Actor, NewEntry};
+use crate::config::Config;
+use crate::db::{self, write_tx};
+use crate::error::AppError;
+use crate::users::{rules, store, Role};
+use crate::StartupError;
+
+const ENVIRONMENT_HELP: &str = "\
+Configuration (environment variables; a .env file in the working folder is read too):
+  DATABASE_URL                sqlite://PATH or postgres://USER@HOST/DB   [default: sqlite://data/tipline.db]
+  TIPLINE_BIND                address to listen on                       [default: 127.0.0.1:8080]
+  TIPLINE_DATA_DIR            folder for the SQLite file and generated secrets [default: data]
+  TIPLINE_JWT_SECRET          token signing secret, >= 32 bytes  [default: generated into DATA_DIR/jwt_secret]
+  TIPLINE_DATA_KEY            master key for data at rest, >= 32 bytes [default: generated into DATA_DIR/data_key]
+  TIPLINE_ALLOW_REGISTRATION  reporters may create accounts (true/false) [default: true]
+  TIPLINE_DB_POOL_SIZE        database connections, 1..=256              [default: 16]
+  RUST_LOG                    log filter, e.g. info or tipline=debug     [default: info]";
+
+#[derive(Parser, Debug)]
+#[command(name = "tipline", version, about = "Reporting and case management for people targeted by transnational repression", after_help = ENVIRONMENT_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage admin accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create an admin. Without --password-stdin a password is generated and printed once.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long, default_value = "Administrator")]
+        display_name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Verify the hash chain: exit 0 when intact, 1 when broken (naming the first bad seq).
+    Verify,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<AppError> for CliError {
+    fn from(err: AppError) -> Self {
+        match err {
+            AppError::Validation(errors) => CliError::Invalid(
+                errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect::<Vec<_>>().join("; "),
+            ),
+            AppError::Conflict(detail) => CliError::Invalid(detail),
+            other => CliError::Failed(other.to_string()),
+        }
+    }
+}
+
+pub fn migrate(config: &Config) -> Result<(), CliError> {
+    let mut conn = db::connect(&config.database_url).map_err(|e| StartupError::Connect(e.to_string()))?;
+    let applied = db::migrate(&mut conn).map_err(|e| StartupError::Migrate(e.to_string()))?;
+    println!("{applied} migration(s) applied; the database is up to date");
+    Ok(())
+}
+
+pub fn admin_create(config: &Config, email: &str, password_stdin: bool, display_name: &str) -> Result<(), CliError> {
+    let email = rules::email(email).map_err(|m| CliError::Invalid(format!("--email {m}")))?;
+    let display_name = rules::display_name(display_name).map_err(|m| CliError::Invalid(format!("--display-name {m}")))?;
+    let (password, generated) = if password_stdin {
+        let mut input = Zeroizing::new(String::new());
+        std::io::stdin()
+            .take(4096)
+            .read_to_string(&mut input)
+            .map_err(|e| CliError::Failed(format!("cannot read the password from stdin: {e}")))?;
+        let line = input.lines().next().unwrap_or("").to_string();
+        (Zeroizing::new(line), false)
+    } else {
+        (Zeroizing::new(crate::auth::token::new_refresh_token().0[..24].to_string()), true)
+    };
+    rules::password(&password, Some(&email)).map_err(|m| CliError::Invalid(format!("password {m}")))?;
+    let pool = crate::open_database(config)?;
+    let hash = crate::auth::password::hash(&password)?;
+    let user = crate::auth::handlers::new_user(email, display_name, Role::Admin, hash);
+    let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
+    write_tx(&mut conn, |conn| {
+        if store::email_taken(conn, &user.email)? {
+            return Err(AppError::Conflict("an account with this email already exists".into()));
+        }
+        store::insert(conn, &user)?;
+        let entry = NewEntry::new(Actor::system(), "user.create")
+            .target("user", user.id)
+            .details(json!({"role": "admin", "via": "cli"}));
+        audit::record(conn, entry)?;
+        Ok(())
+    })?;
+    println!("created admin {} ({})", user.email, user.id);
+    if generated {
+        println!("password (shown once, store it now): {}", password.as_str());
+    }
+    Ok(())
+}
+
+/// Returns whether the chain is intact.
+pub fn audit_verify(config: &Config) -> Result<bool, CliError> {
+    let pool = crate::open_database(config)?;
+    let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
+    let result = audit::verify(&mut conn).map_err(AppError::from)?;
+    write_tx(&mut conn, |conn| {
+        let entry = NewEntry::new(Actor::system(), "audit.verify").details(json!({
+            "ok": result.ok, "entries": result.entries, "first_bad_seq": result.first_bad_seq, "via": "cli"
+        }));
+        audit::record(conn, entry)?;
+        Ok::<_, AppError>(())
+    })?;
+    match result.first_bad_seq {
+        None => println!("audit trail intact: {} entries, head {}", result.entries, result.head_hash.as_deref().unwrap_or("-")),
+        Some(seq) => println!("audit trail BROKEN: first bad entry is seq {seq} (of {} entries)", result.entries),
+    }
+    Ok(result.ok)
+}

@@ -1,0 +1,210 @@
+//! Settings from the environment (and `.env`). A bad value is an error naming the variable.
+//! Secrets are never printed: [`Secret`] has no `Display` and a redacting `Debug`.
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::db::DatabaseUrl;
+
+/// Shortest secret accepted from the environment.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Clone)]
+pub struct Secret(Zeroizing<Vec<u8>>);
+
+impl Secret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(Zeroizing::new(bytes))
+    }
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub jwt_secret: Secret,
+    pub data_key: Secret,
+    pub allow_registration: bool,
+    /// Database connections in the pool.
+    pub db_pool_size: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Reads the process environment (after loading `.env` if present).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`; generates missing secrets into the data folder.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let data_dir = PathBuf::from(lookup("TIPLINE_DATA_DIR").unwrap_or_else(|| "data".into()));
+        let default_db = format!("sqlite://{}", data_dir.join("tipline.db").display());
+        let database_url = DatabaseUrl::parse(&lookup("DATABASE_URL").unwrap_or(default_db)).map_err(ConfigError)?;
+        let bind = match lookup("TIPLINE_BIND") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(value) => value.parse().map_err(|_| {
+                ConfigError("TIPLINE_BIND: expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080".into())
+            })?,
+        };
+        let allow_registration = match lookup("TIPLINE_ALLOW_REGISTRATION") {
+            None => true,
+            Some(value) => parse_bool(&value)
+                .ok_or_else(|| ConfigError("TIPLINE_ALLOW_REGISTRATION: expected true or false".into()))?,
+        };
+        let db_pool_size = match lookup("TIPLINE_DB_POOL_SIZE") {
+            None => 16,
+            Some(value) => value
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=256).contains(n))
+                .ok_or_else(|| ConfigError("TIPLINE_DB_POOL_SIZE: expected a whole number from 1 to 256".into()))?,
+        };
+        if database_url.backend == crate::db::Backend::Sqlite {
+            ensure_parent_dir(Path::new(&database_url.target))?;
+        }
+        let jwt_secret = secret(&lookup, "TIPLINE_JWT_SECRET", &data_dir, "jwt_secret")?;
+        let data_key = secret(&lookup, "TIPLINE_DATA_KEY", &data_dir, "data_key")?;
+        Ok(Config { database_url, bind, data_dir, jwt_secret, data_key, allow_registration, db_pool_size })
+    }
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn ensure_parent_dir(path: &Path) -> Result<(), ConfigError> {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => fs::create_dir_all(parent)
+            .map_err(|e| ConfigError(format!("DATABASE_URL: cannot create the folder {}: {e}", parent.display()))),
+        _ => Ok(()),
+    }
+}
+
+/// A secret from the environment, else from `DATA_DIR/file`, else 32 fresh random bytes written
+/// there (hex, mode 0600) and reused on the next start.
+fn secret(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &str,
+    data_dir: &Path,
+    file: &str,
+) -> Result<Secret, ConfigError> {
+    if let Some(value) = lookup(variable) {
+        if value.len() < MIN_SECRET_BYTES {
+            return Err(ConfigError(format!("{variable}: must be at least {MIN_SECRET_BYTES} bytes long")));
+        }
+        return Ok(Secret::new(value.into_bytes()));
+    }
+    let path = data_dir.join(file);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let text = text.trim();
+            if text.len() < MIN_SECRET_BYTES {
+                return Err(ConfigError(format!(
+                    "{variable}: the generated secret in {} is shorter than {MIN_SECRET_BYTES} bytes; remove the file to generate a new one",
+                    path.display()
+                )));
+            }
+            Ok(Secret::new(text.as_bytes().to_vec()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let value = Zeroizing::new(hex::encode(crate::crypto::random_bytes::<32>()));
+            write_private(&path, value.as_bytes())
+                .map_err(|e| ConfigError(format!("{variable}: cannot write {}: {e}", path.display())))?;
+            Ok(Secret::new(value.as_bytes().to_vec()))
+        }
+        Err(e) => Err(ConfigError(format!("{variable}: cannot read {}: {e}", path.display()))),
+    }
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn generates_secrets_once_with_private_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let first = config(&[("TIPLINE_DATA_DIR", data)]).unwrap();
+        let second = config(&[("TIPLINE_DATA_DIR", data)]).unwrap();
+        assert_eq!(first.jwt_secret.expose(), second.jwt_secret.expose());
+        assert_ne!(first.jwt_secret.expose(), first.data_key.expose());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join("jwt_secret")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(first.database_url.target, format!("{data}/tipline.db"));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let cases = [
+            ("TIPLINE_JWT_SECRET", "short"),
+            ("TIPLINE_DATA_KEY", "short"),
+            ("TIPLINE_BIND", "localhost"),
+            ("TIPLINE_ALLOW_REGISTRATION", "maybe"),
+            ("TIPLINE_DB_POOL_SIZE", "0"),
+            ("DATABASE_URL", "mysql://db"),
+        ];
+        for (variable, value) in cases {
+            let err = config(&[("TIPLINE_DATA_DIR", data), (variable, value)]).unwrap_err();
+            assert!(err.0.starts_with(variable), "{variable}: {}", err.0);
+            assert!(!err.0.contains(value) || value == "0", "echoes the value: {}", err.0);
+        }
+    }
+
+    #[test]
+    fn secrets_are_not_debug_printed() {
+        let secret = Secret::new(b"0123456789abcdef0123456789abcdef".to_vec());
+        assert!(!format!("{secret:?}").contains("0123"));
+    }
+}

@@ -1,0 +1,210 @@
+//! Storage: one connection type for SQLite and PostgreSQL, the pool, migrations and transactions.
+
+pub mod schema;
+pub mod types;
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::AppError;
+
+pub use types::{DbUuid, Id};
+
+pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// SQLite waits this long for the write lock before giving up with "database is locked".
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 30_000;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Runs a block once per real backend, so every query is type-checked against both.
+/// `db_run!(conn: { … })` uses one body; `db_run!(conn: pg { … } sqlite { … })` two.
+#[macro_export]
+macro_rules! db_run {
+    ($c:ident: $body:block) => {
+        match $c {
+            $crate::db::DbConn::Pg($c) => $body,
+            $crate::db::DbConn::Sqlite($c) => $body,
+        }
+    };
+    ($c:ident: pg $pg:block sqlite $sq:block) => {
+        match $c {
+            $crate::db::DbConn::Pg($c) => $pg,
+            $crate::db::DbConn::Sqlite($c) => $sq,
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// Where the data lives, parsed from `DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    pub backend: Backend,
+    /// What the driver is given: the PostgreSQL URL, or the SQLite file path.
+    pub target: String,
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseUrl { backend: Backend::Postgres, target: url.to_string() });
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("DATABASE_URL: sqlite:// needs a file path, e.g. sqlite://data/tipline.db".into());
+            }
+            return Ok(DatabaseUrl { backend: Backend::Sqlite, target: path.to_string() });
+        }
+        Err("DATABASE_URL: unsupported scheme; accepted are sqlite://PATH and postgres:// (or postgresql://)".into())
+    }
+}
+
+/// Opens one connection, configured for this service. Errors carry the driver's own text
+/// (for PostgreSQL: "connection refused", "password authentication failed", …).
+pub fn connect(url: &DatabaseUrl) -> ConnectionResult<DbConn> {
+    match url.backend {
+        Backend::Postgres => Ok(DbConn::Pg(PgConnection::establish(&url.target)?)),
+        Backend::Sqlite => {
+            let mut conn = SqliteConnection::establish(&url.target)?;
+            conn.batch_execute(&format!(
+                "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+            ))
+            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            Ok(DbConn::Sqlite(conn))
+        }
+    }
+}
+
+pub fn migrations_for(conn: &DbConn) -> EmbeddedMigrations {
+    match conn {
+        DbConn::Pg(_) => PG_MIGRATIONS,
+        DbConn::Sqlite(_) => SQLITE_MIGRATIONS,
+    }
+}
+
+pub fn migrate(conn: &mut DbConn) -> diesel::migration::Result<usize> {
+    let source = migrations_for(conn);
+    conn.run_pending_migrations(source).map(|done| done.len())
+}
+
+pub fn is_migrated(conn: &mut DbConn) -> diesel::migration::Result<bool> {
+    let source = migrations_for(conn);
+    conn.has_pending_migration(source).map(|pending| !pending)
+}
+
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        connect(&self.url).map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        match conn {
+            DbConn::Pg(c) => r2d2::R2D2Connection::is_broken(c),
+            DbConn::Sqlite(c) => r2d2::R2D2Connection::is_broken(c),
+        }
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// Builds the pool without connecting: the caller has already opened (and migrated) one
+/// connection, so startup errors come from the driver, not from r2d2's timeout.
+pub fn pool(url: &DatabaseUrl, size: u32) -> Pool {
+    r2d2::Pool::builder()
+        .max_size(size)
+        .min_idle(Some(0))
+        .connection_timeout(Duration::from_secs(5))
+        .test_on_check_out(false)
+        .build_unchecked(Manager { url: url.clone() })
+}
+
+/// A write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write lock up
+/// front: a deferred transaction that reads and then writes fails at once with "database is
+/// locked" when another writer got there first, whatever the busy timeout.
+pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    type Tm = <DbConn as Connection>::TransactionManager;
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Pg(_) => Tm::begin_transaction(conn)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            Tm::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(err) => match Tm::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(err),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
+}
+
+/// Runs database work on the blocking pool, inside the caller's tracing span.
+pub async fn run<T, F>(pool: &Pool, f: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    let span = tracing::Span::current();
+    actix_web::web::block(move || {
+        let _entered = span.enter();
+        let mut conn = pool.get().map_err(|_| AppError::Unavailable)?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|_| AppError::internal("blocking task failed"))?
+}
+
+/// The current time as stored: UTC, truncated to microseconds (what PostgreSQL keeps), so a
+/// value read back equals the value written on both backends.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    chrono::Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_schemes() {
+        assert_eq!(DatabaseUrl::parse("sqlite://data/t.db").unwrap().target, "data/t.db");
+        assert_eq!(DatabaseUrl::parse("postgres://u@h/db").unwrap().backend, Backend::Postgres);
+        assert_eq!(DatabaseUrl::parse("postgresql://u@h/db").unwrap().backend, Backend::Postgres);
+        let err = DatabaseUrl::parse("mysql://x").unwrap_err();
+        assert!(err.contains("sqlite://") && err.contains("postgres://"), "{err}");
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+}

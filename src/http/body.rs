@@ -1,0 +1,186 @@
+//! JSON request bodies.
+//!
+//! [`JsonBody`] enforces the content type (415), the size limit (413) and JSON syntax (400),
+//! without echoing anything the client sent. [`Form`] then reads the fields of the object and
+//! collects every problem at once, so a client sees all its mistakes in one 422.
+
+use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
+use actix_web::http::header;
+use actix_web::web::{Bytes, PayloadConfig};
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use serde_json::{Map, Value};
+
+use crate::error::{AppError, FieldError};
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn payload_config() -> PayloadConfig {
+    PayloadConfig::new(MAX_BODY_BYTES)
+}
+
+/// A request body that is a syntactically valid JSON value.
+pub struct JsonBody(pub Value);
+
+impl FromRequest for JsonBody {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .is_some_and(|v| v == "application/json" || (v.starts_with("application/") && v.ends_with("+json")));
+        let bytes = Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !is_json {
+                return Err(AppError::UnsupportedMediaType);
+            }
+            let bytes = bytes.await.map_err(|err| match err.as_error::<PayloadError>() {
+                Some(PayloadError::Overflow) => AppError::PayloadTooLarge,
+                _ => match err.error_response().status().as_u16() {
+                    413 => AppError::PayloadTooLarge,
+                    _ => AppError::BadRequest("The request body could not be read."),
+                },
+            })?;
+            if bytes.is_empty() {
+                return Err(AppError::BadRequest("The request body is empty; send a JSON object."));
+            }
+            serde_json::from_slice(&bytes)
+                .map(JsonBody)
+                .map_err(|_| AppError::BadRequest("The request body is not valid JSON (or not valid UTF-8)."))
+        })
+    }
+}
+
+/// Reads the fields of a JSON object, collecting every problem. Field names in errors are ours
+/// (the names we asked for); unknown fields are reported without repeating their names, since a
+/// key can carry client data as easily as a value.
+pub struct Form {
+    map: Map<String, Value>,
+    known: Vec<&'static str>,
+    errors: Vec<FieldError>,
+}
+
+impl Form {
+    pub fn new(body: JsonBody) -> Result<Form, AppError> {
+        match body.0 {
+            Value::Object(map) => Ok(Form { map, known: Vec::new(), errors: Vec::new() }),
+            _ => Err(AppError::invalid("", "The body must be a JSON object.")),
+        }
+    }
+
+    pub fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    /// Records the result of a rule on a field that was present.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, &'static str>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.error(field, message);
+                None
+            }
+        }
+    }
+
+    fn take(&mut self, name: &'static str) -> Option<Value> {
+        self.known.push(name);
+        match self.map.remove(name) {
+            Some(Value::Null) | None => None,
+            Some(value) => Some(value),
+        }
+    }
+
+    /// An optional string field.
+    pub fn opt_string(&mut self, name: &'static str) -> Option<String> {
+        match self.take(name) {
+            None => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => {
+                self.error(name, "must be a string");
+                None
+            }
+        }
+    }
+
+    /// A required string field.
+    pub fn string(&mut self, name: &'static str) -> Option<String> {
+        let present = self.map.get(name).is_some_and(|v| !v.is_null());
+        let value = self.opt_string(name);
+        if !present {
+            self.error(name, "is required");
+        }
+        value
+    }
+
+    pub fn opt_bool(&mut self, name: &'static str) -> Option<bool> {
+        match self.take(name) {
+            None => None,
+            Some(Value::Bool(b)) => Some(b),
+            Some(_) => {
+                self.error(name, "must be true or false");
+                None
+            }
+        }
+    }
+
+    /// Ends reading: fails with every collected error, plus one for fields we did not ask for.
+    pub fn finish(mut self) -> Result<(), AppError> {
+        if !self.map.is_empty() {
+            let accepted = self.known.join(", ");
+            self.errors.push(FieldError::new(
+                "",
+                format!("unknown field(s) in the body; accepted fields are: {accepted}"),
+            ));
+        }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Validation(self.errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn form(v: Value) -> Form {
+        Form::new(JsonBody(v)).unwrap()
+    }
+
+    #[test]
+    fn collects_every_error_without_echoing() {
+        let mut f = form(json!({"email": 5, "secret_marker_key": "secret_marker_value"}));
+        assert_eq!(f.string("email"), None);
+        assert_eq!(f.string("password"), None);
+        let Err(AppError::Validation(errors)) = f.finish() else { panic!("expected validation") };
+        assert_eq!(errors.len(), 3);
+        assert_eq!(errors[0], FieldError::new("email", "must be a string"));
+        assert_eq!(errors[1], FieldError::new("password", "is required"));
+        let text = serde_json::to_string(&errors).unwrap();
+        assert!(!text.contains("secret_marker"));
+    }
+
+    #[test]
+    fn accepts_a_valid_object() {
+        let mut f = form(json!({"a": "x", "b": null, "c": true}));
+        assert_eq!(f.string("a").as_deref(), Some("x"));
+        assert_eq!(f.opt_string("b"), None);
+        assert_eq!(f.opt_bool("c"), Some(true));
+        assert!(f.finish().is_ok());
+    }
+
+    #[test]
+    fn rejects_non_objects() {
+        assert!(Form::new(JsonBody(json!([1]))).is_err());
+    }
+}

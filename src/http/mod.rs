@@ -1,0 +1,104 @@
+//! HTTP plumbing shared by every route: request ids, the request log, security headers, the
+//! problem+json safety net, JSON bodies and pagination cursors.
+
+pub mod body;
+pub mod cursor;
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use std::future::{ready, Ready};
+use tracing::Instrument;
+
+use crate::error::{problem_response, AppError, PROBLEM_JSON};
+
+/// The id of the current request, generated here (a client-sent id is ignored: it could be
+/// used to correlate a reporter's requests).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl FromRequest for RequestId {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let id = req.extensions().get::<RequestId>().cloned();
+        ready(id.ok_or_else(|| AppError::internal("request id missing")))
+    }
+}
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Wraps every request: assigns the id, logs one line when the response is ready, adds the
+/// headers SPEC §9 requires and turns any error response that is not problem+json yet
+/// (raised by the framework: bad path, bad query, payload errors) into one.
+///
+/// The log line holds method, route pattern, status, latency and request id — deliberately no
+/// address, user agent, query string or header.
+pub async fn envelope(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let result = next.call(req).instrument(span).await;
+    // Handlers and extractors turn their errors into responses, so an `Err` here can only come
+    // from the framework itself; actix renders it.
+    let mut response = result?.map_into_boxed_body();
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if (status.is_client_error() || status.is_server_error()) && !is_problem {
+        let detail = match status.as_u16() {
+            400 => "The request could not be understood.".to_string(),
+            404 => "There is nothing here, or it is not yours to see.".to_string(),
+            413 => "The request body is larger than 64 KiB.".to_string(),
+            _ => status.canonical_reason().unwrap_or("Error").to_string(),
+        };
+        let replacement = problem_response(status, detail, None);
+        response = response.into_response(replacement.map_into_boxed_body());
+    }
+    if status.is_server_error() {
+        // 500s carry the request id in the body too, and nothing else.
+        let replacement = problem_response(
+            status,
+            format!("Something went wrong on our side. Request id: {request_id}."),
+            None,
+        );
+        let keep_retry = response.headers().get(header::RETRY_AFTER).cloned();
+        response = response.into_response(replacement.map_into_boxed_body());
+        if let Some(value) = keep_retry {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+    }
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert(X_REQUEST_ID, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    let route = response.request().match_pattern().unwrap_or_else(|| "(unmatched)".to_string());
+    tracing::info!(
+        request_id = %request_id,
+        method = %method,
+        route = %route,
+        status = status.as_u16(),
+        latency_ms = format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
+        "request"
+    );
+    Ok(response)
+}
+
+/// One page of a list: SPEC §3 "lists everywhere return `{items, next_cursor}`".
+#[derive(serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,92 @@
+//! Tipline: reporting and case management for people targeted by transnational repression.
+//!
+//! `docs/ARCHITECTURE.md` maps the modules; `api-spec/openapi.yaml` is the HTTP contract.
+
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod routes;
+pub mod state;
+pub mod time;
+pub mod users;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+
+use crate::config::Config;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The application: routes, limits, error handling and the request envelope.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(http::body::payload_config())
+        .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|_, _| AppError::BadRequest("The query string is malformed.").into()),
+        )
+        .configure(routes::configure)
+        .default_service(web::to(|| async { Err::<HttpResponse, _>(AppError::NotFound) }))
+        .wrap(middleware::from_fn(http::envelope))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    #[error("DATABASE_URL: cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("DATABASE_URL: migrations failed: {0}")]
+    Migrate(String),
+    #[error("TIPLINE_BIND: {0}")]
+    Bind(std::io::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Connects (reporting the driver's own error), applies pending migrations and builds the pool.
+pub fn open_database(config: &Config) -> Result<db::Pool, StartupError> {
+    let mut conn = db::connect(&config.database_url).map_err(|e| StartupError::Connect(e.to_string()))?;
+    let applied = db::migrate(&mut conn).map_err(|e| StartupError::Migrate(e.to_string()))?;
+    if applied > 0 {
+        tracing::info!(applied, "migrations applied");
+    }
+    Ok(db::pool(&config.database_url, config.db_pool_size))
+}
+
+/// Serves until SIGTERM or SIGINT; in-flight requests finish first (actix's graceful shutdown).
+pub async fn serve(config: Config) -> Result<(), StartupError> {
+    let pool = open_database(&config)?;
+    let state = web::Data::new(AppState::new(&config, pool));
+    let server = HttpServer::new(move || app(state.clone()))
+        .shutdown_timeout(30)
+        .bind(config.bind)
+        .map_err(StartupError::Bind)?;
+    for addr in server.addrs() {
+        tracing::info!("listening on http://{addr}");
+    }
+    server.run().await?;
+    tracing::info!("stopped");
+    Ok(())
+}

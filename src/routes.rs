@@ -1,0 +1,118 @@
+//! Every route of the API, registered in one place. The same table serves the application and
+//! the test that compares it with `api-spec/openapi.yaml`, so the two cannot drift apart.
+
+use actix_web::http::Method;
+use actix_web::{web, Handler, FromRequest, Responder, Route};
+
+use crate::error::AppError;
+use crate::{audit, auth, health, users};
+
+/// Registers the routes of the API.
+fn register(r: &mut Router) {
+    r.get("/healthz", health::healthz);
+    r.get("/readyz", health::readyz);
+
+    r.post("/api/v1/auth/register", auth::handlers::register);
+    r.post("/api/v1/auth/login", auth::handlers::login);
+    r.post("/api/v1/auth/refresh", auth::handlers::refresh);
+    r.post("/api/v1/auth/logout", auth::handlers::logout);
+    r.get("/api/v1/me", users::handlers::me);
+
+    r.get("/api/v1/users", users::handlers::list);
+    r.post("/api/v1/users", users::handlers::create);
+    r.get("/api/v1/users/{id}", users::handlers::get);
+    r.patch("/api/v1/users/{id}", users::handlers::update);
+    r.post("/api/v1/users/{id}/sessions/revoke", users::handlers::revoke_sessions);
+
+    r.get("/api/v1/audit", audit::handlers::list);
+    r.get("/api/v1/audit/verify", audit::handlers::verify);
+}
+
+#[derive(Default)]
+pub struct Router {
+    routes: Vec<(Method, &'static str, Route)>,
+}
+
+impl Router {
+    fn add<F, Args>(&mut self, method: Method, path: &'static str, handler: F)
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        let route = web::route().method(method.clone()).to(handler);
+        self.routes.push((method, path, route));
+    }
+
+    fn get<F, Args>(&mut self, path: &'static str, handler: F)
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::GET, path, handler)
+    }
+
+    fn post<F, Args>(&mut self, path: &'static str, handler: F)
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::POST, path, handler)
+    }
+
+    fn patch<F, Args>(&mut self, path: &'static str, handler: F)
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::PATCH, path, handler)
+    }
+
+    #[allow(dead_code)]
+    fn delete<F, Args>(&mut self, path: &'static str, handler: F)
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.add(Method::DELETE, path, handler)
+    }
+}
+
+/// `(method, path)` of every route, in registration order.
+pub fn table() -> Vec<(Method, &'static str)> {
+    let mut router = Router::default();
+    register(&mut router);
+    router.routes.into_iter().map(|(method, path, _)| (method, path)).collect()
+}
+
+/// Adds every route to the app: one resource per path, answering 405 (with `Allow`) for a
+/// method it does not have.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let mut router = Router::default();
+    register(&mut router);
+    let mut paths: Vec<&'static str> = Vec::new();
+    for (_, path, _) in &router.routes {
+        if !paths.contains(path) {
+            paths.push(path);
+        }
+    }
+    let mut routes = router.routes;
+    for path in paths {
+        let (mine, rest): (Vec<_>, Vec<_>) = routes.into_iter().partition(|(_, p, _)| *p == path);
+        routes = rest;
+        let allow = mine.iter().map(|(m, _, _)| m.as_str()).collect::<Vec<_>>().join(", ");
+        let mut resource = web::resource(path);
+        for (_, _, route) in mine {
+            resource = resource.route(route);
+        }
+        resource = resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { Err::<actix_web::HttpResponse, _>(AppError::MethodNotAllowed(allow)) }
+        }));
+        cfg.service(resource);
+    }
+}

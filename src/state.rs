@@ -1,0 +1,28 @@
+//! What every handler shares.
+
+use crate::auth::password::Passwords;
+use crate::auth::token::Tokens;
+use crate::config::Config;
+use crate::db::Pool;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub passwords: Passwords,
+    pub tokens: Tokens,
+    /// Keys the login-throttle hash of an email.
+    pub throttle_key: [u8; 32],
+    pub allow_registration: bool,
+}
+
+impl AppState {
+    pub fn new(config: &Config, pool: Pool) -> Self {
+        AppState {
+            pool,
+            passwords: Passwords::for_this_machine(),
+            tokens: Tokens::new(&config.jwt_secret),
+            throttle_key: crate::crypto::derive_key(config.data_key.expose(), "login-throttle"),
+            allow_registration: config.allow_registration,
+        }
+    }
+}
