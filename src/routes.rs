@@ -2,7 +2,7 @@
 //! the test that compares it with `api-spec/openapi.yaml`, so the two cannot drift apart.
 
 use actix_web::http::Method;
-use actix_web::{web, Handler, FromRequest, Responder, Route};
+use actix_web::{web, FromRequest, Handler, Responder, Route};
 
 use crate::error::AppError;
 use crate::{audit, auth, health, users};
@@ -22,7 +22,10 @@ fn register(r: &mut Router) {
     r.post("/api/v1/users", users::handlers::create);
     r.get("/api/v1/users/{id}", users::handlers::get);
     r.patch("/api/v1/users/{id}", users::handlers::update);
-    r.post("/api/v1/users/{id}/sessions/revoke", users::handlers::revoke_sessions);
+    r.post(
+        "/api/v1/users/{id}/sessions/revoke",
+        users::handlers::revoke_sessions,
+    );
 
     r.get("/api/v1/audit", audit::handlers::list);
     r.get("/api/v1/audit/verify", audit::handlers::verify);
@@ -86,7 +89,11 @@ impl Router {
 pub fn table() -> Vec<(Method, &'static str)> {
     let mut router = Router::default();
     register(&mut router);
-    router.routes.into_iter().map(|(method, path, _)| (method, path)).collect()
+    router
+        .routes
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect()
 }
 
 /// Adds every route to the app: one resource per path, answering 405 (with `Allow`) for a
@@ -104,7 +111,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for path in paths {
         let (mine, rest): (Vec<_>, Vec<_>) = routes.into_iter().partition(|(_, p, _)| *p == path);
         routes = rest;
-        let allow = mine.iter().map(|(m, _, _)| m.as_str()).collect::<Vec<_>>().join(", ");
+        let allow = mine
+            .iter()
+            .map(|(m, _, _)| m.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut resource = web::resource(path);
         for (_, _, route) in mine {
             resource = resource.route(route);

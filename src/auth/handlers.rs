@@ -23,15 +23,35 @@ pub struct TokenPair {
     pub refresh_token: String,
 }
 
-fn token_pair(state: &AppState, user: &UserRow, session_id: Id, refresh_token: String) -> Result<TokenPair, AppError> {
+fn token_pair(
+    state: &AppState,
+    user: &UserRow,
+    session_id: Id,
+    refresh_token: String,
+) -> Result<TokenPair, AppError> {
     let access_token = state
         .tokens
-        .issue(user.id, &user.role, session_id, token::TYP_ACCESS, chrono::Utc::now().timestamp())
+        .issue(
+            user.id,
+            &user.role,
+            session_id,
+            token::TYP_ACCESS,
+            chrono::Utc::now().timestamp(),
+        )
         .map_err(|_| AppError::internal("token signing failed"))?;
-    Ok(TokenPair { access_token, token_type: "Bearer", expires_in: token::ACCESS_TTL_SECS, refresh_token })
+    Ok(TokenPair {
+        access_token,
+        token_type: "Bearer",
+        expires_in: token::ACCESS_TTL_SECS,
+        refresh_token,
+    })
 }
 
-pub async fn register(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
+pub async fn register(
+    state: web::Data<AppState>,
+    rid: RequestId,
+    body: JsonBody,
+) -> Result<HttpResponse, AppError> {
     if !state.allow_registration {
         return Err(AppError::Forbidden);
     }
@@ -43,7 +63,8 @@ pub async fn register(state: web::Data<AppState>, rid: RequestId, body: JsonBody
     if let Some(password) = &password {
         form.check("password", rules::password(password, email.as_deref()));
     }
-    let display_name = display_name.and_then(|n| form.check("display_name", rules::display_name(&n)));
+    let display_name =
+        display_name.and_then(|n| form.check("display_name", rules::display_name(&n)));
     form.finish()?;
     let (Some(email), Some(password), Some(display_name)) = (email, password, display_name) else {
         return Err(AppError::internal("validated fields missing"));
@@ -79,7 +100,11 @@ pub fn new_user(email: String, display_name: String, role: Role, password_hash: 
     }
 }
 
-pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
+pub async fn login(
+    state: web::Data<AppState>,
+    rid: RequestId,
+    body: JsonBody,
+) -> Result<HttpResponse, AppError> {
     let mut form = Form::new(body)?;
     let email = form.string("email");
     let password = form.string("password").map(Zeroizing::new);
@@ -106,7 +131,10 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
         let request_id = request_id.clone();
         db::run(&state.pool, move |conn| {
             write_tx(conn, |conn| {
-                audit::record(conn, login_entry("auth.throttled", user_id, json!({}), &request_id))?;
+                audit::record(
+                    conn,
+                    login_entry("auth.throttled", user_id, json!({}), &request_id),
+                )?;
                 Ok::<_, AppError>(())
             })
         })
@@ -114,7 +142,13 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
         return Err(AppError::TooManyRequests { retry_after_secs });
     }
 
-    let verified = state.passwords.verify(password.clone(), user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let verified = state
+        .passwords
+        .verify(
+            password.clone(),
+            user.as_ref().map(|u| u.password_hash.clone()),
+        )
+        .await?;
     let user = match user {
         Some(user) if verified.ok && user.active => user,
         other => {
@@ -128,7 +162,12 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
                     let now = db::now();
                     let next = throttle::after_failure(throttle::get(conn, &key)?, &key, now);
                     throttle::put(conn, &next)?;
-                    let entry = login_entry("auth.login_failed", user_id, json!({"reason": reason}), &request_id);
+                    let entry = login_entry(
+                        "auth.login_failed",
+                        user_id,
+                        json!({"reason": reason}),
+                        &request_id,
+                    );
                     audit::record(conn, entry)?;
                     Ok::<_, AppError>(())
                 })
@@ -163,30 +202,48 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
 
 /// Failed and throttled logins have no authenticated actor; the target is the account when
 /// one exists. The email itself is never recorded.
-fn login_entry(action: &'static str, user_id: Option<Id>, details: serde_json::Value, request_id: &str) -> NewEntry {
-    let mut entry = NewEntry::new(Actor::anonymous(), action).details(details).request(Some(request_id));
+fn login_entry(
+    action: &'static str,
+    user_id: Option<Id>,
+    details: serde_json::Value,
+    request_id: &str,
+) -> NewEntry {
+    let mut entry = NewEntry::new(Actor::anonymous(), action)
+        .details(details)
+        .request(Some(request_id));
     if let Some(id) = user_id {
         entry = entry.target("user", id);
     }
     entry
 }
 
-pub async fn refresh(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
+pub async fn refresh(
+    state: web::Data<AppState>,
+    rid: RequestId,
+    body: JsonBody,
+) -> Result<HttpResponse, AppError> {
     let mut form = Form::new(body)?;
     let presented = form.string("refresh_token").map(Zeroizing::new);
     form.finish()?;
-    let Some(presented) = presented else { return Err(AppError::internal("validated fields missing")) };
+    let Some(presented) = presented else {
+        return Err(AppError::internal("validated fields missing"));
+    };
     let rotation = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             let rotation = session::rotate(conn, &presented)?;
             let entry = match &rotation {
-                Rotation::Rotated { user, session_id, .. } => Some(
+                Rotation::Rotated {
+                    user, session_id, ..
+                } => Some(
                     NewEntry::new(Actor::user(user.id, &user.role), "auth.refresh")
                         .target("session", session_id),
                 ),
                 // Someone presented a token that was already exchanged: it was stolen or
                 // replayed. The session has been revoked; record it.
-                Rotation::Reused { user_id, session_id } => Some(
+                Rotation::Reused {
+                    user_id,
+                    session_id,
+                } => Some(
                     NewEntry::new(Actor::anonymous(), "auth.refresh_reuse")
                         .target("session", session_id)
                         .details(json!({"user_id": user_id})),
@@ -201,18 +258,26 @@ pub async fn refresh(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
     })
     .await?;
     match rotation {
-        Rotation::Rotated { user, session_id, refresh_token } => {
-            Ok(HttpResponse::Ok().json(token_pair(&state, &user, session_id, refresh_token)?))
-        }
+        Rotation::Rotated {
+            user,
+            session_id,
+            refresh_token,
+        } => Ok(HttpResponse::Ok().json(token_pair(&state, &user, session_id, refresh_token)?)),
         Rotation::Reused { .. } | Rotation::Invalid => Err(AppError::Unauthorized),
     }
 }
 
-pub async fn logout(state: web::Data<AppState>, rid: RequestId, AnyUser(user): AnyUser) -> Result<HttpResponse, AppError> {
+pub async fn logout(
+    state: web::Data<AppState>,
+    rid: RequestId,
+    AnyUser(user): AnyUser,
+) -> Result<HttpResponse, AppError> {
     db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             session::revoke(conn, user.session_id)?;
-            let entry = NewEntry::new(user.actor(), "auth.logout").target("session", user.session_id).request(Some(&rid.0));
+            let entry = NewEntry::new(user.actor(), "auth.logout")
+                .target("session", user.session_id)
+                .request(Some(&rid.0));
             audit::record(conn, entry)?;
             Ok::<_, AppError>(())
         })

@@ -40,20 +40,31 @@ impl CurrentUser {
 }
 
 async fn authenticate(req: HttpRequest) -> Result<CurrentUser, AppError> {
-    let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| AppError::internal("state missing"))?;
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| AppError::internal("state missing"))?;
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(token::bearer)
         .ok_or(AppError::Unauthorized)?;
-    let claims = state.tokens.validate(token, token::TYP_ACCESS).ok_or(AppError::Unauthorized)?;
-    let (session_id, user_id) = (claims.sid, claims.sub);
-    let user = crate::db::run(&state.pool, move |conn| Ok(session::live_user(conn, session_id, user_id)?))
-        .await?
+    let claims = state
+        .tokens
+        .validate(token, token::TYP_ACCESS)
         .ok_or(AppError::Unauthorized)?;
+    let (session_id, user_id) = (claims.sid, claims.sub);
+    let user = crate::db::run(&state.pool, move |conn| {
+        Ok(session::live_user(conn, session_id, user_id)?)
+    })
+    .await?
+    .ok_or(AppError::Unauthorized)?;
     let role = Role::parse(&user.role).ok_or_else(|| AppError::internal("unknown stored role"))?;
-    Ok(CurrentUser { user, role, session_id })
+    Ok(CurrentUser {
+        user,
+        role,
+        session_id,
+    })
 }
 
 macro_rules! role_extractor {

@@ -45,7 +45,12 @@ pub fn create(conn: &mut DbConn, user_id: Id) -> QueryResult<(Id, String)> {
 
 fn add_refresh_token(conn: &mut DbConn, session_id: Id, now: NaiveDateTime) -> QueryResult<String> {
     let (token, token_hash) = token::new_refresh_token();
-    let row = RefreshRow { token_hash, session_id, created_at: now, used_at: None };
+    let row = RefreshRow {
+        token_hash,
+        session_id,
+        created_at: now,
+        used_at: None,
+    };
     db_run!(conn: { diesel::insert_into(refresh_tokens::table).values(&row).execute(conn) })?;
     Ok(token)
 }
@@ -79,9 +84,16 @@ pub fn revoke(conn: &mut DbConn, session_id: Id) -> QueryResult<()> {
 
 pub enum Rotation {
     /// The token was current: here is the next one.
-    Rotated { user: UserRow, session_id: Id, refresh_token: String },
+    Rotated {
+        user: UserRow,
+        session_id: Id,
+        refresh_token: String,
+    },
     /// The token had already been rotated: the session has been revoked.
-    Reused { user_id: Id, session_id: Id },
+    Reused {
+        user_id: Id,
+        session_id: Id,
+    },
     Invalid,
 }
 
@@ -97,17 +109,24 @@ pub fn rotate(conn: &mut DbConn, presented: &str) -> QueryResult<Rotation> {
             .first(conn)
             .optional()
     })?;
-    let Some((refresh, session)) = found else { return Ok(Rotation::Invalid) };
+    let Some((refresh, session)) = found else {
+        return Ok(Rotation::Invalid);
+    };
     if refresh.used_at.is_some() {
         let was_live = session.revoked_at.is_none();
         revoke(conn, session.id)?;
         return Ok(if was_live {
-            Rotation::Reused { user_id: session.user_id, session_id: session.id }
+            Rotation::Reused {
+                user_id: session.user_id,
+                session_id: session.id,
+            }
         } else {
             Rotation::Invalid
         });
     }
-    let Some(user) = live_user(conn, session.id, session.user_id)? else { return Ok(Rotation::Invalid) };
+    let Some(user) = live_user(conn, session.id, session.user_id)? else {
+        return Ok(Rotation::Invalid);
+    };
     let marked = db_run!(conn: {
         diesel::update(refresh_tokens::table.find(&hash).filter(refresh_tokens::used_at.is_null()))
             .set(refresh_tokens::used_at.eq(now))
@@ -122,5 +141,9 @@ pub fn rotate(conn: &mut DbConn, presented: &str) -> QueryResult<Rotation> {
             .execute(conn)
     })?;
     let refresh_token = add_refresh_token(conn, session.id, now)?;
-    Ok(Rotation::Rotated { user, session_id: session.id, refresh_token })
+    Ok(Rotation::Rotated {
+        user,
+        session_id: session.id,
+        refresh_token,
+    })
 }

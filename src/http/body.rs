@@ -35,25 +35,31 @@ impl FromRequest for JsonBody {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
             .map(|v| v.trim().to_ascii_lowercase())
-            .is_some_and(|v| v == "application/json" || (v.starts_with("application/") && v.ends_with("+json")));
+            .is_some_and(|v| {
+                v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
+            });
         let bytes = Bytes::from_request(req, payload);
         Box::pin(async move {
             if !is_json {
                 return Err(AppError::UnsupportedMediaType);
             }
-            let bytes = bytes.await.map_err(|err| match err.as_error::<PayloadError>() {
-                Some(PayloadError::Overflow) => AppError::PayloadTooLarge,
-                _ => match err.error_response().status().as_u16() {
-                    413 => AppError::PayloadTooLarge,
-                    _ => AppError::BadRequest("The request body could not be read."),
-                },
-            })?;
+            let bytes = bytes
+                .await
+                .map_err(|err| match err.as_error::<PayloadError>() {
+                    Some(PayloadError::Overflow) => AppError::PayloadTooLarge,
+                    _ => match err.error_response().status().as_u16() {
+                        413 => AppError::PayloadTooLarge,
+                        _ => AppError::BadRequest("The request body could not be read."),
+                    },
+                })?;
             if bytes.is_empty() {
-                return Err(AppError::BadRequest("The request body is empty; send a JSON object."));
+                return Err(AppError::BadRequest(
+                    "The request body is empty; send a JSON object.",
+                ));
             }
-            serde_json::from_slice(&bytes)
-                .map(JsonBody)
-                .map_err(|_| AppError::BadRequest("The request body is not valid JSON (or not valid UTF-8)."))
+            serde_json::from_slice(&bytes).map(JsonBody).map_err(|_| {
+                AppError::BadRequest("The request body is not valid JSON (or not valid UTF-8).")
+            })
         })
     }
 }
@@ -70,7 +76,11 @@ pub struct Form {
 impl Form {
     pub fn new(body: JsonBody) -> Result<Form, AppError> {
         match body.0 {
-            Value::Object(map) => Ok(Form { map, known: Vec::new(), errors: Vec::new() }),
+            Value::Object(map) => Ok(Form {
+                map,
+                known: Vec::new(),
+                errors: Vec::new(),
+            }),
             _ => Err(AppError::invalid("", "The body must be a JSON object.")),
         }
     }
@@ -140,6 +150,17 @@ impl Form {
                 format!("unknown field(s) in the body; accepted fields are: {accepted}"),
             ));
         }
+        // Report in the order the fields are read (the documented order), whole-body errors last.
+        let position = |e: &FieldError| {
+            let root = e.field.split(['.', '[']).next().unwrap_or("");
+            self.known
+                .iter()
+                .position(|k| *k == root)
+                .unwrap_or(usize::MAX)
+        };
+        let mut errors = std::mem::take(&mut self.errors);
+        errors.sort_by_key(position);
+        self.errors = errors;
         if self.errors.is_empty() {
             Ok(())
         } else {
@@ -162,7 +183,9 @@ mod tests {
         let mut f = form(json!({"email": 5, "secret_marker_key": "secret_marker_value"}));
         assert_eq!(f.string("email"), None);
         assert_eq!(f.string("password"), None);
-        let Err(AppError::Validation(errors)) = f.finish() else { panic!("expected validation") };
+        let Err(AppError::Validation(errors)) = f.finish() else {
+            panic!("expected validation")
+        };
         assert_eq!(errors.len(), 3);
         assert_eq!(errors[0], FieldError::new("email", "must be a string"));
         assert_eq!(errors[1], FieldError::new("password", "is required"));

@@ -39,7 +39,10 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 ///
 /// The log line holds method, route pattern, status, latency and request id — deliberately no
 /// address, user agent, query string or header.
-pub async fn envelope(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+pub async fn envelope(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     req.extensions_mut().insert(RequestId(request_id.clone()));
@@ -82,9 +85,18 @@ pub async fn envelope(req: ServiceRequest, next: Next<impl MessageBody + 'static
         headers.insert(X_REQUEST_ID, value);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    let route = response.request().match_pattern().unwrap_or_else(|| "(unmatched)".to_string());
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "(unmatched)".to_string());
     tracing::info!(
         request_id = %request_id,
         method = %method,

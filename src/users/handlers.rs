@@ -29,7 +29,11 @@ pub struct ListQuery {
     limit: Option<String>,
 }
 
-pub async fn list(state: web::Data<AppState>, _: Admin, query: web::Query<ListQuery>) -> Result<HttpResponse, AppError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    _: Admin,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
     let query = query.into_inner();
     let mut errors = Vec::new();
     let mut filter = ListFilter::default();
@@ -52,7 +56,10 @@ pub async fn list(state: web::Data<AppState>, _: Admin, query: web::Query<ListQu
     if let Some(text) = query.cursor {
         match cursor::decode::<(NaiveDateTime, Id)>(&text) {
             Some(position) => filter.after = Some(position),
-            None => errors.push(FieldError::new("cursor", "is not a cursor this service issued")),
+            None => errors.push(FieldError::new(
+                "cursor",
+                "is not a cursor this service issued",
+            )),
         }
     }
     if !errors.is_empty() {
@@ -62,7 +69,8 @@ pub async fn list(state: web::Data<AppState>, _: Admin, query: web::Query<ListQu
     let mut rows = db::run(&state.pool, move |conn| Ok(store::list(conn, &filter)?)).await?;
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
-        rows.last().map(|last| cursor::encode(&(last.created_at, last.id)))
+        rows.last()
+            .map(|last| cursor::encode(&(last.created_at, last.id)))
     } else {
         None
     };
@@ -70,7 +78,12 @@ pub async fn list(state: web::Data<AppState>, _: Admin, query: web::Query<ListQu
     Ok(HttpResponse::Ok().json(Page::<User> { items, next_cursor }))
 }
 
-pub async fn create(state: web::Data<AppState>, Admin(admin): Admin, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    Admin(admin): Admin,
+    rid: RequestId,
+    body: JsonBody,
+) -> Result<HttpResponse, AppError> {
     let mut form = Form::new(body)?;
     let email = form.string("email");
     let password = form.string("password").map(Zeroizing::new);
@@ -81,9 +94,12 @@ pub async fn create(state: web::Data<AppState>, Admin(admin): Admin, rid: Reques
         form.check("password", rules::password(password, email.as_deref()));
     }
     let role = role.and_then(|r| form.check("role", rules::role(&r)));
-    let display_name = display_name.and_then(|n| form.check("display_name", rules::display_name(&n)));
+    let display_name =
+        display_name.and_then(|n| form.check("display_name", rules::display_name(&n)));
     form.finish()?;
-    let (Some(email), Some(password), Some(role), Some(display_name)) = (email, password, role, display_name) else {
+    let (Some(email), Some(password), Some(role), Some(display_name)) =
+        (email, password, role, display_name)
+    else {
         return Err(AppError::internal("validated fields missing"));
     };
     let password_hash = state.passwords.hash(password).await?;
@@ -91,7 +107,9 @@ pub async fn create(state: web::Data<AppState>, Admin(admin): Admin, rid: Reques
     let user = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             if store::email_taken(conn, &user.email)? {
-                return Err(AppError::Conflict("An account with this email already exists.".into()));
+                return Err(AppError::Conflict(
+                    "An account with this email already exists.".into(),
+                ));
             }
             store::insert(conn, &user)?;
             let entry = NewEntry::new(admin.actor(), "user.create")
@@ -106,9 +124,15 @@ pub async fn create(state: web::Data<AppState>, Admin(admin): Admin, rid: Reques
     Ok(HttpResponse::Created().json(User::from(user)))
 }
 
-pub async fn get(state: web::Data<AppState>, _: Admin, id: web::Path<Id>) -> Result<HttpResponse, AppError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    _: Admin,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let user = db::run(&state.pool, move |conn| Ok(store::find(conn, id)?)).await?.ok_or(AppError::NotFound)?;
+    let user = db::run(&state.pool, move |conn| Ok(store::find(conn, id)?))
+        .await?
+        .ok_or(AppError::NotFound)?;
     Ok(HttpResponse::Ok().json(User::from(user)))
 }
 
@@ -135,7 +159,8 @@ pub async fn update(
     let changes = UserChanges {
         role: role.and_then(|r| form.check("role", rules::role(&r))),
         active,
-        display_name: display_name.and_then(|n| form.check("display_name", rules::display_name(&n))),
+        display_name: display_name
+            .and_then(|n| form.check("display_name", rules::display_name(&n))),
     };
     if changes == UserChanges::default() {
         form.error("", "send at least one of role, active, display_name");
@@ -147,7 +172,10 @@ pub async fn update(
             let mut diff = Map::new();
             let mut end_sessions = false;
             if let Some(role) = changes.role.filter(|r| r.as_str() != user.role) {
-                diff.insert("role".into(), json!({"old": user.role, "new": role.as_str()}));
+                diff.insert(
+                    "role".into(),
+                    json!({"old": user.role, "new": role.as_str()}),
+                );
                 user.role = role.as_str().to_string();
                 end_sessions = true;
             }
@@ -157,7 +185,10 @@ pub async fn update(
                 end_sessions |= !active;
             }
             if let Some(name) = changes.display_name.filter(|n| *n != user.display_name) {
-                diff.insert("display_name".into(), json!({"old": user.display_name, "new": name}));
+                diff.insert(
+                    "display_name".into(),
+                    json!({"old": user.display_name, "new": name}),
+                );
                 user.display_name = name;
             }
             if diff.is_empty() {
@@ -168,11 +199,17 @@ pub async fn update(
             user.updated_at = db::now();
             store::update(conn, &user)?;
             if was_admin && store::count_active_admins(conn)? == 0 {
-                return Err(AppError::Conflict("This would leave no active admin.".into()));
+                return Err(AppError::Conflict(
+                    "This would leave no active admin.".into(),
+                ));
             }
             // A role change or deactivation ends the user's sessions: they sign in again with
             // what they may now do, or not at all.
-            let ended = if end_sessions { store::revoke_sessions(conn, user.id)? } else { 0 };
+            let ended = if end_sessions {
+                store::revoke_sessions(conn, user.id)?
+            } else {
+                0
+            };
             let entry = NewEntry::new(admin.actor(), "user.update")
                 .target("user", user.id)
                 .details(json!({"changes": Value::Object(diff), "sessions_revoked": ended}))

@@ -1,0 +1,357 @@
+//! Test harness: a fresh database per test (a SQLite file, or a PostgreSQL schema dropped
+//! afterwards), the real application in front of it, and users by role.
+
+use std::rc::Rc;
+use std::sync::Once;
+
+use actix_web::http::header::HeaderMap;
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use actix_web::web::{self, Bytes};
+use diesel::prelude::*;
+use futures_util::future::LocalBoxFuture;
+use serde_json::{json, Value};
+
+use tipline::audit::Entry;
+use tipline::config::{Config, Secret};
+use tipline::db::schema::audit_log;
+use tipline::db::{self, Backend, DatabaseUrl, DbConn, Id, Pool};
+use tipline::db_run;
+use tipline::state::AppState;
+use tipline::users::{store, Role};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+const PG_VAR: &str = "TIPLINE_TEST_DATABASE_URL";
+
+/// The PostgreSQL URL for tests, or `None` (said once) when it is not configured. In CI the
+/// variable is required: a missing PostgreSQL is a failure there, never a skip.
+pub fn pg_base_url() -> Option<String> {
+    static SKIP_NOTICE: Once = Once::new();
+    match std::env::var(PG_VAR) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "{PG_VAR} must be set in CI: PostgreSQL tests may not be skipped"
+            );
+            SKIP_NOTICE.call_once(|| {
+                eprintln!(
+                    "note: PostgreSQL tests skipped ({PG_VAR} is not set); running on SQLite only"
+                );
+            });
+            None
+        }
+    }
+}
+
+/// A database of the test's own.
+pub struct TestDb {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pg: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("tipline.db").display());
+        TestDb { url, dir, pg: None }
+    }
+
+    pub fn postgres() -> Option<TestDb> {
+        let base = pg_base_url()?;
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::establish(&base)
+            .unwrap_or_else(|e| panic!("{PG_VAR} is set but PostgreSQL cannot be reached: {e}"));
+        diesel::sql_query(format!("CREATE SCHEMA {schema}"))
+            .execute(&mut conn)
+            .expect("create schema");
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-csearch_path%3D{schema}");
+        let dir = tempfile::tempdir().expect("temp dir");
+        Some(TestDb {
+            url,
+            dir,
+            pg: Some((base, schema)),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        if self.pg.is_some() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        Config {
+            database_url: DatabaseUrl::parse(&self.url).expect("test url"),
+            bind: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: self.dir.path().to_path_buf(),
+            jwt_secret: Secret::new(b"test-jwt-secret-test-jwt-secret-0123".to_vec()),
+            data_key: Secret::new(b"test-data-key-test-data-key-test-0123".to_vec()),
+            allow_registration: true,
+            db_pool_size: 8,
+        }
+    }
+
+    pub fn connect(&self) -> DbConn {
+        db::connect(&DatabaseUrl::parse(&self.url).expect("url")).expect("connect")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = &self.pg {
+            if let Ok(mut conn) = PgConnection::establish(base) {
+                let _ = diesel::sql_query(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .execute(&mut conn);
+            }
+        }
+    }
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.text()))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    #[track_caller]
+    pub fn assert_status(&self, expected: u16) -> &Self {
+        assert_eq!(self.status.as_u16(), expected, "body: {}", self.text());
+        self
+    }
+    /// Asserts a problem+json error with this status.
+    #[track_caller]
+    pub fn assert_problem(&self, expected: u16) -> Value {
+        self.assert_status(expected);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.text()
+        );
+        let body = self.json();
+        assert_eq!(body["status"], expected);
+        body
+    }
+}
+
+type Call = Rc<dyn Fn(TestRequest) -> LocalBoxFuture<'static, Response>>;
+
+pub struct TestApp {
+    call: Call,
+    pub pool: Pool,
+    pub config: Config,
+    pub db: TestDb,
+}
+
+/// A signed-in user.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub id: Id,
+    pub email: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    pub async fn sqlite() -> TestApp {
+        TestApp::start(TestDb::sqlite(), |_| {}).await
+    }
+
+    pub async fn postgres() -> Option<TestApp> {
+        Some(TestApp::start(TestDb::postgres()?, |_| {}).await)
+    }
+
+    pub async fn start(db: TestDb, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = db.config();
+        adjust(&mut config);
+        let pool = tipline::open_database(&config).expect("open database");
+        let state = web::Data::new(AppState::new(&config, pool.clone()));
+        let service = Rc::new(test::init_service(tipline::app(state)).await);
+        let call: Call = Rc::new(move |req| {
+            let service = service.clone();
+            Box::pin(async move {
+                let res = test::call_service(&*service, req.to_request()).await;
+                let status = res.status();
+                let headers = res.headers().clone();
+                let body = test::read_body(res).await;
+                Response {
+                    status,
+                    headers,
+                    body,
+                }
+            })
+        });
+        TestApp {
+            call,
+            pool,
+            config,
+            db,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.db.backend()
+    }
+
+    /// A new application on the same database, with adjusted settings.
+    pub async fn restart(self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let TestApp { db, .. } = self;
+        TestApp::start(db, adjust).await
+    }
+
+    pub async fn send(&self, req: TestRequest) -> Response {
+        (self.call)(req).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.send(with_token(TestRequest::get().uri(path), token))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.send(with_token(
+            TestRequest::post().uri(path).set_json(body),
+            token,
+        ))
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.send(with_token(
+            TestRequest::patch().uri(path).set_json(body),
+            token,
+        ))
+        .await
+    }
+
+    pub fn conn(&self) -> db::PooledConn {
+        self.pool.get().expect("pool")
+    }
+
+    /// Creates an active user straight in the database (as the CLI does for the first admin).
+    pub fn insert_user(&self, role: Role) -> (Id, String) {
+        let email = format!(
+            "{}-{}@example.org",
+            role.as_str(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let hash = tipline::auth::password::hash(PASSWORD).expect("hash");
+        let row = tipline::auth::handlers::new_user(
+            email.clone(),
+            format!("Test {}", role.as_str()),
+            role,
+            hash,
+        );
+        store::insert(&mut self.conn(), &row).expect("insert user");
+        (row.id, email)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn client(&self, role: Role) -> Client {
+        let (id, email) = self.insert_user(role);
+        let res = self.login(&email, PASSWORD).await;
+        res.assert_status(200);
+        let body = res.json();
+        Client {
+            id,
+            email,
+            access_token: body["access_token"]
+                .as_str()
+                .expect("access token")
+                .to_string(),
+            refresh_token: body["refresh_token"]
+                .as_str()
+                .expect("refresh token")
+                .to_string(),
+        }
+    }
+
+    pub async fn admin(&self) -> Client {
+        self.client(Role::Admin).await
+    }
+    pub async fn caseworker(&self) -> Client {
+        self.client(Role::Caseworker).await
+    }
+    pub async fn reporter(&self) -> Client {
+        self.client(Role::Reporter).await
+    }
+
+    /// Audit entries with this action, oldest first, read straight from the database.
+    pub fn audit(&self, action: &str) -> Vec<Entry> {
+        let conn = &mut *self.conn();
+        db_run!(conn: {
+            audit_log::table
+                .filter(audit_log::action.eq(action))
+                .order(audit_log::seq.asc())
+                .select(Entry::as_select())
+                .load(conn)
+        })
+        .expect("read audit")
+    }
+
+    /// The only entry with this action; fails when there is none or more than one.
+    #[track_caller]
+    pub fn audit_one(&self, action: &str) -> Entry {
+        let mut entries = self.audit(action);
+        assert_eq!(
+            entries.len(),
+            1,
+            "expected one {action} entry, found {entries:?}"
+        );
+        entries.remove(0)
+    }
+
+    pub fn details(entry: &Entry) -> Value {
+        serde_json::from_str(&entry.details).expect("details are JSON")
+    }
+}
+
+fn with_token(req: TestRequest, token: Option<&str>) -> TestRequest {
+    match token {
+        Some(token) => req.insert_header(("Authorization", format!("Bearer {token}"))),
+        None => req,
+    }
+}
+
+/// Runs each listed `async fn name(app: TestApp)` twice: on SQLite, and on PostgreSQL when
+/// `TIPLINE_TEST_DATABASE_URL` is set.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$name($crate::common::TestApp::sqlite().await).await
+            }
+            #[actix_web::test]
+            async fn postgres() {
+                if let Some(app) = $crate::common::TestApp::postgres().await {
+                    super::$name(app).await
+                }
+            }
+        }
+    )*};
+}

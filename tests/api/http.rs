@@ -1,0 +1,183 @@
+//! SPEC §9: problem+json for every error, limits, headers, health endpoints.
+
+use actix_web::test::TestRequest;
+use serde_json::json;
+
+use crate::both_backends;
+use crate::common::{Response, TestApp};
+
+const MARKER: &str = "MARKER-7f3a9c-do-not-echo";
+
+#[track_caller]
+fn assert_no_marker(res: &Response) {
+    assert!(
+        !res.text().contains(MARKER),
+        "the body echoes client input: {}",
+        res.text()
+    );
+    for (name, value) in res.headers.iter() {
+        assert!(
+            !value.to_str().unwrap_or("").contains(MARKER),
+            "header {name} echoes client input"
+        );
+    }
+}
+
+async fn malformed_bodies_get_problems_without_echo(app: TestApp) {
+    let json_req = |body: Vec<u8>| {
+        TestRequest::post()
+            .uri("/api/v1/auth/login")
+            .insert_header(("content-type", "application/json"))
+            .set_payload(body)
+    };
+    let cases: Vec<(u16, TestRequest)> = vec![
+        (
+            400,
+            json_req(format!("{{\"email\": \"{MARKER}").into_bytes()),
+        ),
+        (
+            400,
+            json_req(format!("{{\"email\": {MARKER}}}").into_bytes()),
+        ),
+        (
+            400,
+            json_req(vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}']),
+        ),
+        (400, json_req(Vec::new())),
+        (422, json_req(format!("[\"{MARKER}\"]").into_bytes())),
+        (
+            422,
+            json_req(
+                json!({"email": 5, "password": [MARKER]})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        ),
+        (
+            422,
+            json_req(
+                json!({"email": "a@b.org", "password": "x", MARKER: MARKER})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        ),
+        (
+            415,
+            TestRequest::post()
+                .uri("/api/v1/auth/login")
+                .insert_header(("content-type", "text/plain"))
+                .set_payload(MARKER),
+        ),
+        (
+            415,
+            TestRequest::post()
+                .uri("/api/v1/auth/login")
+                .set_payload(format!("{{\"email\":\"{MARKER}\"}}")),
+        ),
+        (
+            413,
+            json_req(
+                format!(
+                    "{{\"email\": \"{}\"}}",
+                    MARKER.repeat(70 * 1024 / MARKER.len())
+                )
+                .into_bytes(),
+            ),
+        ),
+        (404, TestRequest::get().uri(&format!("/api/v1/{MARKER}"))),
+        (
+            401,
+            TestRequest::get().uri(&format!("/api/v1/users/{MARKER}")),
+        ),
+        (
+            405,
+            TestRequest::put()
+                .uri("/api/v1/auth/login")
+                .set_payload(MARKER),
+        ),
+        (
+            401,
+            TestRequest::get()
+                .uri("/api/v1/me")
+                .insert_header(("Authorization", format!("Bearer {MARKER}"))),
+        ),
+    ];
+    for (expected, req) in cases {
+        let res = app.send(req).await;
+        let body = res.assert_problem(expected);
+        assert!(
+            body["title"].is_string() && body["detail"].is_string() && body["type"].is_string()
+        );
+        assert_no_marker(&res);
+    }
+    // Nothing was written by the rejected requests.
+    assert!(app.audit("auth.login_failed").is_empty());
+}
+
+async fn validation_errors_name_their_fields(app: TestApp) {
+    let res = app
+        .post("/api/v1/auth/login", None, json!({"email": 1}))
+        .await;
+    let body = res.assert_problem(422);
+    assert_eq!(
+        body["errors"],
+        json!([{"field": "email", "message": "must be a string"}, {"field": "password", "message": "is required"}])
+    );
+}
+
+async fn every_response_carries_the_security_headers(app: TestApp) {
+    let responses = vec![
+        app.get("/healthz", None).await,
+        app.get("/readyz", None).await,
+        app.get("/nowhere", None).await,
+        app.get("/api/v1/me", None).await,
+        app.post("/api/v1/auth/login", None, json!({})).await,
+    ];
+    let mut ids = Vec::new();
+    for res in &responses {
+        let id = res.header("x-request-id").expect("X-Request-Id");
+        assert!(
+            uuid::Uuid::parse_str(id).is_ok_and(|u| u.get_version_num() == 4),
+            "{id}"
+        );
+        ids.push(id.to_string());
+        assert_eq!(res.header("cache-control"), Some("no-store"));
+        assert_eq!(res.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(res.header("referrer-policy"), Some("no-referrer"));
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), responses.len());
+    // A client-chosen request id is not adopted.
+    let res = app
+        .send(
+            TestRequest::get()
+                .uri("/healthz")
+                .insert_header(("X-Request-Id", MARKER)),
+        )
+        .await;
+    assert_ne!(res.header("x-request-id"), Some(MARKER));
+}
+
+async fn health_and_readiness(app: TestApp) {
+    let health = app.get("/healthz", None).await;
+    health.assert_status(200);
+    assert_eq!(health.json(), json!({"status": "ok"}));
+    let ready = app.get("/readyz", None).await;
+    ready.assert_status(200);
+    assert_eq!(ready.json(), json!({"status": "ready"}));
+}
+
+async fn request_ids_reach_the_audit_trail(app: TestApp) {
+    let (_, email) = app.insert_user(tipline::users::Role::Reporter);
+    let res = app.login(&email, crate::common::PASSWORD).await;
+    let entry = app.audit_one("auth.login");
+    assert_eq!(entry.request_id.as_deref(), res.header("x-request-id"));
+}
+
+both_backends!(
+    malformed_bodies_get_problems_without_echo,
+    validation_errors_name_their_fields,
+    every_response_carries_the_security_headers,
+    health_and_readiness,
+    request_ids_reach_the_audit_trail,
+);

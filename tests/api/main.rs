@@ -1,0 +1,12 @@
+//! Integration tests through HTTP, on SQLite and (with TIPLINE_TEST_DATABASE_URL) PostgreSQL.
+//! One test binary, so the crate is linked once.
+
+mod common;
+
+mod accounts;
+mod audit;
+mod auth;
+mod contract;
+mod http;
+mod process;
+mod storage;

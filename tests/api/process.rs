@@ -1,0 +1,252 @@
+//! The real binary as a process: logs, graceful shutdown, the first admin from the CLI.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::common::TestDb;
+
+const MARKER: &str = "LEAKMARKER-5d1e";
+
+struct Server {
+    child: Child,
+    addr: String,
+    logs: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(db: &TestDb) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tipline"))
+            .arg("serve")
+            .env("DATABASE_URL", &db.url)
+            .env("TIPLINE_DATA_DIR", db.dir.path())
+            .env("TIPLINE_BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tipline");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, logs) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let addr = loop {
+            let line = logs
+                .recv_timeout(Duration::from_secs(30))
+                .expect("tipline did not start");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest.trim().to_string();
+            }
+        };
+        Server { child, addr, logs }
+    }
+
+    /// One HTTP/1.1 request over a real socket; returns status and raw response.
+    fn request(&self, raw: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream.write_all(raw.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, response)
+    }
+
+    /// Sends SIGTERM and returns the exit status and every log line.
+    fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        let status = self.child.wait().expect("wait");
+        let logs = self.logs.try_iter().collect();
+        (status, logs)
+    }
+}
+
+fn post_json(path: &str, body: &str, extra_headers: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n{extra_headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn logs_never_hold_client_metadata(db: TestDb) {
+    let server = Server::start(&db);
+    let spy_headers = format!(
+        "X-Forwarded-For: 203.0.113.77, {MARKER}\r\nX-Real-IP: 203.0.113.78\r\nUser-Agent: {MARKER}-agent\r\nAuthorization: Bearer {MARKER}-token\r\n"
+    );
+    let (status, _) = server.request(&format!(
+        "GET /api/v1/me?q={MARKER}-query HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{spy_headers}\r\n"
+    ));
+    assert_eq!(status, 401);
+    let body = format!(r#"{{"email":"{MARKER}@example.org","password":"{MARKER}-password"}}"#);
+    let (status, response) = server.request(&post_json("/api/v1/auth/login", &body, &spy_headers));
+    assert_eq!(status, 401);
+    assert!(!response.contains(MARKER));
+    let (status, _) = server.request(&post_json(
+        "/api/v1/auth/login",
+        &format!("{{\"email\": {MARKER}"),
+        &spy_headers,
+    ));
+    assert_eq!(status, 400);
+    let (status, _) = server.request(&format!("GET /healthz?{MARKER} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{spy_headers}\r\n"));
+    assert_eq!(status, 200);
+
+    let addr = server.addr.clone();
+    let (exit, logs) = server.stop();
+    assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
+    let all = logs.join("\n");
+    for needle in [MARKER, "203.0.113", "127.0.0.1:"] {
+        // The server's own listening address may appear; a client's address may not.
+        let hits: Vec<&String> = logs
+            .iter()
+            .filter(|l| l.replace(&addr, "").contains(needle))
+            .collect();
+        assert!(hits.is_empty(), "log holds {needle}: {hits:#?}");
+    }
+    let request_lines: Vec<&String> = logs.iter().filter(|l| l.contains(" request ")).collect();
+    assert_eq!(request_lines.len(), 4, "one line per request:\n{all}");
+    assert!(
+        request_lines[0].contains("route=/api/v1/me") && request_lines[0].contains("status=401"),
+        "{all}"
+    );
+    assert!(
+        request_lines[1].contains("method=POST")
+            && request_lines[1].contains("route=/api/v1/auth/login")
+    );
+    for line in &request_lines {
+        assert!(
+            line.contains("request_id=") && line.contains("latency_ms="),
+            "{line}"
+        );
+    }
+}
+
+fn first_admin_from_the_cli_can_sign_in(db: TestDb) {
+    let mut create = Command::new(env!("CARGO_BIN_EXE_tipline"))
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "first@example.org",
+            "--password-stdin",
+        ])
+        .env("DATABASE_URL", &db.url)
+        .env("TIPLINE_DATA_DIR", db.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a strong admin passphrase\n")
+        .unwrap();
+    let out = create.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("passphrase"));
+
+    // A generated password is printed once and works.
+    let out = Command::new(env!("CARGO_BIN_EXE_tipline"))
+        .args(["admin", "create", "--email", "second@example.org"])
+        .env("DATABASE_URL", &db.url)
+        .env("TIPLINE_DATA_DIR", db.dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let generated = stdout
+        .split("store it now): ")
+        .nth(1)
+        .expect("password printed")
+        .trim()
+        .to_string();
+
+    let server = Server::start(&db);
+    for (email, password) in [
+        ("first@example.org", "a strong admin passphrase"),
+        ("second@example.org", generated.as_str()),
+    ] {
+        let body = format!(r#"{{"email":"{email}","password":"{password}"}}"#);
+        let (status, response) = server.request(&post_json("/api/v1/auth/login", &body, ""));
+        assert_eq!(status, 200, "{response}");
+    }
+    let (exit, _) = server.stop();
+    assert!(exit.success());
+
+    let again = Command::new(env!("CARGO_BIN_EXE_tipline"))
+        .args(["admin", "create", "--email", "first@example.org"])
+        .env("DATABASE_URL", &db.url)
+        .env("TIPLINE_DATA_DIR", db.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+}
+
+#[test]
+fn help_documents_commands_and_configuration() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tipline"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "serve",
+        "migrate",
+        "admin",
+        "audit",
+        "DATABASE_URL",
+        "TIPLINE_BIND",
+        "TIPLINE_DATA_DIR",
+        "TIPLINE_JWT_SECRET",
+        "TIPLINE_DATA_KEY",
+        "TIPLINE_ALLOW_REGISTRATION",
+        "RUST_LOG",
+    ] {
+        assert!(help.contains(word), "--help lacks {word}");
+    }
+}
+
+macro_rules! process_on_both {
+    ($($name:ident),*) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(crate::common::TestDb::sqlite())
+            }
+            #[test]
+            fn postgres() {
+                if let Some(db) = crate::common::TestDb::postgres() {
+                    super::$name(db)
+                }
+            }
+        }
+    )*};
+}
+
+process_on_both!(
+    logs_never_hold_client_metadata,
+    first_admin_from_the_cli_can_sign_in
+);

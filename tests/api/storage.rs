@@ -1,0 +1,157 @@
+//! Storage on both backends: migrations, schema parity, SQLite settings, startup errors.
+
+use std::collections::BTreeSet;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel_migrations::MigrationHarness;
+
+use crate::both_backends;
+use crate::common::{TestApp, TestDb};
+use tipline::db::{self, DbConn};
+
+async fn migrations_go_up_down_and_up_again(app: TestApp) {
+    let mut conn = app.db.connect();
+    let source = db::migrations_for(&conn);
+    assert!(db::is_migrated(&mut conn).unwrap());
+    conn.revert_all_migrations(source).expect("down");
+    assert!(
+        table_columns(&mut conn).is_empty(),
+        "down leaves no tables behind"
+    );
+    assert!(!db::is_migrated(&mut conn).unwrap());
+    assert!(db::migrate(&mut conn).expect("up again") > 0);
+    assert!(db::is_migrated(&mut conn).unwrap());
+    app.get("/readyz", None).await.assert_status(200);
+}
+
+#[derive(QueryableByName)]
+struct Column {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    column_name: String,
+}
+
+/// `table.column` for every table of ours, from the backend's own catalogue.
+fn table_columns(conn: &mut DbConn) -> BTreeSet<String> {
+    let rows: Vec<Column> = match conn {
+        DbConn::Pg(c) => diesel::sql_query(
+            "SELECT table_name::text AS table_name, column_name::text AS column_name \
+             FROM information_schema.columns WHERE table_schema = current_schema()",
+        )
+        .load(c),
+        DbConn::Sqlite(c) => diesel::sql_query(
+            "SELECT m.name AS table_name, p.name AS column_name \
+             FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table'",
+        )
+        .load(c),
+    }
+    .expect("catalogue");
+    rows.into_iter()
+        .filter(|c| !c.table_name.starts_with("__diesel") && !c.table_name.starts_with("sqlite_"))
+        .map(|c| format!("{}.{}", c.table_name, c.column_name))
+        .collect()
+}
+
+#[test]
+fn both_backends_have_the_same_tables_and_columns() {
+    let sqlite = TestDb::sqlite();
+    let Some(pg) = TestDb::postgres() else { return };
+    let mut sqlite_conn = sqlite.connect();
+    let mut pg_conn = pg.connect();
+    db::migrate(&mut sqlite_conn).unwrap();
+    db::migrate(&mut pg_conn).unwrap();
+    let (a, b) = (table_columns(&mut sqlite_conn), table_columns(&mut pg_conn));
+    assert!(a.contains("audit_log.hash"), "{a:?}");
+    assert_eq!(a, b);
+}
+
+#[derive(QueryableByName)]
+struct Pragma {
+    #[diesel(sql_type = BigInt)]
+    value: i64,
+}
+
+#[test]
+fn sqlite_connections_are_durable_and_checked() {
+    let db = TestDb::sqlite();
+    let DbConn::Sqlite(mut conn) = db.connect() else {
+        panic!("sqlite")
+    };
+    let mode: Vec<Column> = diesel::sql_query(
+        "SELECT 'x' AS table_name, journal_mode AS column_name FROM pragma_journal_mode",
+    )
+    .load(&mut conn)
+    .unwrap();
+    assert_eq!(mode[0].column_name, "wal");
+    for (pragma, column, expected) in [
+        ("synchronous", "synchronous", 2),
+        ("foreign_keys", "foreign_keys", 1),
+        ("busy_timeout", "timeout", 30_000),
+    ] {
+        let rows: Vec<Pragma> =
+            diesel::sql_query(format!("SELECT {column} AS value FROM pragma_{pragma}"))
+                .load(&mut conn)
+                .unwrap();
+        assert_eq!(rows[0].value, expected, "{pragma}");
+    }
+}
+
+fn run_tipline(args: &[&str], database_url: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_tipline"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("TIPLINE_DATA_DIR", dir.path())
+        .output()
+        .expect("run tipline")
+}
+
+#[test]
+fn startup_errors_name_the_problem() {
+    let out = run_tipline(&["migrate"], "mysql://localhost/tipline");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("DATABASE_URL")
+            && stderr.contains("sqlite://")
+            && stderr.contains("postgres://"),
+        "{stderr}"
+    );
+
+    // Nothing listens on port 1: the driver's own words reach the operator.
+    let out = run_tipline(&["migrate"], "postgres://tipline@127.0.0.1:1/tipline");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot connect") && stderr.contains("refused"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tipline"))
+        .arg("migrate")
+        .env("TIPLINE_DATA_DIR", dir.path())
+        .env("TIPLINE_JWT_SECRET", "too-short")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TIPLINE_JWT_SECRET"));
+}
+
+#[test]
+fn migrate_command_applies_and_is_idempotent() {
+    let db = TestDb::sqlite();
+    let first = run_tipline(&["migrate"], &db.url);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).starts_with("1 migration(s) applied"));
+    let second = run_tipline(&["migrate"], &db.url);
+    assert!(String::from_utf8_lossy(&second.stdout).starts_with("0 migration(s) applied"));
+}
+
+both_backends!(migrations_go_up_down_and_up_again);
