@@ -32,6 +32,9 @@ pub enum AppError {
     Unauthorized,
     #[error("forbidden")]
     Forbidden,
+    /// 403 for a reason other than the caller's role.
+    #[error("refused: {0}")]
+    Refused(&'static str),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -73,6 +76,7 @@ impl AppError {
                 "Authentication is required, or the credentials are not valid.".into()
             }
             AppError::Forbidden => "Your role does not allow this action.".into(),
+            AppError::Refused(detail) => (*detail).to_string(),
             AppError::NotFound => "There is nothing here, or it is not yours to see.".into(),
             AppError::MethodNotAllowed(_) => "This method is not allowed on this resource.".into(),
             AppError::Conflict(detail) => detail.clone(),
@@ -130,7 +134,7 @@ impl ResponseError for AppError {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::Refused(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict(_) => StatusCode::CONFLICT,
@@ -167,6 +171,9 @@ impl ResponseError for AppError {
                     headers.insert(header::ALLOW, value);
                 }
             }
+            AppError::Unavailable => {
+                headers.insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            }
             AppError::Unauthorized => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
@@ -190,7 +197,10 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
                 AppError::invalid("", "A referenced record does not exist.")
             }
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => AppError::Unavailable,
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => AppError::Unavailable,
             // The database's message can quote stored values; log only what kind of error it was.
             Error::DatabaseError(kind, _) => {
                 AppError::internal(format!("database error: {kind:?}"))

@@ -1,6 +1,6 @@
 //! `GET /api/v1/audit` and `GET /api/v1/audit/verify` (admins only).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use crate::db::schema::audit_log;
 use crate::db::{self, write_tx, DbConn, Id};
 use crate::db_run;
 use crate::error::{AppError, FieldError};
-use crate::http::{cursor, Page, RequestId};
+use crate::http::{self, cursor, Page, RequestId};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -68,7 +68,7 @@ impl Filter {
             }
         }
         if let Some(target) = query.target_id {
-            if target.is_empty() || target.len() > 64 {
+            if target.is_empty() || target.chars().count() > 64 {
                 errors.push(FieldError::new("target_id", "must be 1 to 64 characters"));
             } else {
                 filter.target_id = Some(target);
@@ -131,9 +131,9 @@ pub fn query(conn: &mut DbConn, filter: &Filter) -> QueryResult<Vec<Entry>> {
 pub async fn list(
     state: web::Data<AppState>,
     _: Admin,
-    query_string: web::Query<ListQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
-    let filter = Filter::parse(query_string.into_inner())?;
+    let filter = Filter::parse(http::query(&req)?)?;
     let limit = filter.limit as usize;
     let mut entries = db::run(&state.pool, move |conn| Ok(query(conn, &filter)?)).await?;
     let next_cursor = if entries.len() > limit {

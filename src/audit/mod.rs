@@ -19,9 +19,6 @@ use crate::db_run;
 /// The `prev_hash` of the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// PostgreSQL advisory lock key serialising appends (an arbitrary constant: "TIPL").
-const APPEND_LOCK_KEY: i64 = 0x5449_504c;
-
 /// Who did it. `id` and `role` are both absent for an anonymous reporter.
 #[derive(Debug, Clone, Default)]
 pub struct Actor {
@@ -140,10 +137,7 @@ impl Entry {
 pub fn record(conn: &mut DbConn, new: NewEntry) -> QueryResult<Entry> {
     // Serialise appends: PostgreSQL takes a transaction-scoped advisory lock; SQLite already
     // holds the database write lock since `BEGIN IMMEDIATE`.
-    if let DbConn::Pg(pg) = conn {
-        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})"))
-            .execute(pg)?;
-    }
+    crate::db::lock(conn, crate::db::locks::AUDIT_APPEND)?;
     let head: Option<(i64, String)> = db_run!(conn: {
         audit_log::table
             .select((audit_log::seq, audit_log::hash))

@@ -53,9 +53,11 @@ pub async fn register(
     body: JsonBody,
 ) -> Result<HttpResponse, AppError> {
     if !state.allow_registration {
-        return Err(AppError::Forbidden);
+        return Err(AppError::Refused(
+            "Self-registration is switched off on this server.",
+        ));
     }
-    let mut form = Form::new(body)?;
+    let mut form = Form::read(body).await?;
     let email = form.string("email");
     let password = form.string("password").map(Zeroizing::new);
     let display_name = form.string("display_name");
@@ -105,7 +107,7 @@ pub async fn login(
     rid: RequestId,
     body: JsonBody,
 ) -> Result<HttpResponse, AppError> {
-    let mut form = Form::new(body)?;
+    let mut form = Form::read(body).await?;
     let email = form.string("email");
     let password = form.string("password").map(Zeroizing::new);
     form.finish()?;
@@ -116,31 +118,35 @@ pub async fn login(
     let key = crate::crypto::hmac_hex(&state.throttle_key, email.as_bytes());
     let request_id = rid.0;
 
-    let (user, throttled) = {
-        let key = key.clone();
+    // Check the lock and reserve this attempt in one transaction, before the slow password
+    // check: parallel guesses each count, so a burst cannot slip past the limit. A success
+    // clears the count again.
+    let reservation = {
+        let (key, request_id) = (key.clone(), request_id.clone());
         db::run(&state.pool, move |conn| {
-            let user = store::find_by_email(conn, &email)?;
-            let throttled = throttle::locked_for(throttle::get(conn, &key)?.as_ref(), db::now());
-            Ok((user, throttled))
+            write_tx(conn, |conn| {
+                let user = store::find_by_email(conn, &email)?;
+                let now = db::now();
+                let current = throttle::get(conn, &key)?;
+                if let Some(retry_after_secs) = throttle::locked_for(current.as_ref(), now) {
+                    let entry = login_entry(
+                        "auth.throttled",
+                        user.as_ref().map(|u| u.id),
+                        json!({}),
+                        &request_id,
+                    );
+                    audit::record(conn, entry)?;
+                    return Ok::<_, AppError>(Err(retry_after_secs));
+                }
+                throttle::put(conn, &throttle::after_failure(current, &key, now))?;
+                Ok(Ok(user))
+            })
         })
         .await?
     };
+    let user =
+        reservation.map_err(|retry_after_secs| AppError::TooManyRequests { retry_after_secs })?;
     let user_id = user.as_ref().map(|u| u.id);
-
-    if let Some(retry_after_secs) = throttled {
-        let request_id = request_id.clone();
-        db::run(&state.pool, move |conn| {
-            write_tx(conn, |conn| {
-                audit::record(
-                    conn,
-                    login_entry("auth.throttled", user_id, json!({}), &request_id),
-                )?;
-                Ok::<_, AppError>(())
-            })
-        })
-        .await?;
-        return Err(AppError::TooManyRequests { retry_after_secs });
-    }
 
     let verified = state
         .passwords
@@ -159,9 +165,6 @@ pub async fn login(
             };
             db::run(&state.pool, move |conn| {
                 write_tx(conn, |conn| {
-                    let now = db::now();
-                    let next = throttle::after_failure(throttle::get(conn, &key)?, &key, now);
-                    throttle::put(conn, &next)?;
                     let entry = login_entry(
                         "auth.login_failed",
                         user_id,
@@ -222,7 +225,7 @@ pub async fn refresh(
     rid: RequestId,
     body: JsonBody,
 ) -> Result<HttpResponse, AppError> {
-    let mut form = Form::new(body)?;
+    let mut form = Form::read(body).await?;
     let presented = form.string("refresh_token").map(Zeroizing::new);
     form.finish()?;
     let Some(presented) = presented else {

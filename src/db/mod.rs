@@ -180,6 +180,25 @@ where
     }
 }
 
+/// Serialises a critical section across instances: a transaction-scoped advisory lock on
+/// PostgreSQL. On SQLite, [`write_tx`] already holds the database's single write lock.
+pub fn lock(conn: &mut DbConn, key: i64) -> QueryResult<()> {
+    if let DbConn::Pg(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(key)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Advisory lock keys.
+pub mod locks {
+    /// Appending to the audit chain.
+    pub const AUDIT_APPEND: i64 = 0x5449_504c_0001;
+    /// Changing an account's role or active flag (the last-admin rule).
+    pub const ADMIN_ROLES: i64 = 0x5449_504c_0002;
+}
+
 /// Runs database work on the blocking pool, inside the caller's tracing span.
 pub async fn run<T, F>(pool: &Pool, f: F) -> Result<T, AppError>
 where

@@ -4,12 +4,12 @@
 //! without echoing anything the client sent. [`Form`] then reads the fields of the object and
 //! collects every problem at once, so a client sees all its mistakes in one 422.
 
+use std::future::{ready, Ready};
+
 use actix_web::dev::Payload;
-use actix_web::error::PayloadError;
 use actix_web::http::header;
-use actix_web::web::{Bytes, PayloadConfig};
+use actix_web::web::{self, PayloadConfig};
 use actix_web::{FromRequest, HttpRequest};
-use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 
 use crate::error::{AppError, FieldError};
@@ -21,12 +21,18 @@ pub fn payload_config() -> PayloadConfig {
     PayloadConfig::new(MAX_BODY_BYTES)
 }
 
-/// A request body that is a syntactically valid JSON value.
-pub struct JsonBody(pub Value);
+/// A JSON request body, read only when the handler asks for it. Extraction never fails, so a
+/// handler's role extractor decides first: a caller without the right role gets 401/403, not a
+/// complaint about a body they were never allowed to send.
+pub struct JsonBody {
+    is_json: bool,
+    declared_too_large: bool,
+    payload: web::Payload,
+}
 
 impl FromRequest for JsonBody {
     type Error = AppError;
-    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+    type Future = Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let is_json = req
@@ -38,28 +44,48 @@ impl FromRequest for JsonBody {
             .is_some_and(|v| {
                 v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
             });
-        let bytes = Bytes::from_request(req, payload);
-        Box::pin(async move {
-            if !is_json {
-                return Err(AppError::UnsupportedMediaType);
-            }
-            let bytes = bytes
-                .await
-                .map_err(|err| match err.as_error::<PayloadError>() {
-                    Some(PayloadError::Overflow) => AppError::PayloadTooLarge,
-                    _ => match err.error_response().status().as_u16() {
-                        413 => AppError::PayloadTooLarge,
-                        _ => AppError::BadRequest("The request body could not be read."),
-                    },
-                })?;
-            if bytes.is_empty() {
-                return Err(AppError::BadRequest(
-                    "The request body is empty; send a JSON object.",
-                ));
-            }
-            serde_json::from_slice(&bytes).map(JsonBody).map_err(|_| {
-                AppError::BadRequest("The request body is not valid JSON (or not valid UTF-8).")
-            })
+        let declared_too_large = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|len| len > MAX_BODY_BYTES);
+        let payload = web::Payload::from_request(req, payload).into_inner();
+        ready(
+            payload
+                .map(|payload| JsonBody {
+                    is_json,
+                    declared_too_large,
+                    payload,
+                })
+                .map_err(|_| AppError::BadRequest("The request body could not be read.")),
+        )
+    }
+}
+
+impl JsonBody {
+    /// Reads and parses the body: 415 when it is not JSON, 413 over 64 KiB, 400 when it does
+    /// not parse (or is not UTF-8).
+    pub async fn value(self) -> Result<Value, AppError> {
+        if !self.is_json {
+            return Err(AppError::UnsupportedMediaType);
+        }
+        if self.declared_too_large {
+            return Err(AppError::PayloadTooLarge);
+        }
+        let bytes = self
+            .payload
+            .to_bytes_limited(MAX_BODY_BYTES)
+            .await
+            .map_err(|_| AppError::PayloadTooLarge)?
+            .map_err(|_| AppError::BadRequest("The request body could not be read."))?;
+        if bytes.is_empty() {
+            return Err(AppError::BadRequest(
+                "The request body is empty; send a JSON object.",
+            ));
+        }
+        serde_json::from_slice(&bytes).map_err(|_| {
+            AppError::BadRequest("The request body is not valid JSON (or not valid UTF-8).")
         })
     }
 }
@@ -74,8 +100,13 @@ pub struct Form {
 }
 
 impl Form {
-    pub fn new(body: JsonBody) -> Result<Form, AppError> {
-        match body.0 {
+    /// Reads the body of a request as a form.
+    pub async fn read(body: JsonBody) -> Result<Form, AppError> {
+        Form::new(body.value().await?)
+    }
+
+    pub fn new(value: Value) -> Result<Form, AppError> {
+        match value {
             Value::Object(map) => Ok(Form {
                 map,
                 known: Vec::new(),
@@ -175,7 +206,7 @@ mod tests {
     use serde_json::json;
 
     fn form(v: Value) -> Form {
-        Form::new(JsonBody(v)).unwrap()
+        Form::new(v).unwrap()
     }
 
     #[test]
@@ -204,6 +235,6 @@ mod tests {
 
     #[test]
     fn rejects_non_objects() {
-        assert!(Form::new(JsonBody(json!([1]))).is_err());
+        assert!(Form::new(json!([1])).is_err());
     }
 }

@@ -67,7 +67,7 @@ pub async fn envelope(
         let replacement = problem_response(status, detail, None);
         response = response.into_response(replacement.map_into_boxed_body());
     }
-    if status.is_server_error() {
+    if status == actix_web::http::StatusCode::INTERNAL_SERVER_ERROR {
         // 500s carry the request id in the body too, and nothing else.
         let replacement = problem_response(
             status,
@@ -113,4 +113,20 @@ pub async fn envelope(
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+/// An id taken from the path, checked in the handler (after authorization): anything but a
+/// hyphenated UUID is 404, like an id that does not exist.
+pub fn path_id(raw: &str) -> Result<crate::db::Id, AppError> {
+    if raw.len() != 36 {
+        return Err(AppError::NotFound);
+    }
+    raw.parse().map_err(|_| AppError::NotFound)
+}
+
+/// Query parameters, parsed in the handler (after authorization).
+pub fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, AppError> {
+    actix_web::web::Query::<T>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .map_err(|_| AppError::BadRequest("The query string is malformed."))
 }

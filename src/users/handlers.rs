@@ -1,6 +1,6 @@
 //! `/api/v1/me` and the admin's account management (`/api/v1/users`).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -14,7 +14,7 @@ use crate::auth::{Admin, AnyUser};
 use crate::db::{self, write_tx, Id};
 use crate::error::{AppError, FieldError};
 use crate::http::body::{Form, JsonBody};
-use crate::http::{cursor, Page, RequestId};
+use crate::http::{self, cursor, Page, RequestId};
 use crate::state::AppState;
 
 pub async fn me(AnyUser(user): AnyUser) -> HttpResponse {
@@ -32,9 +32,9 @@ pub struct ListQuery {
 pub async fn list(
     state: web::Data<AppState>,
     _: Admin,
-    query: web::Query<ListQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
-    let query = query.into_inner();
+    let query: ListQuery = http::query(&req)?;
     let mut errors = Vec::new();
     let mut filter = ListFilter::default();
     match cursor::limit(query.limit.as_deref()) {
@@ -84,7 +84,7 @@ pub async fn create(
     rid: RequestId,
     body: JsonBody,
 ) -> Result<HttpResponse, AppError> {
-    let mut form = Form::new(body)?;
+    let mut form = Form::read(body).await?;
     let email = form.string("email");
     let password = form.string("password").map(Zeroizing::new);
     let role = form.string("role");
@@ -127,9 +127,9 @@ pub async fn create(
 pub async fn get(
     state: web::Data<AppState>,
     _: Admin,
-    id: web::Path<Id>,
+    id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = id.into_inner();
+    let id = http::path_id(&id)?;
     let user = db::run(&state.pool, move |conn| Ok(store::find(conn, id)?))
         .await?
         .ok_or(AppError::NotFound)?;
@@ -148,11 +148,11 @@ pub async fn update(
     state: web::Data<AppState>,
     Admin(admin): Admin,
     rid: RequestId,
-    id: web::Path<Id>,
+    id: web::Path<String>,
     body: JsonBody,
 ) -> Result<HttpResponse, AppError> {
-    let id = id.into_inner();
-    let mut form = Form::new(body)?;
+    let id = http::path_id(&id)?;
+    let mut form = Form::read(body).await?;
     let role = form.opt_string("role");
     let active = form.opt_bool("active");
     let display_name = form.opt_string("display_name");
@@ -162,12 +162,16 @@ pub async fn update(
         display_name: display_name
             .and_then(|n| form.check("display_name", rules::display_name(&n))),
     };
-    if changes == UserChanges::default() {
-        form.error("", "send at least one of role, active, display_name");
-    }
     form.finish()?;
+    if changes == UserChanges::default() {
+        return Err(AppError::invalid(
+            "",
+            "send at least one of role, active, display_name",
+        ));
+    }
     let user = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
+            db::lock(conn, db::locks::ADMIN_ROLES)?;
             let mut user = store::find(conn, id)?.ok_or(AppError::NotFound)?;
             let mut diff = Map::new();
             let mut end_sessions = false;
@@ -231,9 +235,9 @@ pub async fn revoke_sessions(
     state: web::Data<AppState>,
     Admin(admin): Admin,
     rid: RequestId,
-    id: web::Path<Id>,
+    id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let id = id.into_inner();
+    let id = http::path_id(&id)?;
     let revoked = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             store::find(conn, id)?.ok_or(AppError::NotFound)?;

@@ -91,7 +91,12 @@ pub fn count_active_admins(conn: &mut DbConn) -> QueryResult<i64> {
 pub fn revoke_sessions(conn: &mut DbConn, user_id: Id) -> QueryResult<usize> {
     let now = crate::db::now();
     db_run!(conn: {
-        diesel::update(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::revoked_at.is_null()))
+        diesel::update(
+            sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(now)),
+        )
             .set(sessions::revoked_at.eq(now))
             .execute(conn)
     })
