@@ -83,11 +83,7 @@ impl From<AppError> for CliError {
     fn from(err: AppError) -> Self {
         match err {
             AppError::Validation(errors) => CliError::Invalid(
-                errors
-                    .iter()
-                    .map(|e| format!("{} {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect::<Vec<_>>().join("; "),
             ),
             AppError::Conflict(detail) => CliError::Invalid(detail),
             other => CliError::Failed(other.to_string()),
@@ -96,22 +92,16 @@ impl From<AppError> for CliError {
 }
 
 pub fn migrate(config: &Config) -> Result<(), CliError> {
-    let mut conn =
-        db::connect(&config.database_url).map_err(|e| StartupError::Connect(e.to_string()))?;
+    let mut conn = db::connect(&config.database_url).map_err(|e| StartupError::Connect(e.to_string()))?;
     let applied = db::migrate(&mut conn).map_err(|e| StartupError::Migrate(e.to_string()))?;
     println!("{applied} migration(s) applied; the database is up to date");
     Ok(())
 }
 
-pub fn admin_create(
-    config: &Config,
-    email: &str,
-    password_stdin: bool,
-    display_name: &str,
-) -> Result<(), CliError> {
+pub fn admin_create(config: &Config, email: &str, password_stdin: bool, display_name: &str) -> Result<(), CliError> {
     let email = rules::email(email).map_err(|m| CliError::Invalid(format!("--email {m}")))?;
-    let display_name = rules::display_name(display_name)
-        .map_err(|m| CliError::Invalid(format!("--display-name {m}")))?;
+    let display_name =
+        rules::display_name(display_name).map_err(|m| CliError::Invalid(format!("--display-name {m}")))?;
     let (password, generated) = if password_stdin {
         let mut input = Zeroizing::new(String::new());
         std::io::stdin()
@@ -121,24 +111,16 @@ pub fn admin_create(
         let line = input.lines().next().unwrap_or("").to_string();
         (Zeroizing::new(line), false)
     } else {
-        (
-            Zeroizing::new(crate::auth::token::new_refresh_token().0[..24].to_string()),
-            true,
-        )
+        (Zeroizing::new(crate::auth::token::new_refresh_token().0[..24].to_string()), true)
     };
-    rules::password(&password, Some(&email))
-        .map_err(|m| CliError::Invalid(format!("password {m}")))?;
+    rules::password(&password, Some(&email)).map_err(|m| CliError::Invalid(format!("password {m}")))?;
     let pool = crate::open_database(config)?;
     let hash = crate::auth::password::hash(&password)?;
     let user = crate::auth::handlers::new_user(email, display_name, Role::Admin, hash);
-    let mut conn = pool
-        .get()
-        .map_err(|e| CliError::Failed(format!("database: {e}")))?;
+    let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
     write_tx(&mut conn, |conn| {
         if store::email_taken(conn, &user.email)? {
-            return Err(AppError::Conflict(
-                "an account with this email already exists".into(),
-            ));
+            return Err(AppError::Conflict("an account with this email already exists".into()));
         }
         store::insert(conn, &user)?;
         let entry = NewEntry::new(Actor::system(), "user.create")
@@ -157,9 +139,7 @@ pub fn admin_create(
 /// Returns whether the chain is intact.
 pub fn audit_verify(config: &Config) -> Result<bool, CliError> {
     let pool = crate::open_database(config)?;
-    let mut conn = pool
-        .get()
-        .map_err(|e| CliError::Failed(format!("database: {e}")))?;
+    let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
     let result = audit::verify(&mut conn).map_err(AppError::from)?;
     write_tx(&mut conn, |conn| {
         let entry = NewEntry::new(Actor::system(), "audit.verify").details(json!({
@@ -174,10 +154,7 @@ pub fn audit_verify(config: &Config) -> Result<bool, CliError> {
             result.entries,
             result.head_hash.as_deref().unwrap_or("-")
         ),
-        Some(seq) => println!(
-            "audit trail BROKEN: first bad entry is seq {seq} (of {} entries)",
-            result.entries
-        ),
+        Some(seq) => println!("audit trail BROKEN: first bad entry is seq {seq} (of {} entries)", result.entries),
     }
     Ok(result.ok)
 }

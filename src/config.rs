@@ -59,22 +59,17 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let data_dir = PathBuf::from(lookup("TIPLINE_DATA_DIR").unwrap_or_else(|| "data".into()));
         let default_db = format!("sqlite://{}", data_dir.join("tipline.db").display());
-        let database_url = DatabaseUrl::parse(&lookup("DATABASE_URL").unwrap_or(default_db))
-            .map_err(ConfigError)?;
+        let database_url = DatabaseUrl::parse(&lookup("DATABASE_URL").unwrap_or(default_db)).map_err(ConfigError)?;
         let bind = match lookup("TIPLINE_BIND") {
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
             Some(value) => value.parse().map_err(|_| {
-                ConfigError(
-                    "TIPLINE_BIND: expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080"
-                        .into(),
-                )
+                ConfigError("TIPLINE_BIND: expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080".into())
             })?,
         };
         let allow_registration = match lookup("TIPLINE_ALLOW_REGISTRATION") {
             None => true,
-            Some(value) => parse_bool(&value).ok_or_else(|| {
-                ConfigError("TIPLINE_ALLOW_REGISTRATION: expected true or false".into())
-            })?,
+            Some(value) => parse_bool(&value)
+                .ok_or_else(|| ConfigError("TIPLINE_ALLOW_REGISTRATION: expected true or false".into()))?,
         };
         let db_pool_size = match lookup("TIPLINE_DB_POOL_SIZE") {
             None => 16,
@@ -82,26 +77,14 @@ impl Config {
                 .parse::<u32>()
                 .ok()
                 .filter(|n| (1..=256).contains(n))
-                .ok_or_else(|| {
-                    ConfigError(
-                        "TIPLINE_DB_POOL_SIZE: expected a whole number from 1 to 256".into(),
-                    )
-                })?,
+                .ok_or_else(|| ConfigError("TIPLINE_DB_POOL_SIZE: expected a whole number from 1 to 256".into()))?,
         };
         if database_url.backend == crate::db::Backend::Sqlite {
             ensure_parent_dir(Path::new(&database_url.target))?;
         }
         let jwt_secret = secret(&lookup, "TIPLINE_JWT_SECRET", &data_dir, "jwt_secret")?;
         let data_key = secret(&lookup, "TIPLINE_DATA_KEY", &data_dir, "data_key")?;
-        Ok(Config {
-            database_url,
-            bind,
-            data_dir,
-            jwt_secret,
-            data_key,
-            allow_registration,
-            db_pool_size,
-        })
+        Ok(Config { database_url, bind, data_dir, jwt_secret, data_key, allow_registration, db_pool_size })
     }
 }
 
@@ -115,12 +98,8 @@ fn parse_bool(value: &str) -> Option<bool> {
 
 fn ensure_parent_dir(path: &Path) -> Result<(), ConfigError> {
     match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => fs::create_dir_all(parent).map_err(|e| {
-            ConfigError(format!(
-                "DATABASE_URL: cannot create the folder {}: {e}",
-                parent.display()
-            ))
-        }),
+        Some(parent) if !parent.as_os_str().is_empty() => fs::create_dir_all(parent)
+            .map_err(|e| ConfigError(format!("DATABASE_URL: cannot create the folder {}: {e}", parent.display()))),
         _ => Ok(()),
     }
 }
@@ -135,9 +114,7 @@ fn secret(
 ) -> Result<Secret, ConfigError> {
     if let Some(value) = lookup(variable) {
         if value.len() < MIN_SECRET_BYTES {
-            return Err(ConfigError(format!(
-                "{variable}: must be at least {MIN_SECRET_BYTES} bytes long"
-            )));
+            return Err(ConfigError(format!("{variable}: must be at least {MIN_SECRET_BYTES} bytes long")));
         }
         return Ok(Secret::new(value.into_bytes()));
     }
@@ -155,15 +132,11 @@ fn secret(
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let value = Zeroizing::new(hex::encode(crate::crypto::random_bytes::<32>()));
-            write_private(&path, value.as_bytes()).map_err(|e| {
-                ConfigError(format!("{variable}: cannot write {}: {e}", path.display()))
-            })?;
+            write_private(&path, value.as_bytes())
+                .map_err(|e| ConfigError(format!("{variable}: cannot write {}: {e}", path.display())))?;
             Ok(Secret::new(value.as_bytes().to_vec()))
         }
-        Err(e) => Err(ConfigError(format!(
-            "{variable}: cannot read {}: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(ConfigError(format!("{variable}: cannot read {}: {e}", path.display()))),
     }
 }
 
@@ -189,10 +162,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -207,10 +177,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join("jwt_secret"))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = fs::metadata(dir.path().join("jwt_secret")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(first.database_url.target, format!("{data}/tipline.db"));
@@ -231,11 +198,7 @@ mod tests {
         for (variable, value) in cases {
             let err = config(&[("TIPLINE_DATA_DIR", data), (variable, value)]).unwrap_err();
             assert!(err.0.starts_with(variable), "{variable}: {}", err.0);
-            assert!(
-                !err.0.contains(value) || value == "0",
-                "echoes the value: {}",
-                err.0
-            );
+            assert!(!err.0.contains(value) || value == "0", "echoes the value: {}", err.0);
         }
     }
 

@@ -17,10 +17,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            field: field.into(),
-            message: message.into(),
-        }
+        FieldError { field: field.into(), message: message.into() }
     }
 }
 
@@ -72,9 +69,7 @@ impl AppError {
     fn detail(&self) -> String {
         match self {
             AppError::BadRequest(detail) => (*detail).to_string(),
-            AppError::Unauthorized => {
-                "Authentication is required, or the credentials are not valid.".into()
-            }
+            AppError::Unauthorized => "Authentication is required, or the credentials are not valid.".into(),
             AppError::Forbidden => "Your role does not allow this action.".into(),
             AppError::Refused(detail) => (*detail).to_string(),
             AppError::NotFound => "There is nothing here, or it is not yours to see.".into(),
@@ -87,12 +82,8 @@ impl AppError {
             AppError::PayloadTooLarge => "The request body is larger than 64 KiB.".into(),
             AppError::UnsupportedMediaType => "Send the body as application/json.".into(),
             AppError::Validation(_) => "The request has invalid fields; see errors.".into(),
-            AppError::TooManyRequests { .. } => {
-                "Too many attempts. Try again after Retry-After seconds.".into()
-            }
-            AppError::Unavailable => {
-                "The service cannot reach its database. Try again shortly.".into()
-            }
+            AppError::TooManyRequests { .. } => "Too many attempts. Try again after Retry-After seconds.".into(),
+            AppError::Unavailable => "The service cannot reach its database. Try again shortly.".into(),
             AppError::Internal(_) => {
                 "Something went wrong on our side. Quote the X-Request-Id if you report it.".into()
             }
@@ -112,11 +103,7 @@ pub struct Problem<'a> {
 }
 
 /// A problem+json response for a bare status (used for errors raised outside our handlers).
-pub fn problem_response(
-    status: StatusCode,
-    detail: String,
-    errors: Option<&[FieldError]>,
-) -> HttpResponse {
+pub fn problem_response(status: StatusCode, detail: String, errors: Option<&[FieldError]>) -> HttpResponse {
     let body = Problem {
         kind: "about:blank",
         title: status.canonical_reason().unwrap_or("Error"),
@@ -124,9 +111,7 @@ pub fn problem_response(
         detail,
         errors,
     };
-    HttpResponse::build(status)
-        .content_type(PROBLEM_JSON)
-        .json(body)
+    HttpResponse::build(status).content_type(PROBLEM_JSON).json(body)
 }
 
 impl ResponseError for AppError {
@@ -161,10 +146,7 @@ impl ResponseError for AppError {
         let headers = response.headers_mut();
         match self {
             AppError::TooManyRequests { retry_after_secs } => {
-                headers.insert(
-                    header::RETRY_AFTER,
-                    header::HeaderValue::from(*retry_after_secs),
-                );
+                headers.insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after_secs));
             }
             AppError::MethodNotAllowed(allow) => {
                 if let Ok(value) = header::HeaderValue::from_str(allow) {
@@ -175,10 +157,7 @@ impl ResponseError for AppError {
                 headers.insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
             }
             AppError::Unauthorized => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    header::HeaderValue::from_static("Bearer"),
-                );
+                headers.insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
             }
             _ => {}
         }
@@ -197,14 +176,11 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
                 AppError::invalid("", "A referenced record does not exist.")
             }
-            Error::DatabaseError(
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                _,
-            ) => AppError::Unavailable,
-            // The database's message can quote stored values; log only what kind of error it was.
-            Error::DatabaseError(kind, _) => {
-                AppError::internal(format!("database error: {kind:?}"))
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => {
+                AppError::Unavailable
             }
+            // The database's message can quote stored values; log only what kind of error it was.
+            Error::DatabaseError(kind, _) => AppError::internal(format!("database error: {kind:?}")),
             other => AppError::internal(format!("database: {}", error_kind(&other))),
         }
     }

@@ -12,10 +12,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let migrated = db::run(&state.pool, |conn| {
-        db::is_migrated(conn).map_err(|_| AppError::Unavailable)
-    })
-    .await?;
+    let migrated = db::run(&state.pool, |conn| db::is_migrated(conn).map_err(|_| AppError::Unavailable)).await?;
     if migrated {
         Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
     } else {

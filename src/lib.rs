@@ -7,12 +7,14 @@
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod codes;
 pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod reports;
 pub mod routes;
 pub mod state;
 pub mod time;
@@ -43,14 +45,11 @@ pub fn app(
         .app_data(http::body::payload_config())
         .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
         .app_data(
-            web::QueryConfig::default().error_handler(|_, _| {
-                AppError::BadRequest("The query string is malformed.").into()
-            }),
+            web::QueryConfig::default()
+                .error_handler(|_, _| AppError::BadRequest("The query string is malformed.").into()),
         )
         .configure(routes::configure)
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(AppError::NotFound)
-        }))
+        .default_service(web::to(|| async { Err::<HttpResponse, _>(AppError::NotFound) }))
         .wrap(middleware::from_fn(http::envelope))
 }
 
@@ -70,8 +69,7 @@ pub enum StartupError {
 
 /// Connects (reporting the driver's own error), applies pending migrations and builds the pool.
 pub fn open_database(config: &Config) -> Result<db::Pool, StartupError> {
-    let mut conn =
-        db::connect(&config.database_url).map_err(|e| StartupError::Connect(e.to_string()))?;
+    let mut conn = db::connect(&config.database_url).map_err(|e| StartupError::Connect(e.to_string()))?;
     let applied = db::migrate(&mut conn).map_err(|e| StartupError::Migrate(e.to_string()))?;
     if applied > 0 {
         tracing::info!(applied, "migrations applied");

@@ -7,8 +7,7 @@ use tipline::config::Config;
 fn init_logging() -> Result<(), String> {
     use tracing_subscriber::EnvFilter;
     let filter = match std::env::var("RUST_LOG") {
-        Ok(value) => EnvFilter::try_new(&value)
-            .map_err(|_| "RUST_LOG: not a valid log filter".to_string())?,
+        Ok(value) => EnvFilter::try_new(&value).map_err(|_| "RUST_LOG: not a valid log filter".to_string())?,
         Err(_) => EnvFilter::new("info"),
     };
     tracing_subscriber::fmt()
@@ -35,21 +34,12 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => actix_web::rt::System::new()
-            .block_on(tipline::serve(config))
-            .map_err(cli::CliError::from),
+        Command::Serve => actix_web::rt::System::new().block_on(tipline::serve(config)).map_err(cli::CliError::from),
         Command::Migrate => cli::migrate(&config),
-        Command::Admin {
-            command:
-                AdminCommand::Create {
-                    email,
-                    password_stdin,
-                    display_name,
-                },
-        } => cli::admin_create(&config, &email, password_stdin, &display_name),
-        Command::Audit {
-            command: AuditCommand::Verify,
-        } => match cli::audit_verify(&config) {
+        Command::Admin { command: AdminCommand::Create { email, password_stdin, display_name } } => {
+            cli::admin_create(&config, &email, password_stdin, &display_name)
+        }
+        Command::Audit { command: AuditCommand::Verify } => match cli::audit_verify(&config) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),
             Err(err) => Err(err),

@@ -5,7 +5,7 @@ use actix_web::http::Method;
 use actix_web::{web, FromRequest, Handler, Responder, Route};
 
 use crate::error::AppError;
-use crate::{audit, auth, health, users};
+use crate::{audit, auth, health, reports, users};
 
 /// Registers the routes of the API.
 fn register(r: &mut Router) {
@@ -16,16 +16,20 @@ fn register(r: &mut Router) {
     r.post("/api/v1/auth/login", auth::handlers::login);
     r.post("/api/v1/auth/refresh", auth::handlers::refresh);
     r.post("/api/v1/auth/logout", auth::handlers::logout);
+    r.post("/api/v1/auth/receipt", auth::handlers::receipt);
     r.get("/api/v1/me", users::handlers::me);
 
     r.get("/api/v1/users", users::handlers::list);
     r.post("/api/v1/users", users::handlers::create);
     r.get("/api/v1/users/{id}", users::handlers::get);
     r.patch("/api/v1/users/{id}", users::handlers::update);
-    r.post(
-        "/api/v1/users/{id}/sessions/revoke",
-        users::handlers::revoke_sessions,
-    );
+    r.post("/api/v1/users/{id}/sessions/revoke", users::handlers::revoke_sessions);
+
+    r.post("/api/v1/reports", reports::handlers::submit);
+    r.get("/api/v1/reports/mine", reports::handlers::mine);
+    r.get("/api/v1/reports/{id}", reports::handlers::get);
+    r.get("/api/v1/reports/{id}/messages", reports::messages::list);
+    r.post("/api/v1/reports/{id}/messages", reports::messages::create);
 
     r.get("/api/v1/audit", audit::handlers::list);
     r.get("/api/v1/audit/verify", audit::handlers::verify);
@@ -89,11 +93,7 @@ impl Router {
 pub fn table() -> Vec<(Method, &'static str)> {
     let mut router = Router::default();
     register(&mut router);
-    router
-        .routes
-        .into_iter()
-        .map(|(method, path, _)| (method, path))
-        .collect()
+    router.routes.into_iter().map(|(method, path, _)| (method, path)).collect()
 }
 
 /// Adds every route to the app: one resource per path, answering 405 (with `Allow`) for a
@@ -111,11 +111,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for path in paths {
         let (mine, rest): (Vec<_>, Vec<_>) = routes.into_iter().partition(|(_, p, _)| *p == path);
         routes = rest;
-        let allow = mine
-            .iter()
-            .map(|(m, _, _)| m.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let allow = mine.iter().map(|(m, _, _)| m.as_str()).collect::<Vec<_>>().join(", ");
         let mut resource = web::resource(path);
         for (_, _, route) in mine {
             resource = resource.route(route);

@@ -3,6 +3,7 @@
 use crate::auth::password::Passwords;
 use crate::auth::token::Tokens;
 use crate::config::Config;
+use crate::crypto::envelope::Keyring;
 use crate::db::Pool;
 
 #[derive(Clone)]
@@ -13,6 +14,10 @@ pub struct AppState {
     /// Keys the login-throttle hash of an email.
     pub throttle_key: [u8; 32],
     pub allow_registration: bool,
+    /// Wraps and unwraps each report's data key.
+    pub keyring: Keyring,
+    /// Keys the stored HMAC of a receipt.
+    pub receipt_key: [u8; 32],
 }
 
 impl AppState {
@@ -23,6 +28,8 @@ impl AppState {
             tokens: Tokens::new(&config.jwt_secret),
             throttle_key: crate::crypto::derive_key(config.data_key.expose(), "login-throttle"),
             allow_registration: config.allow_registration,
+            keyring: Keyring::new(&config.data_key),
+            receipt_key: crate::crypto::derive_key(config.data_key.expose(), "receipt"),
         }
     }
 }

@@ -8,9 +8,7 @@ pub fn format(at: &NaiveDateTime) -> String {
 
 /// Parses an RFC 3339 timestamp (any offset) into naive UTC.
 pub fn parse(text: &str) -> Option<NaiveDateTime> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.naive_utc())
+    chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| t.naive_utc())
 }
 
 pub mod rfc3339 {

@@ -55,14 +55,9 @@ impl Filter {
         if let Some(action) = query.action {
             if action.is_empty()
                 || action.len() > 64
-                || !action
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
+                || !action.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
             {
-                errors.push(FieldError::new(
-                    "action",
-                    "must be an action name such as auth.login",
-                ));
+                errors.push(FieldError::new("action", "must be an action name such as auth.login"));
             } else {
                 filter.action = Some(action);
             }
@@ -74,10 +69,7 @@ impl Filter {
                 filter.target_id = Some(target);
             }
         }
-        for (name, raw, slot) in [
-            ("from", query.from, &mut filter.from),
-            ("to", query.to, &mut filter.to),
-        ] {
+        for (name, raw, slot) in [("from", query.from, &mut filter.from), ("to", query.to, &mut filter.to)] {
             if let Some(text) = raw {
                 match crate::time::parse(&text) {
                     Some(at) => *slot = Some(at),
@@ -88,10 +80,7 @@ impl Filter {
         if let Some(text) = query.cursor {
             match cursor::decode::<i64>(&text) {
                 Some(seq) => filter.before_seq = Some(seq),
-                None => errors.push(FieldError::new(
-                    "cursor",
-                    "is not a cursor this service issued",
-                )),
+                None => errors.push(FieldError::new("cursor", "is not a cursor this service issued")),
             }
         }
         if errors.is_empty() {
@@ -128,11 +117,7 @@ pub fn query(conn: &mut DbConn, filter: &Filter) -> QueryResult<Vec<Entry>> {
     })
 }
 
-pub async fn list(
-    state: web::Data<AppState>,
-    _: Admin,
-    req: HttpRequest,
-) -> Result<HttpResponse, AppError> {
+pub async fn list(state: web::Data<AppState>, _: Admin, req: HttpRequest) -> Result<HttpResponse, AppError> {
     let filter = Filter::parse(http::query(&req)?)?;
     let limit = filter.limit as usize;
     let mut entries = db::run(&state.pool, move |conn| Ok(query(conn, &filter)?)).await?;
@@ -142,17 +127,10 @@ pub async fn list(
     } else {
         None
     };
-    Ok(HttpResponse::Ok().json(Page {
-        items: entries,
-        next_cursor,
-    }))
+    Ok(HttpResponse::Ok().json(Page { items: entries, next_cursor }))
 }
 
-pub async fn verify(
-    state: web::Data<AppState>,
-    Admin(admin): Admin,
-    rid: RequestId,
-) -> Result<HttpResponse, AppError> {
+pub async fn verify(state: web::Data<AppState>, Admin(admin): Admin, rid: RequestId) -> Result<HttpResponse, AppError> {
     let result = db::run(&state.pool, move |conn| {
         let result = verify_chain(conn)?;
         write_tx(conn, |conn| {

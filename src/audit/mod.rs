@@ -28,23 +28,14 @@ pub struct Actor {
 
 impl Actor {
     pub fn anonymous() -> Self {
-        Actor {
-            id: None,
-            role: None,
-        }
+        Actor { id: None, role: None }
     }
     /// The command line or the service itself.
     pub fn system() -> Self {
-        Actor {
-            id: None,
-            role: Some("system".into()),
-        }
+        Actor { id: None, role: Some("system".into()) }
     }
     pub fn user(id: Id, role: &str) -> Self {
-        Actor {
-            id: Some(id),
-            role: Some(role.to_string()),
-        }
+        Actor { id: Some(id), role: Some(role.to_string()) }
     }
 }
 
@@ -61,14 +52,7 @@ pub struct NewEntry {
 
 impl NewEntry {
     pub fn new(actor: Actor, action: &'static str) -> Self {
-        NewEntry {
-            actor,
-            action,
-            target_type: None,
-            target_id: None,
-            details: json!({}),
-            request_id: None,
-        }
+        NewEntry { actor, action, target_type: None, target_id: None, details: json!({}), request_id: None }
     }
     pub fn target(mut self, target_type: &'static str, target_id: impl ToString) -> Self {
         self.target_type = Some(target_type);
@@ -214,9 +198,8 @@ impl ChainChecker {
         self.entries += 1;
         let expected_seq = self.entries;
         let expected_prev = self.last_hash.as_deref().unwrap_or(GENESIS_HASH);
-        let intact = entry.seq == expected_seq
-            && entry.prev_hash == expected_prev
-            && entry.compute_hash() == entry.hash;
+        let intact =
+            entry.seq == expected_seq && entry.prev_hash == expected_prev && entry.compute_hash() == entry.hash;
         if !intact && self.first_bad.is_none() {
             self.first_bad = Some(entry.seq);
         }
@@ -242,9 +225,7 @@ mod tests {
         for seq in 1..=n {
             let mut entry = Entry {
                 seq,
-                at: chrono::DateTime::from_timestamp(1_700_000_000 + seq, 123_456_000)
-                    .unwrap()
-                    .naive_utc(),
+                at: chrono::DateTime::from_timestamp(1_700_000_000 + seq, 123_456_000).unwrap().naive_utc(),
                 actor_id: None,
                 actor_role: Some("system".into()),
                 action: "test.event".into(),
@@ -252,10 +233,7 @@ mod tests {
                 target_id: Some(seq.to_string()),
                 details: r#"{"n":1}"#.into(),
                 request_id: None,
-                prev_hash: out
-                    .last()
-                    .map(|e| e.hash.clone())
-                    .unwrap_or_else(|| GENESIS_HASH.into()),
+                prev_hash: out.last().map(|e| e.hash.clone()).unwrap_or_else(|| GENESIS_HASH.into()),
                 hash: String::new(),
             };
             entry.hash = entry.compute_hash();

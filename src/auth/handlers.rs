@@ -23,39 +23,17 @@ pub struct TokenPair {
     pub refresh_token: String,
 }
 
-fn token_pair(
-    state: &AppState,
-    user: &UserRow,
-    session_id: Id,
-    refresh_token: String,
-) -> Result<TokenPair, AppError> {
+fn token_pair(state: &AppState, user: &UserRow, session_id: Id, refresh_token: String) -> Result<TokenPair, AppError> {
     let access_token = state
         .tokens
-        .issue(
-            user.id,
-            &user.role,
-            session_id,
-            token::TYP_ACCESS,
-            chrono::Utc::now().timestamp(),
-        )
+        .issue(user.id, &user.role, session_id, token::TYP_ACCESS, chrono::Utc::now().timestamp())
         .map_err(|_| AppError::internal("token signing failed"))?;
-    Ok(TokenPair {
-        access_token,
-        token_type: "Bearer",
-        expires_in: token::ACCESS_TTL_SECS,
-        refresh_token,
-    })
+    Ok(TokenPair { access_token, token_type: "Bearer", expires_in: token::ACCESS_TTL_SECS, refresh_token })
 }
 
-pub async fn register(
-    state: web::Data<AppState>,
-    rid: RequestId,
-    body: JsonBody,
-) -> Result<HttpResponse, AppError> {
+pub async fn register(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
     if !state.allow_registration {
-        return Err(AppError::Refused(
-            "Self-registration is switched off on this server.",
-        ));
+        return Err(AppError::Refused("Self-registration is switched off on this server."));
     }
     let mut form = Form::read(body).await?;
     let email = form.string("email");
@@ -65,8 +43,7 @@ pub async fn register(
     if let Some(password) = &password {
         form.check("password", rules::password(password, email.as_deref()));
     }
-    let display_name =
-        display_name.and_then(|n| form.check("display_name", rules::display_name(&n)));
+    let display_name = display_name.and_then(|n| form.check("display_name", rules::display_name(&n)));
     form.finish()?;
     let (Some(email), Some(password), Some(display_name)) = (email, password, display_name) else {
         return Err(AppError::internal("validated fields missing"));
@@ -102,11 +79,7 @@ pub fn new_user(email: String, display_name: String, role: Role, password_hash: 
     }
 }
 
-pub async fn login(
-    state: web::Data<AppState>,
-    rid: RequestId,
-    body: JsonBody,
-) -> Result<HttpResponse, AppError> {
+pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
     let mut form = Form::read(body).await?;
     let email = form.string("email");
     let password = form.string("password").map(Zeroizing::new);
@@ -118,43 +91,26 @@ pub async fn login(
     let key = crate::crypto::hmac_hex(&state.throttle_key, email.as_bytes());
     let request_id = rid.0;
 
-    // Check the lock and reserve this attempt in one transaction, before the slow password
-    // check: parallel guesses each count, so a burst cannot slip past the limit. A success
-    // clears the count again.
+    // The attempt is counted before the password check (see `throttle::reserve`).
     let reservation = {
         let (key, request_id) = (key.clone(), request_id.clone());
         db::run(&state.pool, move |conn| {
             write_tx(conn, |conn| {
                 let user = store::find_by_email(conn, &email)?;
-                let now = db::now();
-                let current = throttle::get(conn, &key)?;
-                if let Some(retry_after_secs) = throttle::locked_for(current.as_ref(), now) {
-                    let entry = login_entry(
-                        "auth.throttled",
-                        user.as_ref().map(|u| u.id),
-                        json!({}),
-                        &request_id,
-                    );
-                    audit::record(conn, entry)?;
+                if let Err(retry_after_secs) = throttle::reserve(conn, &key, db::now())? {
+                    let user_id = user.as_ref().map(|u| u.id);
+                    audit::record(conn, login_entry("auth.throttled", user_id, json!({}), &request_id))?;
                     return Ok::<_, AppError>(Err(retry_after_secs));
                 }
-                throttle::put(conn, &throttle::after_failure(current, &key, now))?;
                 Ok(Ok(user))
             })
         })
         .await?
     };
-    let user =
-        reservation.map_err(|retry_after_secs| AppError::TooManyRequests { retry_after_secs })?;
+    let user = reservation.map_err(|retry_after_secs| AppError::TooManyRequests { retry_after_secs })?;
     let user_id = user.as_ref().map(|u| u.id);
 
-    let verified = state
-        .passwords
-        .verify(
-            password.clone(),
-            user.as_ref().map(|u| u.password_hash.clone()),
-        )
-        .await?;
+    let verified = state.passwords.verify(password.clone(), user.as_ref().map(|u| u.password_hash.clone())).await?;
     let user = match user {
         Some(user) if verified.ok && user.active => user,
         other => {
@@ -165,12 +121,7 @@ pub async fn login(
             };
             db::run(&state.pool, move |conn| {
                 write_tx(conn, |conn| {
-                    let entry = login_entry(
-                        "auth.login_failed",
-                        user_id,
-                        json!({"reason": reason}),
-                        &request_id,
-                    );
+                    let entry = login_entry("auth.login_failed", user_id, json!({"reason": reason}), &request_id);
                     audit::record(conn, entry)?;
                     Ok::<_, AppError>(())
                 })
@@ -205,26 +156,15 @@ pub async fn login(
 
 /// Failed and throttled logins have no authenticated actor; the target is the account when
 /// one exists. The email itself is never recorded.
-fn login_entry(
-    action: &'static str,
-    user_id: Option<Id>,
-    details: serde_json::Value,
-    request_id: &str,
-) -> NewEntry {
-    let mut entry = NewEntry::new(Actor::anonymous(), action)
-        .details(details)
-        .request(Some(request_id));
+fn login_entry(action: &'static str, user_id: Option<Id>, details: serde_json::Value, request_id: &str) -> NewEntry {
+    let mut entry = NewEntry::new(Actor::anonymous(), action).details(details).request(Some(request_id));
     if let Some(id) = user_id {
         entry = entry.target("user", id);
     }
     entry
 }
 
-pub async fn refresh(
-    state: web::Data<AppState>,
-    rid: RequestId,
-    body: JsonBody,
-) -> Result<HttpResponse, AppError> {
+pub async fn refresh(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
     let mut form = Form::read(body).await?;
     let presented = form.string("refresh_token").map(Zeroizing::new);
     form.finish()?;
@@ -235,18 +175,12 @@ pub async fn refresh(
         write_tx(conn, |conn| {
             let rotation = session::rotate(conn, &presented)?;
             let entry = match &rotation {
-                Rotation::Rotated {
-                    user, session_id, ..
-                } => Some(
-                    NewEntry::new(Actor::user(user.id, &user.role), "auth.refresh")
-                        .target("session", session_id),
-                ),
+                Rotation::Rotated { user, session_id, .. } => {
+                    Some(NewEntry::new(Actor::user(user.id, &user.role), "auth.refresh").target("session", session_id))
+                }
                 // Someone presented a token that was already exchanged: it was stolen or
                 // replayed. The session has been revoked; record it.
-                Rotation::Reused {
-                    user_id,
-                    session_id,
-                } => Some(
+                Rotation::Reused { user_id, session_id } => Some(
                     NewEntry::new(Actor::anonymous(), "auth.refresh_reuse")
                         .target("session", session_id)
                         .details(json!({"user_id": user_id})),
@@ -261,11 +195,9 @@ pub async fn refresh(
     })
     .await?;
     match rotation {
-        Rotation::Rotated {
-            user,
-            session_id,
-            refresh_token,
-        } => Ok(HttpResponse::Ok().json(token_pair(&state, &user, session_id, refresh_token)?)),
+        Rotation::Rotated { user, session_id, refresh_token } => {
+            Ok(HttpResponse::Ok().json(token_pair(&state, &user, session_id, refresh_token)?))
+        }
         Rotation::Reused { .. } | Rotation::Invalid => Err(AppError::Unauthorized),
     }
 }
@@ -278,13 +210,71 @@ pub async fn logout(
     db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             session::revoke(conn, user.session_id)?;
-            let entry = NewEntry::new(user.actor(), "auth.logout")
-                .target("session", user.session_id)
-                .request(Some(&rid.0));
+            let entry =
+                NewEntry::new(user.actor(), "auth.logout").target("session", user.session_id).request(Some(&rid.0));
             audit::record(conn, entry)?;
             Ok::<_, AppError>(())
         })
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize)]
+pub struct ReceiptToken {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+}
+
+/// The stored form of a receipt: an HMAC, so it can be looked up but never recovered.
+pub fn receipt_hash(state: &AppState, receipt: &str) -> String {
+    crate::crypto::hmac_hex(&state.receipt_key, receipt.as_bytes())
+}
+
+/// `POST /api/v1/auth/receipt`: a receipt for a short-lived token scoped to its one report.
+/// Throttled like logins, keyed by the receipt presented; every wrong receipt gets the same 401.
+pub async fn receipt(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
+    let mut form = Form::read(body).await?;
+    let presented = form.string("receipt").map(Zeroizing::new);
+    form.finish()?;
+    let Some(presented) = presented else { return Err(AppError::internal("validated fields missing")) };
+    let normalized = crate::codes::normalize(&presented, crate::reports::handlers::RECEIPT_LEN);
+    let hash = receipt_hash(&state, normalized.as_deref().unwrap_or(presented.as_str()));
+    let throttle_key = crate::crypto::hmac_hex(&state.throttle_key, format!("receipt:{hash}").as_bytes());
+    let request_id = rid.0;
+    let outcome = db::run(&state.pool, move |conn| {
+        write_tx(conn, |conn| {
+            if let Err(retry_after_secs) = throttle::reserve(conn, &throttle_key, db::now())? {
+                audit::record(conn, NewEntry::new(Actor::anonymous(), "auth.throttled").request(Some(&request_id)))?;
+                return Ok::<_, AppError>(Err(Some(retry_after_secs)));
+            }
+            let found = match normalized {
+                Some(_) => crate::reports::store::find_by_receipt(conn, &hash)?,
+                None => None,
+            };
+            let Some(report) = found else {
+                let entry = NewEntry::new(Actor::anonymous(), "auth.receipt_failed").request(Some(&request_id));
+                audit::record(conn, entry)?;
+                return Ok(Err(None));
+            };
+            throttle::clear(conn, &throttle_key)?;
+            let entry = NewEntry::new(Actor { id: None, role: Some("receipt".into()) }, "auth.receipt")
+                .target("report", report.id)
+                .request(Some(&request_id));
+            audit::record(conn, entry)?;
+            Ok(Ok(report.id))
+        })
+    })
+    .await?;
+    let report_id = match outcome {
+        Ok(report_id) => report_id,
+        Err(Some(retry_after_secs)) => return Err(AppError::TooManyRequests { retry_after_secs }),
+        Err(None) => return Err(AppError::Unauthorized),
+    };
+    let access_token = state
+        .tokens
+        .issue(report_id, "receipt", report_id, token::TYP_RECEIPT, chrono::Utc::now().timestamp())
+        .map_err(|_| AppError::internal("token signing failed"))?;
+    Ok(HttpResponse::Ok().json(ReceiptToken { access_token, token_type: "Bearer", expires_in: token::ACCESS_TTL_SECS }))
 }

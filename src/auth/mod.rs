@@ -39,32 +39,28 @@ impl CurrentUser {
     }
 }
 
+fn state_of(req: &HttpRequest) -> Result<&web::Data<AppState>, AppError> {
+    req.app_data::<web::Data<AppState>>().ok_or_else(|| AppError::internal("state missing"))
+}
+
+fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(token::bearer)
+}
+
 async fn authenticate(req: HttpRequest) -> Result<CurrentUser, AppError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| AppError::internal("state missing"))?;
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(token::bearer)
-        .ok_or(AppError::Unauthorized)?;
-    let claims = state
-        .tokens
-        .validate(token, token::TYP_ACCESS)
-        .ok_or(AppError::Unauthorized)?;
+    let state = state_of(&req)?;
+    let token = bearer_token(&req).ok_or(AppError::Unauthorized)?;
+    let claims = state.tokens.validate(token, token::TYP_ACCESS).ok_or(AppError::Unauthorized)?;
+    user_of(state, claims).await
+}
+
+async fn user_of(state: &web::Data<AppState>, claims: token::Claims) -> Result<CurrentUser, AppError> {
     let (session_id, user_id) = (claims.sid, claims.sub);
-    let user = crate::db::run(&state.pool, move |conn| {
-        Ok(session::live_user(conn, session_id, user_id)?)
-    })
-    .await?
-    .ok_or(AppError::Unauthorized)?;
+    let user = crate::db::run(&state.pool, move |conn| Ok(session::live_user(conn, session_id, user_id)?))
+        .await?
+        .ok_or(AppError::Unauthorized)?;
     let role = Role::parse(&user.role).ok_or_else(|| AppError::internal("unknown stored role"))?;
-    Ok(CurrentUser {
-        user,
-        role,
-        session_id,
-    })
+    Ok(CurrentUser { user, role, session_id })
 }
 
 macro_rules! role_extractor {
@@ -112,3 +108,58 @@ role_extractor!(
     /// A reporter with an account.
     Reporter: Reporter
 );
+
+/// Whoever calls a route that is open to everyone, with or without a token.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// No `Authorization` header at all.
+    Anonymous,
+    User(CurrentUser),
+    /// The holder of a report's receipt, with a token scoped to that one report.
+    Receipt {
+        report_id: Id,
+    },
+}
+
+impl Caller {
+    pub fn actor(&self) -> Actor {
+        match self {
+            Caller::Anonymous => Actor::anonymous(),
+            Caller::User(user) => user.actor(),
+            Caller::Receipt { .. } => Actor { id: None, role: Some("receipt".into()) },
+        }
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            if req.headers().get(header::AUTHORIZATION).is_none() {
+                return Ok(Caller::Anonymous);
+            }
+            let state = state_of(&req)?;
+            // A header that is present but not a valid token is refused, never treated as anonymous.
+            let claims = bearer_token(&req).and_then(|t| state.tokens.decode(t)).ok_or(AppError::Unauthorized)?;
+            match claims.typ.as_str() {
+                token::TYP_ACCESS => Ok(Caller::User(user_of(state, claims).await?)),
+                token::TYP_RECEIPT if claims.sub == claims.sid => {
+                    let report_id = claims.sub;
+                    let live = crate::db::run(&state.pool, move |conn| {
+                        Ok(crate::reports::store::find(conn, report_id)?.is_some_and(|r| r.receipt_hash.is_some()))
+                    })
+                    .await?;
+                    if live {
+                        Ok(Caller::Receipt { report_id })
+                    } else {
+                        Err(AppError::Unauthorized)
+                    }
+                }
+                _ => Err(AppError::Unauthorized),
+            }
+        })
+    }
+}

@@ -18,8 +18,7 @@ pub const PARALLELISM: u32 = 1;
 
 fn argon2() -> Argon2<'static> {
     // The parameters are constants within argon2's accepted ranges.
-    let params =
-        Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid argon2 parameters"); // ok: constants
+    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("valid argon2 parameters"); // ok: constants
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
@@ -51,19 +50,10 @@ pub struct Verified {
 pub fn verify(password: &str, stored: Option<&str>) -> Verified {
     let phc = stored.unwrap_or(DUMMY_HASH.as_str());
     let Ok(parsed) = PasswordHash::new(phc) else {
-        return Verified {
-            ok: false,
-            needs_rehash: false,
-        };
+        return Verified { ok: false, needs_rehash: false };
     };
-    let ok = argon2()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
-        && stored.is_some();
-    Verified {
-        ok,
-        needs_rehash: ok && below_policy(&parsed),
-    }
+    let ok = argon2().verify_password(password.as_bytes(), &parsed).is_ok() && stored.is_some();
+    Verified { ok, needs_rehash: ok && below_policy(&parsed) }
 }
 
 fn below_policy(hash: &PasswordHash<'_>) -> bool {
@@ -82,40 +72,20 @@ pub struct Passwords {
 
 impl Passwords {
     pub fn new(concurrency: usize) -> Self {
-        Passwords {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-        }
+        Passwords { permits: Arc::new(Semaphore::new(concurrency.max(1))) }
     }
 
     pub fn for_this_machine() -> Self {
-        Self::new(
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
-        )
+        Self::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
     }
 
     pub async fn hash(&self, password: Zeroizing<String>) -> Result<String, AppError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| AppError::Unavailable)?;
-        actix_web::web::block(move || hash(&password))
-            .await
-            .map_err(|_| AppError::internal("hashing task failed"))?
+        let _permit = self.permits.acquire().await.map_err(|_| AppError::Unavailable)?;
+        actix_web::web::block(move || hash(&password)).await.map_err(|_| AppError::internal("hashing task failed"))?
     }
 
-    pub async fn verify(
-        &self,
-        password: Zeroizing<String>,
-        stored: Option<String>,
-    ) -> Result<Verified, AppError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| AppError::Unavailable)?;
+    pub async fn verify(&self, password: Zeroizing<String>, stored: Option<String>) -> Result<Verified, AppError> {
+        let _permit = self.permits.acquire().await.map_err(|_| AppError::Unavailable)?;
         actix_web::web::block(move || verify(&password, stored.as_deref()))
             .await
             .map_err(|_| AppError::internal("hashing task failed"))
@@ -130,13 +100,7 @@ mod tests {
     fn hash_uses_policy_and_verifies() {
         let h = hash("correct horse battery").unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert_eq!(
-            verify("correct horse battery", Some(&h)),
-            Verified {
-                ok: true,
-                needs_rehash: false
-            }
-        );
+        assert_eq!(verify("correct horse battery", Some(&h)), Verified { ok: true, needs_rehash: false });
         assert!(!verify("wrong horse battery", Some(&h)).ok);
     }
 
@@ -147,20 +111,10 @@ mod tests {
 
     #[test]
     fn weaker_hash_asks_for_rehash() {
-        let weak = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            Params::new(8192, 1, 1, None).unwrap(),
-        )
-        .hash_password(b"correct horse battery", &SaltString::generate(&mut OsRng))
-        .unwrap()
-        .to_string();
-        assert_eq!(
-            verify("correct horse battery", Some(&weak)),
-            Verified {
-                ok: true,
-                needs_rehash: true
-            }
-        );
+        let weak = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8192, 1, 1, None).unwrap())
+            .hash_password(b"correct horse battery", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert_eq!(verify("correct horse battery", Some(&weak)), Verified { ok: true, needs_rehash: true });
     }
 }

@@ -45,12 +45,7 @@ pub fn create(conn: &mut DbConn, user_id: Id) -> QueryResult<(Id, String)> {
 
 fn add_refresh_token(conn: &mut DbConn, session_id: Id, now: NaiveDateTime) -> QueryResult<String> {
     let (token, token_hash) = token::new_refresh_token();
-    let row = RefreshRow {
-        token_hash,
-        session_id,
-        created_at: now,
-        used_at: None,
-    };
+    let row = RefreshRow { token_hash, session_id, created_at: now, used_at: None };
     db_run!(conn: { diesel::insert_into(refresh_tokens::table).values(&row).execute(conn) })?;
     Ok(token)
 }
@@ -116,10 +111,7 @@ pub fn rotate(conn: &mut DbConn, presented: &str) -> QueryResult<Rotation> {
         let was_live = session.revoked_at.is_none();
         revoke(conn, session.id)?;
         return Ok(if was_live {
-            Rotation::Reused {
-                user_id: session.user_id,
-                session_id: session.id,
-            }
+            Rotation::Reused { user_id: session.user_id, session_id: session.id }
         } else {
             Rotation::Invalid
         });
@@ -141,9 +133,5 @@ pub fn rotate(conn: &mut DbConn, presented: &str) -> QueryResult<Rotation> {
             .execute(conn)
     })?;
     let refresh_token = add_refresh_token(conn, session.id, now)?;
-    Ok(Rotation::Rotated {
-        user,
-        session_id: session.id,
-        refresh_token,
-    })
+    Ok(Rotation::Rotated { user, session_id: session.id, refresh_token })
 }

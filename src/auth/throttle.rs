@@ -34,12 +34,7 @@ pub fn locked_for(state: Option<&State>, now: NaiveDateTime) -> Option<u64> {
 
 /// The state after one more failure.
 pub fn after_failure(state: Option<State>, key_hash: &str, now: NaiveDateTime) -> State {
-    let fresh = State {
-        key_hash: key_hash.to_string(),
-        failures: 1,
-        window_started_at: now,
-        locked_until: None,
-    };
+    let fresh = State { key_hash: key_hash.to_string(), failures: 1, window_started_at: now, locked_until: None };
     let Some(mut state) = state else { return fresh };
     let lock_expired = state.locked_until.is_some_and(|until| until <= now);
     if lock_expired || now - state.window_started_at > WINDOW {
@@ -50,6 +45,19 @@ pub fn after_failure(state: Option<State>, key_hash: &str, now: NaiveDateTime) -
         state.locked_until = Some(now + LOCKOUT);
     }
     state
+}
+
+/// Checks the lock and counts this attempt as a failure in one step, before the slow check
+/// (password hash, receipt lookup) runs: parallel guesses each count, so a burst cannot slip
+/// past the limit. A success then calls [`clear`]. `Err` carries the seconds until the lock
+/// lifts. Call inside a write transaction.
+pub fn reserve(conn: &mut DbConn, key_hash: &str, now: NaiveDateTime) -> QueryResult<Result<(), u64>> {
+    let current = get(conn, key_hash)?;
+    if let Some(retry_after) = locked_for(current.as_ref(), now) {
+        return Ok(Err(retry_after));
+    }
+    put(conn, &after_failure(current, key_hash, now))?;
+    Ok(Ok(()))
 }
 
 pub fn get(conn: &mut DbConn, key_hash: &str) -> QueryResult<Option<State>> {
@@ -75,8 +83,7 @@ pub fn put(conn: &mut DbConn, state: &State) -> QueryResult<()> {
 }
 
 pub fn clear(conn: &mut DbConn, key_hash: &str) -> QueryResult<()> {
-    db_run!(conn: { diesel::delete(login_throttle::table.find(key_hash)).execute(conn) })
-        .map(|_| ())
+    db_run!(conn: { diesel::delete(login_throttle::table.find(key_hash)).execute(conn) }).map(|_| ())
 }
 
 #[cfg(test)]
@@ -84,10 +91,7 @@ mod tests {
     use super::*;
 
     fn t(minutes: i64) -> NaiveDateTime {
-        chrono::DateTime::from_timestamp(1_800_000_000, 0)
-            .unwrap()
-            .naive_utc()
-            + Duration::minutes(minutes)
+        chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap().naive_utc() + Duration::minutes(minutes)
     }
 
     fn fail_n(n: usize, at: NaiveDateTime) -> Option<State> {
@@ -104,11 +108,7 @@ mod tests {
         assert_eq!(locked_for(s.as_ref(), t(1)), None);
         let s = Some(after_failure(s, "k", t(1)));
         assert_eq!(locked_for(s.as_ref(), t(1)), Some(15 * 60));
-        assert_eq!(
-            locked_for(s.as_ref(), t(16)),
-            None,
-            "the lock lifts by itself"
-        );
+        assert_eq!(locked_for(s.as_ref(), t(16)), None, "the lock lifts by itself");
     }
 
     #[test]

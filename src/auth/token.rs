@@ -13,6 +13,8 @@ pub const ACCESS_TTL_SECS: i64 = 15 * 60;
 pub const REFRESH_TTL_DAYS: i64 = 14;
 /// `typ` of a user's access token.
 pub const TYP_ACCESS: &str = "access";
+/// `typ` of a token given for a receipt: `sub` and `sid` are the report's id.
+pub const TYP_RECEIPT: &str = "receipt";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
@@ -45,11 +47,7 @@ impl Tokens {
         validation.set_audience(&[AUDIENCE]);
         validation.validate_nbf = true;
         validation.leeway = 30;
-        Tokens {
-            encoding: EncodingKey::from_secret(&key),
-            decoding: DecodingKey::from_secret(&key),
-            validation,
-        }
+        Tokens { encoding: EncodingKey::from_secret(&key), decoding: DecodingKey::from_secret(&key), validation }
     }
 
     /// Issues an access token for a session.
@@ -78,19 +76,19 @@ impl Tokens {
 
     /// Validates signature, algorithm, every claim and the token type.
     pub fn validate(&self, token: &str, typ: &str) -> Option<Claims> {
-        let claims = decode::<Claims>(token, &self.decoding, &self.validation)
-            .ok()?
-            .claims;
-        (claims.typ == typ).then_some(claims)
+        self.decode(token).filter(|claims| claims.typ == typ)
+    }
+
+    /// Validates signature, algorithm and every claim, whatever the token type.
+    pub fn decode(&self, token: &str) -> Option<Claims> {
+        decode::<Claims>(token, &self.decoding, &self.validation).ok().map(|data| data.claims)
     }
 }
 
 /// A new refresh token and the hash stored for it.
 pub fn new_refresh_token() -> (String, String) {
-    let token = base64::Engine::encode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        crate::crypto::random_bytes::<32>(),
-    );
+    let token =
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, crate::crypto::random_bytes::<32>());
     let hash = refresh_token_hash(&token);
     (token, hash)
 }
@@ -102,10 +100,7 @@ pub fn refresh_token_hash(token: &str) -> String {
 /// The bearer token of an `Authorization` header value.
 pub fn bearer(header: &str) -> Option<&str> {
     let (scheme, token) = header.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]
@@ -128,38 +123,27 @@ mod tests {
         let (user, sid) = (Id::new(), Id::new());
         let token = t.issue(user, "admin", sid, TYP_ACCESS, now()).unwrap();
         let claims = t.validate(&token, TYP_ACCESS).unwrap();
-        assert_eq!(
-            (claims.sub, claims.sid, claims.role.as_str()),
-            (user, sid, "admin")
-        );
+        assert_eq!((claims.sub, claims.sid, claims.role.as_str()), (user, sid, "admin"));
         assert!(t.validate(&token, "receipt").is_none());
     }
 
     #[test]
     fn rejects_expired_and_foreign_tokens() {
         let t = tokens();
-        let old = t
-            .issue(Id::new(), "admin", Id::new(), TYP_ACCESS, now() - 3600)
-            .unwrap();
+        let old = t.issue(Id::new(), "admin", Id::new(), TYP_ACCESS, now() - 3600).unwrap();
         assert!(t.validate(&old, TYP_ACCESS).is_none());
         let other = Tokens::new(&Secret::new(b"another-secret-another-secret-xx".to_vec()));
-        let forged = other
-            .issue(Id::new(), "admin", Id::new(), TYP_ACCESS, now())
-            .unwrap();
+        let forged = other.issue(Id::new(), "admin", Id::new(), TYP_ACCESS, now()).unwrap();
         assert!(t.validate(&forged, TYP_ACCESS).is_none());
     }
 
     #[test]
     fn rejects_alg_none() {
         let t = tokens();
-        let token = t
-            .issue(Id::new(), "admin", Id::new(), TYP_ACCESS, now())
-            .unwrap();
+        let token = t.issue(Id::new(), "admin", Id::new(), TYP_ACCESS, now()).unwrap();
         let payload = token.split('.').nth(1).unwrap();
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        assert!(t
-            .validate(&format!("{header}.{payload}."), TYP_ACCESS)
-            .is_none());
+        assert!(t.validate(&format!("{header}.{payload}."), TYP_ACCESS).is_none());
     }
 
     #[test]

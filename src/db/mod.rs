@@ -61,22 +61,13 @@ pub struct DatabaseUrl {
 impl DatabaseUrl {
     pub fn parse(url: &str) -> Result<Self, String> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(DatabaseUrl {
-                backend: Backend::Postgres,
-                target: url.to_string(),
-            });
+            return Ok(DatabaseUrl { backend: Backend::Postgres, target: url.to_string() });
         }
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
-                return Err(
-                    "DATABASE_URL: sqlite:// needs a file path, e.g. sqlite://data/tipline.db"
-                        .into(),
-                );
+                return Err("DATABASE_URL: sqlite:// needs a file path, e.g. sqlite://data/tipline.db".into());
             }
-            return Ok(DatabaseUrl {
-                backend: Backend::Sqlite,
-                target: path.to_string(),
-            });
+            return Ok(DatabaseUrl { backend: Backend::Sqlite, target: path.to_string() });
         }
         Err("DATABASE_URL: unsupported scheme; accepted are sqlite://PATH and postgres:// (or postgresql://)".into())
     }
@@ -129,8 +120,7 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
@@ -184,9 +174,7 @@ where
 /// PostgreSQL. On SQLite, [`write_tx`] already holds the database's single write lock.
 pub fn lock(conn: &mut DbConn, key: i64) -> QueryResult<()> {
     if let DbConn::Pg(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-            .bind::<diesel::sql_types::BigInt, _>(key)
-            .execute(pg)?;
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)").bind::<diesel::sql_types::BigInt, _>(key).execute(pg)?;
     }
     Ok(())
 }
@@ -229,23 +217,11 @@ mod tests {
 
     #[test]
     fn database_url_schemes() {
-        assert_eq!(
-            DatabaseUrl::parse("sqlite://data/t.db").unwrap().target,
-            "data/t.db"
-        );
-        assert_eq!(
-            DatabaseUrl::parse("postgres://u@h/db").unwrap().backend,
-            Backend::Postgres
-        );
-        assert_eq!(
-            DatabaseUrl::parse("postgresql://u@h/db").unwrap().backend,
-            Backend::Postgres
-        );
+        assert_eq!(DatabaseUrl::parse("sqlite://data/t.db").unwrap().target, "data/t.db");
+        assert_eq!(DatabaseUrl::parse("postgres://u@h/db").unwrap().backend, Backend::Postgres);
+        assert_eq!(DatabaseUrl::parse("postgresql://u@h/db").unwrap().backend, Backend::Postgres);
         let err = DatabaseUrl::parse("mysql://x").unwrap_err();
-        assert!(
-            err.contains("sqlite://") && err.contains("postgres://"),
-            "{err}"
-        );
+        assert!(err.contains("sqlite://") && err.contains("postgres://"), "{err}");
         assert!(DatabaseUrl::parse("sqlite://").is_err());
     }
 }

@@ -69,12 +69,93 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    stations (id) {
+        id -> DbUuid,
+        name -> Text,
+        city -> Nullable<Text>,
+        country -> Text,
+        address -> Nullable<Text>,
+        operating_bureau -> Text,
+        status -> Text,
+        visibility -> Text,
+        sources -> Text,
+        first_reported_on -> Nullable<Date>,
+        notes -> Nullable<Text>,
+        latitude -> Nullable<Double>,
+        longitude -> Nullable<Double>,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    reports (id) {
+        id -> DbUuid,
+        reference -> Text,
+        kind -> Text,
+        occurred_on -> Nullable<Date>,
+        occurred_on_precision -> Nullable<Text>,
+        country -> Text,
+        city -> Nullable<Text>,
+        language -> Nullable<Text>,
+        station_id -> Nullable<DbUuid>,
+        consent_contact_ok -> Bool,
+        consent_share_with_authorities -> Bool,
+        on_behalf_of_other -> Bool,
+        source -> Text,
+        reporter_id -> Nullable<DbUuid>,
+        submitted_by -> Nullable<DbUuid>,
+        receipt_hash -> Nullable<Text>,
+        status -> Text,
+        priority -> Text,
+        data_key_id -> Text,
+        data_key_wrapped -> Text,
+        master_key_id -> Text,
+        narrative -> Text,
+        contact -> Nullable<Text>,
+        location_detail -> Nullable<Text>,
+        station_hint -> Nullable<Text>,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    report_tactics (report_id, tactic) {
+        report_id -> DbUuid,
+        tactic -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    report_messages (id) {
+        id -> DbUuid,
+        report_id -> DbUuid,
+        author_role -> Text,
+        author_id -> Nullable<DbUuid>,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(reports -> stations (station_id));
+diesel::joinable!(report_tactics -> reports (report_id));
+diesel::joinable!(report_messages -> reports (report_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
-diesel::allow_tables_to_appear_in_same_query!(
-    users,
-    sessions,
-    refresh_tokens,
-    login_throttle,
-    audit_log
-);
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, login_throttle, audit_log);

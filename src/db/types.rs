@@ -22,18 +22,7 @@ pub struct DbUuid;
 
 /// A UUID v4 identifier as stored in the database and shown to clients.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    AsExpression,
-    FromSqlRow,
-    Serialize,
-    Deserialize,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, AsExpression, FromSqlRow, Serialize, Deserialize,
 )]
 #[diesel(sql_type = DbUuid)]
 #[serde(transparent)]

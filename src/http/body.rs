@@ -41,9 +41,7 @@ impl FromRequest for JsonBody {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
             .map(|v| v.trim().to_ascii_lowercase())
-            .is_some_and(|v| {
-                v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
-            });
+            .is_some_and(|v| v == "application/json" || (v.starts_with("application/") && v.ends_with("+json")));
         let declared_too_large = req
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -53,11 +51,7 @@ impl FromRequest for JsonBody {
         let payload = web::Payload::from_request(req, payload).into_inner();
         ready(
             payload
-                .map(|payload| JsonBody {
-                    is_json,
-                    declared_too_large,
-                    payload,
-                })
+                .map(|payload| JsonBody { is_json, declared_too_large, payload })
                 .map_err(|_| AppError::BadRequest("The request body could not be read.")),
         )
     }
@@ -80,13 +74,10 @@ impl JsonBody {
             .map_err(|_| AppError::PayloadTooLarge)?
             .map_err(|_| AppError::BadRequest("The request body could not be read."))?;
         if bytes.is_empty() {
-            return Err(AppError::BadRequest(
-                "The request body is empty; send a JSON object.",
-            ));
+            return Err(AppError::BadRequest("The request body is empty; send a JSON object."));
         }
-        serde_json::from_slice(&bytes).map_err(|_| {
-            AppError::BadRequest("The request body is not valid JSON (or not valid UTF-8).")
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|_| AppError::BadRequest("The request body is not valid JSON (or not valid UTF-8)."))
     }
 }
 
@@ -97,6 +88,8 @@ pub struct Form {
     map: Map<String, Value>,
     known: Vec<&'static str>,
     errors: Vec<FieldError>,
+    /// Path of this object inside the body (`consent.`), empty at the top.
+    prefix: String,
 }
 
 impl Form {
@@ -107,21 +100,18 @@ impl Form {
 
     pub fn new(value: Value) -> Result<Form, AppError> {
         match value {
-            Value::Object(map) => Ok(Form {
-                map,
-                known: Vec::new(),
-                errors: Vec::new(),
-            }),
+            Value::Object(map) => Ok(Form { map, known: Vec::new(), errors: Vec::new(), prefix: String::new() }),
             _ => Err(AppError::invalid("", "The body must be a JSON object.")),
         }
     }
 
-    pub fn error(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(FieldError::new(field, message));
+    pub fn error(&mut self, field: &str, message: impl Into<String>) {
+        let path = format!("{}{field}", self.prefix);
+        self.errors.push(FieldError::new(path, message));
     }
 
     /// Records the result of a rule on a field that was present.
-    pub fn check<T>(&mut self, field: &str, result: Result<T, &'static str>) -> Option<T> {
+    pub fn check<T, M: Into<String>>(&mut self, field: &str, result: Result<T, M>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(message) => {
@@ -131,7 +121,8 @@ impl Form {
         }
     }
 
-    fn take(&mut self, name: &'static str) -> Option<Value> {
+    /// Any JSON value (null counts as absent).
+    pub fn take(&mut self, name: &'static str) -> Option<Value> {
         self.known.push(name);
         match self.map.remove(name) {
             Some(Value::Null) | None => None,
@@ -172,25 +163,70 @@ impl Form {
         }
     }
 
-    /// Ends reading: fails with every collected error, plus one for fields we did not ask for.
-    pub fn finish(mut self) -> Result<(), AppError> {
+    /// Whether an error was already recorded for `field`.
+    pub fn has_error(&self, field: &str) -> bool {
+        let path = format!("{}{field}", self.prefix);
+        self.errors.iter().any(|e| e.field == path)
+    }
+
+    /// An optional array of strings; each bad element is reported as `name[i]`.
+    pub fn opt_strings(&mut self, name: &'static str) -> Option<Vec<String>> {
+        match self.take(name) {
+            None => None,
+            Some(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.into_iter().enumerate() {
+                    match item {
+                        Value::String(s) => out.push(s),
+                        _ => self.error(&format!("{name}[{i}]"), "must be a string"),
+                    }
+                }
+                Some(out)
+            }
+            Some(_) => {
+                self.error(name, "must be an array of strings");
+                None
+            }
+        }
+    }
+
+    /// Reads an optional nested object with `read`; its errors carry the `name.` prefix.
+    pub fn opt_object<T>(&mut self, name: &'static str, read: impl FnOnce(&mut Form) -> T) -> Option<T> {
+        match self.take(name) {
+            None => None,
+            Some(Value::Object(map)) => {
+                let prefix = format!("{}{name}.", self.prefix);
+                let mut child = Form { map, known: Vec::new(), errors: Vec::new(), prefix };
+                let value = read(&mut child);
+                child.reject_unknown();
+                self.errors.append(&mut child.errors);
+                Some(value)
+            }
+            Some(_) => {
+                self.error(name, "must be an object");
+                None
+            }
+        }
+    }
+
+    fn reject_unknown(&mut self) {
         if !self.map.is_empty() {
             let accepted = self.known.join(", ");
-            self.errors.push(FieldError::new(
-                "",
-                format!("unknown field(s) in the body; accepted fields are: {accepted}"),
-            ));
+            let at = self.prefix.trim_end_matches('.').to_string();
+            self.errors.push(FieldError::new(at, format!("unknown field(s); accepted fields are: {accepted}")));
         }
+    }
+
+    /// Ends reading: fails with every collected error, plus one for fields we did not ask for.
+    pub fn finish(mut self) -> Result<(), AppError> {
+        self.reject_unknown();
         // Report in the order the fields are read (the documented order), whole-body errors last.
         let position = |e: &FieldError| {
             let root = e.field.split(['.', '[']).next().unwrap_or("");
-            self.known
-                .iter()
-                .position(|k| *k == root)
-                .unwrap_or(usize::MAX)
+            self.known.iter().position(|k| *k == root).unwrap_or(usize::MAX)
         };
         let mut errors = std::mem::take(&mut self.errors);
-        errors.sort_by_key(position);
+        errors.sort_by_key(|e| if e.field.is_empty() { usize::MAX } else { position(e) });
         self.errors = errors;
         if self.errors.is_empty() {
             Ok(())
@@ -214,9 +250,7 @@ mod tests {
         let mut f = form(json!({"email": 5, "secret_marker_key": "secret_marker_value"}));
         assert_eq!(f.string("email"), None);
         assert_eq!(f.string("password"), None);
-        let Err(AppError::Validation(errors)) = f.finish() else {
-            panic!("expected validation")
-        };
+        let Err(AppError::Validation(errors)) = f.finish() else { panic!("expected validation") };
         assert_eq!(errors.len(), 3);
         assert_eq!(errors[0], FieldError::new("email", "must be a string"));
         assert_eq!(errors[1], FieldError::new("password", "is required"));

@@ -24,11 +24,9 @@ pub fn decode<T: DeserializeOwned>(cursor: &str) -> Option<T> {
 pub fn limit(raw: Option<&str>) -> Result<i64, &'static str> {
     match raw {
         None => Ok(50),
-        Some(text) => text
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or("must be a whole number from 1 to 200"),
+        Some(text) => {
+            text.parse::<i64>().ok().filter(|n| (1..=200).contains(n)).ok_or("must be a whole number from 1 to 200")
+        }
     }
 }
 

@@ -53,10 +53,8 @@ pub async fn envelope(
     // from the framework itself; actix renders it.
     let mut response = result?.map_into_boxed_body();
     let status = response.status();
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    let is_problem =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
     if (status.is_client_error() || status.is_server_error()) && !is_problem {
         let detail = match status.as_u16() {
             400 => "The request could not be understood.".to_string(),
@@ -69,11 +67,8 @@ pub async fn envelope(
     }
     if status == actix_web::http::StatusCode::INTERNAL_SERVER_ERROR {
         // 500s carry the request id in the body too, and nothing else.
-        let replacement = problem_response(
-            status,
-            format!("Something went wrong on our side. Request id: {request_id}."),
-            None,
-        );
+        let replacement =
+            problem_response(status, format!("Something went wrong on our side. Request id: {request_id}."), None);
         let keep_retry = response.headers().get(header::RETRY_AFTER).cloned();
         response = response.into_response(replacement.map_into_boxed_body());
         if let Some(value) = keep_retry {
@@ -85,18 +80,9 @@ pub async fn envelope(
         headers.insert(X_REQUEST_ID, value);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    let route = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "(unmatched)".to_string());
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    let route = response.request().match_pattern().unwrap_or_else(|| "(unmatched)".to_string());
     tracing::info!(
         request_id = %request_id,
         method = %method,

@@ -29,11 +29,7 @@ pub struct ListQuery {
     limit: Option<String>,
 }
 
-pub async fn list(
-    state: web::Data<AppState>,
-    _: Admin,
-    req: HttpRequest,
-) -> Result<HttpResponse, AppError> {
+pub async fn list(state: web::Data<AppState>, _: Admin, req: HttpRequest) -> Result<HttpResponse, AppError> {
     let query: ListQuery = http::query(&req)?;
     let mut errors = Vec::new();
     let mut filter = ListFilter::default();
@@ -56,10 +52,7 @@ pub async fn list(
     if let Some(text) = query.cursor {
         match cursor::decode::<(NaiveDateTime, Id)>(&text) {
             Some(position) => filter.after = Some(position),
-            None => errors.push(FieldError::new(
-                "cursor",
-                "is not a cursor this service issued",
-            )),
+            None => errors.push(FieldError::new("cursor", "is not a cursor this service issued")),
         }
     }
     if !errors.is_empty() {
@@ -69,8 +62,7 @@ pub async fn list(
     let mut rows = db::run(&state.pool, move |conn| Ok(store::list(conn, &filter)?)).await?;
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
-        rows.last()
-            .map(|last| cursor::encode(&(last.created_at, last.id)))
+        rows.last().map(|last| cursor::encode(&(last.created_at, last.id)))
     } else {
         None
     };
@@ -94,12 +86,9 @@ pub async fn create(
         form.check("password", rules::password(password, email.as_deref()));
     }
     let role = role.and_then(|r| form.check("role", rules::role(&r)));
-    let display_name =
-        display_name.and_then(|n| form.check("display_name", rules::display_name(&n)));
+    let display_name = display_name.and_then(|n| form.check("display_name", rules::display_name(&n)));
     form.finish()?;
-    let (Some(email), Some(password), Some(role), Some(display_name)) =
-        (email, password, role, display_name)
-    else {
+    let (Some(email), Some(password), Some(role), Some(display_name)) = (email, password, role, display_name) else {
         return Err(AppError::internal("validated fields missing"));
     };
     let password_hash = state.passwords.hash(password).await?;
@@ -107,9 +96,7 @@ pub async fn create(
     let user = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             if store::email_taken(conn, &user.email)? {
-                return Err(AppError::Conflict(
-                    "An account with this email already exists.".into(),
-                ));
+                return Err(AppError::Conflict("An account with this email already exists.".into()));
             }
             store::insert(conn, &user)?;
             let entry = NewEntry::new(admin.actor(), "user.create")
@@ -124,15 +111,9 @@ pub async fn create(
     Ok(HttpResponse::Created().json(User::from(user)))
 }
 
-pub async fn get(
-    state: web::Data<AppState>,
-    _: Admin,
-    id: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
+pub async fn get(state: web::Data<AppState>, _: Admin, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
-    let user = db::run(&state.pool, move |conn| Ok(store::find(conn, id)?))
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let user = db::run(&state.pool, move |conn| Ok(store::find(conn, id)?)).await?.ok_or(AppError::NotFound)?;
     Ok(HttpResponse::Ok().json(User::from(user)))
 }
 
@@ -159,15 +140,11 @@ pub async fn update(
     let changes = UserChanges {
         role: role.and_then(|r| form.check("role", rules::role(&r))),
         active,
-        display_name: display_name
-            .and_then(|n| form.check("display_name", rules::display_name(&n))),
+        display_name: display_name.and_then(|n| form.check("display_name", rules::display_name(&n))),
     };
     form.finish()?;
     if changes == UserChanges::default() {
-        return Err(AppError::invalid(
-            "",
-            "send at least one of role, active, display_name",
-        ));
+        return Err(AppError::invalid("", "send at least one of role, active, display_name"));
     }
     let user = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
@@ -176,10 +153,7 @@ pub async fn update(
             let mut diff = Map::new();
             let mut end_sessions = false;
             if let Some(role) = changes.role.filter(|r| r.as_str() != user.role) {
-                diff.insert(
-                    "role".into(),
-                    json!({"old": user.role, "new": role.as_str()}),
-                );
+                diff.insert("role".into(), json!({"old": user.role, "new": role.as_str()}));
                 user.role = role.as_str().to_string();
                 end_sessions = true;
             }
@@ -189,10 +163,7 @@ pub async fn update(
                 end_sessions |= !active;
             }
             if let Some(name) = changes.display_name.filter(|n| *n != user.display_name) {
-                diff.insert(
-                    "display_name".into(),
-                    json!({"old": user.display_name, "new": name}),
-                );
+                diff.insert("display_name".into(), json!({"old": user.display_name, "new": name}));
                 user.display_name = name;
             }
             if diff.is_empty() {
@@ -203,17 +174,11 @@ pub async fn update(
             user.updated_at = db::now();
             store::update(conn, &user)?;
             if was_admin && store::count_active_admins(conn)? == 0 {
-                return Err(AppError::Conflict(
-                    "This would leave no active admin.".into(),
-                ));
+                return Err(AppError::Conflict("This would leave no active admin.".into()));
             }
             // A role change or deactivation ends the user's sessions: they sign in again with
             // what they may now do, or not at all.
-            let ended = if end_sessions {
-                store::revoke_sessions(conn, user.id)?
-            } else {
-                0
-            };
+            let ended = if end_sessions { store::revoke_sessions(conn, user.id)? } else { 0 };
             let entry = NewEntry::new(admin.actor(), "user.update")
                 .target("user", user.id)
                 .details(json!({"changes": Value::Object(diff), "sessions_revoked": ended}))

@@ -75,20 +75,8 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(
-            email("  Ana@Example.ORG ").as_deref(),
-            Ok("ana@example.org")
-        );
-        for bad in [
-            "",
-            "ana",
-            "ana@",
-            "@example.org",
-            "ana@example",
-            "a b@example.org",
-            "a@b@c.org",
-            "ana@.org",
-        ] {
+        assert_eq!(email("  Ana@Example.ORG ").as_deref(), Ok("ana@example.org"));
+        for bad in ["", "ana", "ana@", "@example.org", "ana@example", "a b@example.org", "a@b@c.org", "ana@.org"] {
             assert!(email(bad).is_err(), "{bad}");
         }
         assert!(email(&format!("{}@example.org", "a".repeat(250))).is_err());
@@ -98,15 +86,9 @@ mod tests {
     fn passwords() {
         assert!(password("short", None).is_err());
         assert!(password("twelve chars", None).is_ok());
-        assert!(
-            password("密码密码密码密码密码密码", None).is_ok(),
-            "counts characters, not bytes"
-        );
+        assert!(password("密码密码密码密码密码密码", None).is_ok(), "counts characters, not bytes");
         assert!(password(&"x".repeat(129), None).is_err());
-        assert_eq!(
-            password("Ana@Example.org", Some("ana@example.org")),
-            Err("must not be your email address")
-        );
+        assert_eq!(password("Ana@Example.org", Some("ana@example.org")), Err("must not be your email address"));
     }
 
     #[test]

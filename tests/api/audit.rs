@@ -12,115 +12,45 @@ async fn list_filters_and_pages_newest_first(app: TestApp) {
     let admin = app.admin().await;
     let reporter = app.reporter().await;
     for _ in 0..3 {
-        app.login(&reporter.email, "not the right password")
-            .await
-            .assert_problem(401);
+        app.login(&reporter.email, "not the right password").await.assert_problem(401);
     }
-    let all = app
-        .get("/api/v1/audit", Some(&admin.access_token))
-        .await
-        .json();
-    let seqs: Vec<i64> = all["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["seq"].as_i64().unwrap())
-        .collect();
-    assert!(
-        seqs.windows(2).all(|w| w[0] > w[1]),
-        "newest first: {seqs:?}"
-    );
+    let all = app.get("/api/v1/audit", Some(&admin.access_token)).await.json();
+    let seqs: Vec<i64> = all["items"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] > w[1]), "newest first: {seqs:?}");
     let first = &all["items"][0];
     assert_eq!(first["action"], "auth.login_failed");
     assert!(first["hash"].as_str().unwrap().len() == 64);
     assert!(first["details"].is_object());
 
-    let failed = app
-        .get(
-            "/api/v1/audit?action=auth.login_failed&limit=2",
-            Some(&admin.access_token),
-        )
-        .await
-        .json();
+    let failed = app.get("/api/v1/audit?action=auth.login_failed&limit=2", Some(&admin.access_token)).await.json();
     assert_eq!(failed["items"].as_array().unwrap().len(), 2);
-    let cursor = failed["next_cursor"]
-        .as_str()
-        .expect("a next page")
-        .to_string();
+    let cursor = failed["next_cursor"].as_str().expect("a next page").to_string();
     let rest = app
-        .get(
-            &format!("/api/v1/audit?action=auth.login_failed&limit=2&cursor={cursor}"),
-            Some(&admin.access_token),
-        )
+        .get(&format!("/api/v1/audit?action=auth.login_failed&limit=2&cursor={cursor}"), Some(&admin.access_token))
         .await
         .json();
     assert_eq!(rest["items"].as_array().unwrap().len(), 1);
     assert!(rest["next_cursor"].is_null());
 
-    let by_actor = app
-        .get(
-            &format!("/api/v1/audit?actor_id={}", admin.id),
-            Some(&admin.access_token),
-        )
-        .await
-        .json();
-    assert!(by_actor["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|e| e["actor_id"] == json!(admin.id)));
-    assert_eq!(
-        by_actor["items"].as_array().unwrap().len(),
-        1,
-        "the admin's login"
-    );
-    let by_target = app
-        .get(
-            &format!("/api/v1/audit?target_id={}", reporter.id),
-            Some(&admin.access_token),
-        )
-        .await
-        .json();
-    assert_eq!(
-        by_target["items"].as_array().unwrap().len(),
-        4,
-        "reporter's login and three failures"
-    );
-    let future = app
-        .get(
-            "/api/v1/audit?from=2999-01-01T00:00:00Z",
-            Some(&admin.access_token),
-        )
-        .await
-        .json();
+    let by_actor = app.get(&format!("/api/v1/audit?actor_id={}", admin.id), Some(&admin.access_token)).await.json();
+    assert!(by_actor["items"].as_array().unwrap().iter().all(|e| e["actor_id"] == json!(admin.id)));
+    assert_eq!(by_actor["items"].as_array().unwrap().len(), 1, "the admin's login");
+    let by_target =
+        app.get(&format!("/api/v1/audit?target_id={}", reporter.id), Some(&admin.access_token)).await.json();
+    assert_eq!(by_target["items"].as_array().unwrap().len(), 4, "reporter's login and three failures");
+    let future = app.get("/api/v1/audit?from=2999-01-01T00:00:00Z", Some(&admin.access_token)).await.json();
     assert!(future["items"].as_array().unwrap().is_empty());
-    let past = app
-        .get(
-            "/api/v1/audit?to=2000-01-01T00:00:00Z",
-            Some(&admin.access_token),
-        )
-        .await
-        .json();
+    let past = app.get("/api/v1/audit?to=2000-01-01T00:00:00Z", Some(&admin.access_token)).await.json();
     assert!(past["items"].as_array().unwrap().is_empty());
 
-    let bad = app
-        .get(
-            "/api/v1/audit?actor_id=nope&from=yesterday&limit=500",
-            Some(&admin.access_token),
-        )
-        .await;
-    assert_eq!(
-        bad.assert_problem(422)["errors"].as_array().unwrap().len(),
-        3
-    );
+    let bad = app.get("/api/v1/audit?actor_id=nope&from=yesterday&limit=500", Some(&admin.access_token)).await;
+    assert_eq!(bad.assert_problem(422)["errors"].as_array().unwrap().len(), 3);
 }
 
 async fn verify_reports_an_intact_chain_and_is_audited(app: TestApp) {
     let admin = app.admin().await;
     app.reporter().await;
-    let res = app
-        .get("/api/v1/audit/verify", Some(&admin.access_token))
-        .await;
+    let res = app.get("/api/v1/audit/verify", Some(&admin.access_token)).await;
     res.assert_status(200);
     let body = res.json();
     assert_eq!(body["ok"], true);
@@ -134,11 +64,7 @@ async fn verify_reports_an_intact_chain_and_is_audited(app: TestApp) {
 
 fn record_one(conn: &mut db::DbConn, n: usize) {
     db::write_tx(conn, |conn| {
-        audit::record(
-            conn,
-            NewEntry::new(Actor::system(), "test.write").details(json!({"n": n})),
-        )
-        .map(|_| ())
+        audit::record(conn, NewEntry::new(Actor::system(), "test.write").details(json!({"n": n}))).map(|_| ())
     })
     .expect("append");
 }
@@ -152,9 +78,7 @@ async fn the_trail_rejects_update_delete_and_truncate(app: TestApp) {
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
     if app.backend() == Backend::Postgres {
-        let err = conn
-            .batch_execute("TRUNCATE audit_log")
-            .expect_err("truncate");
+        let err = conn.batch_execute("TRUNCATE audit_log").expect_err("truncate");
         assert!(err.to_string().contains("append-only"), "{err}");
     }
     assert!(audit::verify(&mut conn).unwrap().ok);
@@ -201,10 +125,7 @@ async fn an_entry_altered_behind_the_triggers_is_found(app: TestApp) {
     };
     conn.batch_execute(&tamper).expect("tamper");
 
-    let body = app
-        .get("/api/v1/audit/verify", Some(&admin.access_token))
-        .await
-        .json();
+    let body = app.get("/api/v1/audit/verify", Some(&admin.access_token)).await.json();
     assert_eq!(body["ok"], false);
     assert_eq!(body["first_bad_seq"], target);
 
@@ -217,12 +138,7 @@ async fn an_entry_altered_behind_the_triggers_is_found(app: TestApp) {
         .env_remove("TIPLINE_DATA_KEY")
         .output()
         .expect("run tipline");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(&format!("seq {target}")), "{stdout}");
 }
@@ -235,12 +151,7 @@ async fn cli_verify_exits_zero_on_an_intact_chain(app: TestApp) {
         .env("TIPLINE_DATA_DIR", app.db.dir.path())
         .output()
         .expect("run tipline");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("intact: 1 entries"));
     let entry = app.audit_one("audit.verify");
     assert_eq!(entry.actor_role.as_deref(), Some("system"));

@@ -25,14 +25,9 @@ async fn register_creates_a_reporter(app: TestApp) {
 
     let entry = app.audit_one("user.create");
     assert_eq!(entry.target_id.as_deref(), user["id"].as_str());
-    assert_eq!(
-        TestApp::details(&entry),
-        json!({"role": "reporter", "via": "register"})
-    );
+    assert_eq!(TestApp::details(&entry), json!({"role": "reporter", "via": "register"}));
 
-    let login = app
-        .login("mei@example.org", "a long enough passphrase")
-        .await;
+    let login = app.login("mei@example.org", "a long enough passphrase").await;
     login.assert_status(200);
     let token = login.json()["access_token"].as_str().unwrap().to_string();
     let me = app.get("/api/v1/me", Some(&token)).await;
@@ -51,19 +46,10 @@ async fn register_creates_a_reporter(app: TestApp) {
 
 async fn register_reports_every_invalid_field(app: TestApp) {
     let res = app
-        .post(
-            "/api/v1/auth/register",
-            None,
-            json!({"email": "not-an-email", "password": "short", "extra": 1}),
-        )
+        .post("/api/v1/auth/register", None, json!({"email": "not-an-email", "password": "short", "extra": 1}))
         .await;
     let body = res.assert_problem(422);
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, vec!["email", "password", "display_name", ""]);
     assert!(app.audit("user.create").is_empty());
 }
@@ -96,10 +82,7 @@ async fn unknown_email_and_wrong_password_look_the_same(app: TestApp) {
     assert_eq!(failed[1].target_id, Some(user_id.to_string()));
     assert_eq!(TestApp::details(&failed[1])["reason"], "bad_password");
     for entry in &failed {
-        assert!(
-            !entry.details.contains("example.org"),
-            "no email in the audit trail"
-        );
+        assert!(!entry.details.contains("example.org"), "no email in the audit trail");
         assert_eq!(entry.actor_id, None);
     }
 }
@@ -120,44 +103,30 @@ async fn login_succeeds_and_is_audited(app: TestApp) {
 async fn five_failures_throttle_even_the_right_password(app: TestApp) {
     let (_, email) = app.insert_user(Role::Reporter);
     for _ in 0..5 {
-        app.login(&email, "not the right password")
-            .await
-            .assert_problem(401);
+        app.login(&email, "not the right password").await.assert_problem(401);
     }
     let res = app.login(&email, PASSWORD).await;
     res.assert_problem(429);
-    let retry: u64 = res
-        .header("retry-after")
-        .expect("Retry-After")
-        .parse()
-        .unwrap();
+    let retry: u64 = res.header("retry-after").expect("Retry-After").parse().unwrap();
     assert!((1..=900).contains(&retry), "{retry}");
     assert_eq!(app.audit("auth.throttled").len(), 1);
     assert_eq!(app.audit("auth.login").len(), 0);
 
     // An unknown email is throttled the same way, so throttling does not reveal accounts.
     for _ in 0..5 {
-        app.login("ghost@example.org", "not the right password")
-            .await
-            .assert_problem(401);
+        app.login("ghost@example.org", "not the right password").await.assert_problem(401);
     }
-    app.login("ghost@example.org", "not the right password")
-        .await
-        .assert_problem(429);
+    app.login("ghost@example.org", "not the right password").await.assert_problem(429);
 }
 
 async fn a_success_resets_the_failure_count(app: TestApp) {
     let (_, email) = app.insert_user(Role::Reporter);
     for _ in 0..4 {
-        app.login(&email, "not the right password")
-            .await
-            .assert_problem(401);
+        app.login(&email, "not the right password").await.assert_problem(401);
     }
     app.login(&email, PASSWORD).await.assert_status(200);
     for _ in 0..4 {
-        app.login(&email, "not the right password")
-            .await
-            .assert_problem(401);
+        app.login(&email, "not the right password").await.assert_problem(401);
     }
     app.login(&email, PASSWORD).await.assert_status(200);
 }
@@ -175,18 +144,9 @@ async fn a_weak_stored_hash_is_upgraded_on_login(app: TestApp) {
     .to_string();
     store::set_password_hash(&mut app.conn(), user_id, &weak).unwrap();
     app.login(&email, PASSWORD).await.assert_status(200);
-    let stored = store::find(&mut app.conn(), user_id)
-        .unwrap()
-        .unwrap()
-        .password_hash;
-    assert!(
-        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-        "{stored}"
-    );
-    assert_eq!(
-        TestApp::details(&app.audit_one("auth.login"))["rehashed"],
-        true
-    );
+    let stored = store::find(&mut app.conn(), user_id).unwrap().unwrap().password_hash;
+    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+    assert_eq!(TestApp::details(&app.audit_one("auth.login"))["rehashed"], true);
 }
 
 fn signing_key(app: &TestApp) -> Vec<u8> {
@@ -196,12 +156,7 @@ fn signing_key(app: &TestApp) -> Vec<u8> {
 fn claims_of(token: &str) -> Value {
     use base64::Engine;
     let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 async fn forged_and_malformed_tokens_are_401(app: TestApp) {
@@ -210,9 +165,7 @@ async fn forged_and_malformed_tokens_are_401(app: TestApp) {
     let user = app.admin().await;
     let key = signing_key(&app);
     let valid = claims_of(&user.access_token);
-    app.get("/api/v1/me", Some(&user.access_token))
-        .await
-        .assert_status(200);
+    app.get("/api/v1/me", Some(&user.access_token)).await.assert_status(200);
 
     let sign = |claims: &Value, alg: Algorithm, key: &[u8]| {
         encode(&Header::new(alg), claims, &EncodingKey::from_secret(key)).unwrap()
@@ -228,30 +181,18 @@ async fn forged_and_malformed_tokens_are_401(app: TestApp) {
     expired["nbf"] = json!(now - 7200);
     expired["exp"] = json!(now - 3600);
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&valid).unwrap());
-    let alg_none = format!(
-        "{}.{payload}.",
-        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#)
-    );
+    let alg_none = format!("{}.{payload}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#));
 
     let mut cases: Vec<(&str, String)> = vec![
         ("alg none", alg_none),
         ("HS512", sign(&valid, Algorithm::HS512, &key)),
         ("HS384", sign(&valid, Algorithm::HS384, &key)),
-        (
-            "bad signature",
-            sign(
-                &valid,
-                Algorithm::HS256,
-                b"some-other-key-some-other-key-00",
-            ),
-        ),
+        ("bad signature", sign(&valid, Algorithm::HS256, b"some-other-key-some-other-key-00")),
         ("expired", sign(&expired, Algorithm::HS256, &key)),
         ("refresh token as access token", user.refresh_token.clone()),
         ("garbage", "not.a.token".into()),
     ];
-    for claim in [
-        "iss", "aud", "sub", "exp", "nbf", "iat", "sid", "role", "jti", "typ",
-    ] {
+    for claim in ["iss", "aud", "sub", "exp", "nbf", "iat", "sid", "role", "jti", "typ"] {
         cases.push((claim, sign(&without(claim), Algorithm::HS256, &key)));
     }
     let mut wrong_iss = valid.clone();
@@ -272,103 +213,50 @@ async fn forged_and_malformed_tokens_are_401(app: TestApp) {
     // A correctly re-signed copy of the real claims still works: the cases above failed for
     // the reason they name, not because the key was wrong.
     let resigned = sign(&valid, Algorithm::HS256, &key);
-    app.get("/api/v1/me", Some(&resigned))
-        .await
-        .assert_status(200);
+    app.get("/api/v1/me", Some(&resigned)).await.assert_status(200);
 
-    let basic = TestRequest::get()
-        .uri("/api/v1/me")
-        .insert_header(("Authorization", "Basic YTpi"));
+    let basic = TestRequest::get().uri("/api/v1/me").insert_header(("Authorization", "Basic YTpi"));
     app.send(basic).await.assert_problem(401);
     app.get("/api/v1/me", None).await.assert_problem(401);
 }
 
 async fn refresh_rotates_and_reuse_revokes_the_session(app: TestApp) {
     let user = app.reporter().await;
-    let first = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refresh_token": user.refresh_token}),
-        )
-        .await;
+    let first = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": user.refresh_token})).await;
     first.assert_status(200);
     let pair = first.json();
-    let (access2, refresh2) = (
-        pair["access_token"].as_str().unwrap(),
-        pair["refresh_token"].as_str().unwrap(),
-    );
+    let (access2, refresh2) = (pair["access_token"].as_str().unwrap(), pair["refresh_token"].as_str().unwrap());
     assert_ne!(refresh2, user.refresh_token);
-    app.get("/api/v1/me", Some(access2))
-        .await
-        .assert_status(200);
+    app.get("/api/v1/me", Some(access2)).await.assert_status(200);
     assert_eq!(app.audit("auth.refresh").len(), 1);
 
     // The first refresh token again: replay. The whole session ends at once.
-    let replay = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refresh_token": user.refresh_token}),
-        )
-        .await;
+    let replay = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": user.refresh_token})).await;
     replay.assert_problem(401);
-    app.get("/api/v1/me", Some(access2))
-        .await
-        .assert_problem(401);
-    app.get("/api/v1/me", Some(&user.access_token))
-        .await
-        .assert_problem(401);
-    app.post(
-        "/api/v1/auth/refresh",
-        None,
-        json!({"refresh_token": refresh2}),
-    )
-    .await
-    .assert_problem(401);
+    app.get("/api/v1/me", Some(access2)).await.assert_problem(401);
+    app.get("/api/v1/me", Some(&user.access_token)).await.assert_problem(401);
+    app.post("/api/v1/auth/refresh", None, json!({"refresh_token": refresh2})).await.assert_problem(401);
 
     let reuse = app.audit_one("auth.refresh_reuse");
     assert_eq!(reuse.target_type.as_deref(), Some("session"));
     assert_eq!(TestApp::details(&reuse)["user_id"], json!(user.id));
 
-    app.post(
-        "/api/v1/auth/refresh",
-        None,
-        json!({"refresh_token": "never-issued"}),
-    )
-    .await
-    .assert_problem(401);
-    app.post("/api/v1/auth/refresh", None, json!({}))
-        .await
-        .assert_problem(422);
+    app.post("/api/v1/auth/refresh", None, json!({"refresh_token": "never-issued"})).await.assert_problem(401);
+    app.post("/api/v1/auth/refresh", None, json!({})).await.assert_problem(422);
 }
 
 async fn logout_ends_the_session_at_once(app: TestApp) {
     let user = app.caseworker().await;
     let other = app.login(&user.email, PASSWORD).await.json();
-    let res = app
-        .post("/api/v1/auth/logout", Some(&user.access_token), json!({}))
-        .await;
+    let res = app.post("/api/v1/auth/logout", Some(&user.access_token), json!({})).await;
     res.assert_status(204);
-    app.get("/api/v1/me", Some(&user.access_token))
-        .await
-        .assert_problem(401);
-    app.post(
-        "/api/v1/auth/refresh",
-        None,
-        json!({"refresh_token": user.refresh_token}),
-    )
-    .await
-    .assert_problem(401);
+    app.get("/api/v1/me", Some(&user.access_token)).await.assert_problem(401);
+    app.post("/api/v1/auth/refresh", None, json!({"refresh_token": user.refresh_token})).await.assert_problem(401);
     // Only that session: the user's other session lives on.
-    app.get("/api/v1/me", other["access_token"].as_str())
-        .await
-        .assert_status(200);
+    app.get("/api/v1/me", other["access_token"].as_str()).await.assert_status(200);
     let entry = app.audit_one("auth.logout");
     assert_eq!(entry.actor_id, Some(user.id));
-    app.post("/api/v1/auth/logout", None, json!({}))
-        .await
-        .assert_problem(401);
+    app.post("/api/v1/auth/logout", None, json!({})).await.assert_problem(401);
 }
 
 both_backends!(

@@ -30,14 +30,9 @@ pub fn pg_base_url() -> Option<String> {
     match std::env::var(PG_VAR) {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "{PG_VAR} must be set in CI: PostgreSQL tests may not be skipped"
-            );
+            assert!(std::env::var("CI").is_err(), "{PG_VAR} must be set in CI: PostgreSQL tests may not be skipped");
             SKIP_NOTICE.call_once(|| {
-                eprintln!(
-                    "note: PostgreSQL tests skipped ({PG_VAR} is not set); running on SQLite only"
-                );
+                eprintln!("note: PostgreSQL tests skipped ({PG_VAR} is not set); running on SQLite only");
             });
             None
         }
@@ -63,17 +58,11 @@ impl TestDb {
         let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
         let mut conn = PgConnection::establish(&base)
             .unwrap_or_else(|e| panic!("{PG_VAR} is set but PostgreSQL cannot be reached: {e}"));
-        diesel::sql_query(format!("CREATE SCHEMA {schema}"))
-            .execute(&mut conn)
-            .expect("create schema");
+        diesel::sql_query(format!("CREATE SCHEMA {schema}")).execute(&mut conn).expect("create schema");
         let separator = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{separator}options=-csearch_path%3D{schema}");
         let dir = tempfile::tempdir().expect("temp dir");
-        Some(TestDb {
-            url,
-            dir,
-            pg: Some((base, schema)),
-        })
+        Some(TestDb { url, dir, pg: Some((base, schema)) })
     }
 
     pub fn backend(&self) -> Backend {
@@ -105,8 +94,7 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((base, schema)) = &self.pg {
             if let Ok(mut conn) = PgConnection::establish(base) {
-                let _ = diesel::sql_query(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .execute(&mut conn);
+                let _ = diesel::sql_query(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut conn);
             }
         }
     }
@@ -137,12 +125,7 @@ impl Response {
     #[track_caller]
     pub fn assert_problem(&self, expected: u16) -> Value {
         self.assert_status(expected);
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json"),
-            "{}",
-            self.text()
-        );
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text());
         let body = self.json();
         assert_eq!(body["status"], expected);
         body
@@ -189,19 +172,10 @@ impl TestApp {
                 let status = res.status();
                 let headers = res.headers().clone();
                 let body = test::read_body(res).await;
-                Response {
-                    status,
-                    headers,
-                    body,
-                }
+                Response { status, headers, body }
             })
         });
-        TestApp {
-            call,
-            pool,
-            config,
-            db,
-        }
+        TestApp { call, pool, config, db }
     }
 
     pub fn backend(&self) -> Backend {
@@ -219,24 +193,15 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
-        self.send(with_token(TestRequest::get().uri(path), token))
-            .await
+        self.send(with_token(TestRequest::get().uri(path), token)).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
-        self.send(with_token(
-            TestRequest::post().uri(path).set_json(body),
-            token,
-        ))
-        .await
+        self.send(with_token(TestRequest::post().uri(path).set_json(body), token)).await
     }
 
     pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Response {
-        self.send(with_token(
-            TestRequest::patch().uri(path).set_json(body),
-            token,
-        ))
-        .await
+        self.send(with_token(TestRequest::patch().uri(path).set_json(body), token)).await
     }
 
     pub fn conn(&self) -> db::PooledConn {
@@ -245,29 +210,15 @@ impl TestApp {
 
     /// Creates an active user straight in the database (as the CLI does for the first admin).
     pub fn insert_user(&self, role: Role) -> (Id, String) {
-        let email = format!(
-            "{}-{}@example.org",
-            role.as_str(),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
+        let email = format!("{}-{}@example.org", role.as_str(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let hash = tipline::auth::password::hash(PASSWORD).expect("hash");
-        let row = tipline::auth::handlers::new_user(
-            email.clone(),
-            format!("Test {}", role.as_str()),
-            role,
-            hash,
-        );
+        let row = tipline::auth::handlers::new_user(email.clone(), format!("Test {}", role.as_str()), role, hash);
         store::insert(&mut self.conn(), &row).expect("insert user");
         (row.id, email)
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": email, "password": password}),
-        )
-        .await
+        self.post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await
     }
 
     pub async fn client(&self, role: Role) -> Client {
@@ -278,14 +229,8 @@ impl TestApp {
         Client {
             id,
             email,
-            access_token: body["access_token"]
-                .as_str()
-                .expect("access token")
-                .to_string(),
-            refresh_token: body["refresh_token"]
-                .as_str()
-                .expect("refresh token")
-                .to_string(),
+            access_token: body["access_token"].as_str().expect("access token").to_string(),
+            refresh_token: body["refresh_token"].as_str().expect("refresh token").to_string(),
         }
     }
 
@@ -316,17 +261,84 @@ impl TestApp {
     #[track_caller]
     pub fn audit_one(&self, action: &str) -> Entry {
         let mut entries = self.audit(action);
-        assert_eq!(
-            entries.len(),
-            1,
-            "expected one {action} entry, found {entries:?}"
-        );
+        assert_eq!(entries.len(), 1, "expected one {action} entry, found {entries:?}");
         entries.remove(0)
     }
 
     pub fn details(entry: &Entry) -> Value {
         serde_json::from_str(&entry.details).expect("details are JSON")
     }
+}
+
+impl TestApp {
+    /// Everything the database holds, as bytes: the SQLite file with its WAL, or every row of
+    /// every table of the test's PostgreSQL schema as JSON text.
+    pub fn raw_database(&self) -> Vec<u8> {
+        match self.backend() {
+            Backend::Sqlite => {
+                let path = self.config.database_url.target.clone();
+                let mut bytes = Vec::new();
+                for suffix in ["", "-wal", "-shm"] {
+                    if let Ok(mut b) = std::fs::read(format!("{path}{suffix}")) {
+                        bytes.append(&mut b);
+                    }
+                }
+                bytes
+            }
+            Backend::Postgres => {
+                #[derive(QueryableByName)]
+                struct Row {
+                    #[diesel(sql_type = diesel::sql_types::Text)]
+                    text: String,
+                }
+                let mut conn = self.db.connect();
+                let DbConn::Pg(pg) = &mut conn else { unreachable!() };
+                let tables: Vec<Row> = diesel::sql_query(
+                    "SELECT table_name::text AS text FROM information_schema.tables WHERE table_schema = current_schema()",
+                )
+                .load(pg)
+                .expect("tables");
+                let mut out = String::new();
+                for table in tables {
+                    let rows: Vec<Row> =
+                        diesel::sql_query(format!("SELECT row_to_json(t)::text AS text FROM \"{}\" t", table.text))
+                            .load(pg)
+                            .expect("rows");
+                    for row in rows {
+                        out.push_str(&row.text);
+                        out.push('\n');
+                    }
+                }
+                out.into_bytes()
+            }
+        }
+    }
+
+    /// Runs SQL straight on the database (for tests that go behind the service's back).
+    pub fn sql(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        self.db.connect().batch_execute(sql).expect(sql);
+    }
+
+    pub fn count(&self, table: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.db.connect();
+        let query = format!("SELECT COUNT(*) AS n FROM {table}");
+        let rows: Vec<Count> = match &mut conn {
+            DbConn::Pg(c) => diesel::sql_query(query).load(c),
+            DbConn::Sqlite(c) => diesel::sql_query(query).load(c),
+        }
+        .expect("count");
+        rows[0].n
+    }
+}
+
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 fn with_token(req: TestRequest, token: Option<&str>) -> TestRequest {

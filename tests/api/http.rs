@@ -10,16 +10,9 @@ const MARKER: &str = "MARKER-7f3a9c-do-not-echo";
 
 #[track_caller]
 fn assert_no_marker(res: &Response) {
-    assert!(
-        !res.text().contains(MARKER),
-        "the body echoes client input: {}",
-        res.text()
-    );
+    assert!(!res.text().contains(MARKER), "the body echoes client input: {}", res.text());
     for (name, value) in res.headers.iter() {
-        assert!(
-            !value.to_str().unwrap_or("").contains(MARKER),
-            "header {name} echoes client input"
-        );
+        assert!(!value.to_str().unwrap_or("").contains(MARKER), "header {name} echoes client input");
     }
 }
 
@@ -31,36 +24,13 @@ async fn malformed_bodies_get_problems_without_echo(app: TestApp) {
             .set_payload(body)
     };
     let cases: Vec<(u16, TestRequest)> = vec![
-        (
-            400,
-            json_req(format!("{{\"email\": \"{MARKER}").into_bytes()),
-        ),
-        (
-            400,
-            json_req(format!("{{\"email\": {MARKER}}}").into_bytes()),
-        ),
-        (
-            400,
-            json_req(vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}']),
-        ),
+        (400, json_req(format!("{{\"email\": \"{MARKER}").into_bytes())),
+        (400, json_req(format!("{{\"email\": {MARKER}}}").into_bytes())),
+        (400, json_req(vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}'])),
         (400, json_req(Vec::new())),
         (422, json_req(format!("[\"{MARKER}\"]").into_bytes())),
-        (
-            422,
-            json_req(
-                json!({"email": 5, "password": [MARKER]})
-                    .to_string()
-                    .into_bytes(),
-            ),
-        ),
-        (
-            422,
-            json_req(
-                json!({"email": "a@b.org", "password": "x", MARKER: MARKER})
-                    .to_string()
-                    .into_bytes(),
-            ),
-        ),
+        (422, json_req(json!({"email": 5, "password": [MARKER]}).to_string().into_bytes())),
+        (422, json_req(json!({"email": "a@b.org", "password": "x", MARKER: MARKER}).to_string().into_bytes())),
         (
             415,
             TestRequest::post()
@@ -68,46 +38,17 @@ async fn malformed_bodies_get_problems_without_echo(app: TestApp) {
                 .insert_header(("content-type", "text/plain"))
                 .set_payload(MARKER),
         ),
-        (
-            415,
-            TestRequest::post()
-                .uri("/api/v1/auth/login")
-                .set_payload(format!("{{\"email\":\"{MARKER}\"}}")),
-        ),
-        (
-            413,
-            json_req(
-                format!(
-                    "{{\"email\": \"{}\"}}",
-                    MARKER.repeat(70 * 1024 / MARKER.len())
-                )
-                .into_bytes(),
-            ),
-        ),
+        (415, TestRequest::post().uri("/api/v1/auth/login").set_payload(format!("{{\"email\":\"{MARKER}\"}}"))),
+        (413, json_req(format!("{{\"email\": \"{}\"}}", MARKER.repeat(70 * 1024 / MARKER.len())).into_bytes())),
         (404, TestRequest::get().uri(&format!("/api/v1/{MARKER}"))),
-        (
-            401,
-            TestRequest::get().uri(&format!("/api/v1/users/{MARKER}")),
-        ),
-        (
-            405,
-            TestRequest::put()
-                .uri("/api/v1/auth/login")
-                .set_payload(MARKER),
-        ),
-        (
-            401,
-            TestRequest::get()
-                .uri("/api/v1/me")
-                .insert_header(("Authorization", format!("Bearer {MARKER}"))),
-        ),
+        (401, TestRequest::get().uri(&format!("/api/v1/users/{MARKER}"))),
+        (405, TestRequest::put().uri("/api/v1/auth/login").set_payload(MARKER)),
+        (401, TestRequest::get().uri("/api/v1/me").insert_header(("Authorization", format!("Bearer {MARKER}")))),
     ];
     for (expected, req) in cases {
         let res = app.send(req).await;
         let body = res.assert_problem(expected);
-        assert!(
-            body["title"].is_string() && body["detail"].is_string() && body["type"].is_string()
-        );
+        assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string());
         assert_no_marker(&res);
     }
     // Nothing was written by the rejected requests.
@@ -115,9 +56,7 @@ async fn malformed_bodies_get_problems_without_echo(app: TestApp) {
 }
 
 async fn validation_errors_name_their_fields(app: TestApp) {
-    let res = app
-        .post("/api/v1/auth/login", None, json!({"email": 1}))
-        .await;
+    let res = app.post("/api/v1/auth/login", None, json!({"email": 1})).await;
     let body = res.assert_problem(422);
     assert_eq!(
         body["errors"],
@@ -136,10 +75,7 @@ async fn every_response_carries_the_security_headers(app: TestApp) {
     let mut ids = Vec::new();
     for res in &responses {
         let id = res.header("x-request-id").expect("X-Request-Id");
-        assert!(
-            uuid::Uuid::parse_str(id).is_ok_and(|u| u.get_version_num() == 4),
-            "{id}"
-        );
+        assert!(uuid::Uuid::parse_str(id).is_ok_and(|u| u.get_version_num() == 4), "{id}");
         ids.push(id.to_string());
         assert_eq!(res.header("cache-control"), Some("no-store"));
         assert_eq!(res.header("x-content-type-options"), Some("nosniff"));
@@ -148,13 +84,7 @@ async fn every_response_carries_the_security_headers(app: TestApp) {
     ids.dedup();
     assert_eq!(ids.len(), responses.len());
     // A client-chosen request id is not adopted.
-    let res = app
-        .send(
-            TestRequest::get()
-                .uri("/healthz")
-                .insert_header(("X-Request-Id", MARKER)),
-        )
-        .await;
+    let res = app.send(TestRequest::get().uri("/healthz").insert_header(("X-Request-Id", MARKER))).await;
     assert_ne!(res.header("x-request-id"), Some(MARKER));
 }
 

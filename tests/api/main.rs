@@ -9,4 +9,5 @@ mod auth;
 mod contract;
 mod http;
 mod process;
+mod reports;
 mod storage;

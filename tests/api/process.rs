@@ -38,9 +38,7 @@ impl Server {
             }
         });
         let addr = loop {
-            let line = logs
-                .recv_timeout(Duration::from_secs(30))
-                .expect("tipline did not start");
+            let line = logs.recv_timeout(Duration::from_secs(30)).expect("tipline did not start");
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 break rest.trim().to_string();
             }
@@ -51,27 +49,18 @@ impl Server {
     /// One HTTP/1.1 request over a real socket; returns status and raw response.
     fn request(&self, raw: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(&self.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         stream.write_all(raw.as_bytes()).unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         (status, response)
     }
 
     /// Sends SIGTERM and returns the exit status and every log line.
     fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
         let status = self.child.wait().expect("wait");
         let logs = self.logs.try_iter().collect();
         (status, logs)
@@ -98,13 +87,11 @@ fn logs_never_hold_client_metadata(db: TestDb) {
     let (status, response) = server.request(&post_json("/api/v1/auth/login", &body, &spy_headers));
     assert_eq!(status, 401);
     assert!(!response.contains(MARKER));
-    let (status, _) = server.request(&post_json(
-        "/api/v1/auth/login",
-        &format!("{{\"email\": {MARKER}"),
-        &spy_headers,
-    ));
+    let (status, _) = server.request(&post_json("/api/v1/auth/login", &format!("{{\"email\": {MARKER}"), &spy_headers));
     assert_eq!(status, 400);
-    let (status, _) = server.request(&format!("GET /healthz?{MARKER} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{spy_headers}\r\n"));
+    let (status, _) = server.request(&format!(
+        "GET /healthz?{MARKER} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{spy_headers}\r\n"
+    ));
     assert_eq!(status, 200);
 
     let addr = server.addr.clone();
@@ -113,39 +100,21 @@ fn logs_never_hold_client_metadata(db: TestDb) {
     let all = logs.join("\n");
     for needle in [MARKER, "203.0.113", "127.0.0.1:"] {
         // The server's own listening address may appear; a client's address may not.
-        let hits: Vec<&String> = logs
-            .iter()
-            .filter(|l| l.replace(&addr, "").contains(needle))
-            .collect();
+        let hits: Vec<&String> = logs.iter().filter(|l| l.replace(&addr, "").contains(needle)).collect();
         assert!(hits.is_empty(), "log holds {needle}: {hits:#?}");
     }
     let request_lines: Vec<&String> = logs.iter().filter(|l| l.contains(" request ")).collect();
     assert_eq!(request_lines.len(), 4, "one line per request:\n{all}");
-    assert!(
-        request_lines[0].contains("route=/api/v1/me") && request_lines[0].contains("status=401"),
-        "{all}"
-    );
-    assert!(
-        request_lines[1].contains("method=POST")
-            && request_lines[1].contains("route=/api/v1/auth/login")
-    );
+    assert!(request_lines[0].contains("route=/api/v1/me") && request_lines[0].contains("status=401"), "{all}");
+    assert!(request_lines[1].contains("method=POST") && request_lines[1].contains("route=/api/v1/auth/login"));
     for line in &request_lines {
-        assert!(
-            line.contains("request_id=") && line.contains("latency_ms="),
-            "{line}"
-        );
+        assert!(line.contains("request_id=") && line.contains("latency_ms="), "{line}");
     }
 }
 
 fn first_admin_from_the_cli_can_sign_in(db: TestDb) {
     let mut create = Command::new(env!("CARGO_BIN_EXE_tipline"))
-        .args([
-            "admin",
-            "create",
-            "--email",
-            "first@example.org",
-            "--password-stdin",
-        ])
+        .args(["admin", "create", "--email", "first@example.org", "--password-stdin"])
         .env("DATABASE_URL", &db.url)
         .env("TIPLINE_DATA_DIR", db.dir.path())
         .stdin(Stdio::piped())
@@ -153,18 +122,9 @@ fn first_admin_from_the_cli_can_sign_in(db: TestDb) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    create
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a strong admin passphrase\n")
-        .unwrap();
+    create.stdin.take().unwrap().write_all(b"a strong admin passphrase\n").unwrap();
     let out = create.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("passphrase"));
 
     // A generated password is printed once and works.
@@ -176,18 +136,12 @@ fn first_admin_from_the_cli_can_sign_in(db: TestDb) {
         .unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let generated = stdout
-        .split("store it now): ")
-        .nth(1)
-        .expect("password printed")
-        .trim()
-        .to_string();
+    let generated = stdout.split("store it now): ").nth(1).expect("password printed").trim().to_string();
 
     let server = Server::start(&db);
-    for (email, password) in [
-        ("first@example.org", "a strong admin passphrase"),
-        ("second@example.org", generated.as_str()),
-    ] {
+    for (email, password) in
+        [("first@example.org", "a strong admin passphrase"), ("second@example.org", generated.as_str())]
+    {
         let body = format!(r#"{{"email":"{email}","password":"{password}"}}"#);
         let (status, response) = server.request(&post_json("/api/v1/auth/login", &body, ""));
         assert_eq!(status, 200, "{response}");
@@ -207,10 +161,7 @@ fn first_admin_from_the_cli_can_sign_in(db: TestDb) {
 
 #[test]
 fn help_documents_commands_and_configuration() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tipline"))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tipline")).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     for word in [
         "serve",
@@ -246,7 +197,4 @@ macro_rules! process_on_both {
     )*};
 }
 
-process_on_both!(
-    logs_never_hold_client_metadata,
-    first_admin_from_the_cli_can_sign_in
-);
+process_on_both!(logs_never_hold_client_metadata, first_admin_from_the_cli_can_sign_in);

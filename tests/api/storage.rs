@@ -15,10 +15,7 @@ async fn migrations_go_up_down_and_up_again(app: TestApp) {
     let source = db::migrations_for(&conn);
     assert!(db::is_migrated(&mut conn).unwrap());
     conn.revert_all_migrations(source).expect("down");
-    assert!(
-        table_columns(&mut conn).is_empty(),
-        "down leaves no tables behind"
-    );
+    assert!(table_columns(&mut conn).is_empty(), "down leaves no tables behind");
     assert!(!db::is_migrated(&mut conn).unwrap());
     assert!(db::migrate(&mut conn).expect("up again") > 0);
     assert!(db::is_migrated(&mut conn).unwrap());
@@ -76,24 +73,17 @@ struct Pragma {
 #[test]
 fn sqlite_connections_are_durable_and_checked() {
     let db = TestDb::sqlite();
-    let DbConn::Sqlite(mut conn) = db.connect() else {
-        panic!("sqlite")
-    };
-    let mode: Vec<Column> = diesel::sql_query(
-        "SELECT 'x' AS table_name, journal_mode AS column_name FROM pragma_journal_mode",
-    )
-    .load(&mut conn)
-    .unwrap();
+    let DbConn::Sqlite(mut conn) = db.connect() else { panic!("sqlite") };
+    let mode: Vec<Column> =
+        diesel::sql_query("SELECT 'x' AS table_name, journal_mode AS column_name FROM pragma_journal_mode")
+            .load(&mut conn)
+            .unwrap();
     assert_eq!(mode[0].column_name, "wal");
-    for (pragma, column, expected) in [
-        ("synchronous", "synchronous", 2),
-        ("foreign_keys", "foreign_keys", 1),
-        ("busy_timeout", "timeout", 30_000),
-    ] {
+    for (pragma, column, expected) in
+        [("synchronous", "synchronous", 2), ("foreign_keys", "foreign_keys", 1), ("busy_timeout", "timeout", 30_000)]
+    {
         let rows: Vec<Pragma> =
-            diesel::sql_query(format!("SELECT {column} AS value FROM pragma_{pragma}"))
-                .load(&mut conn)
-                .unwrap();
+            diesel::sql_query(format!("SELECT {column} AS value FROM pragma_{pragma}")).load(&mut conn).unwrap();
         assert_eq!(rows[0].value, expected, "{pragma}");
     }
 }
@@ -114,9 +104,7 @@ fn startup_errors_name_the_problem() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("DATABASE_URL")
-            && stderr.contains("sqlite://")
-            && stderr.contains("postgres://"),
+        stderr.contains("DATABASE_URL") && stderr.contains("sqlite://") && stderr.contains("postgres://"),
         "{stderr}"
     );
 
@@ -124,10 +112,7 @@ fn startup_errors_name_the_problem() {
     let out = run_tipline(&["migrate"], "postgres://tipline@127.0.0.1:1/tipline");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("cannot connect") && stderr.contains("refused"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("cannot connect") && stderr.contains("refused"), "{stderr}");
 
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tipline"))
@@ -144,12 +129,9 @@ fn startup_errors_name_the_problem() {
 fn migrate_command_applies_and_is_idempotent() {
     let db = TestDb::sqlite();
     let first = run_tipline(&["migrate"], &db.url);
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
-    assert!(String::from_utf8_lossy(&first.stdout).starts_with("1 migration(s) applied"));
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let applied: usize = String::from_utf8_lossy(&first.stdout).split(' ').next().unwrap().parse().unwrap();
+    assert!(applied >= 1);
     let second = run_tipline(&["migrate"], &db.url);
     assert!(String::from_utf8_lossy(&second.stdout).starts_with("0 migration(s) applied"));
 }

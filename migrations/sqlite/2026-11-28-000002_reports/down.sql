@@ -1,0 +1,4 @@
+DROP TABLE report_messages;
+DROP TABLE report_tactics;
+DROP TABLE reports;
+DROP TABLE stations;

@@ -1,0 +1,61 @@
+//! Human-facing codes in Crockford base32 (no I, L, O, U): report references, case
+//! references and receipts.
+
+const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// `n` random Crockford symbols: 5 bits of OS randomness each.
+pub fn random(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    // The OS RNG failing is not recoverable and never caused by input.
+    getrandom::getrandom(&mut bytes).expect("the operating system's random number generator failed"); // ok: OS failure
+    bytes.iter().map(|b| ALPHABET[(b & 31) as usize] as char).collect()
+}
+
+/// A report reference: `TL-` and 8 symbols (40 bits).
+pub fn report_reference() -> String {
+    format!("TL-{}", random(8))
+}
+
+/// Reads a code typed by a person: case-insensitive, hyphens and spaces ignored, and the
+/// look-alikes Crockford allows (I and L for 1, O for 0). `None` when it cannot be one.
+pub fn normalize(input: &str, len: usize) -> Option<String> {
+    let mut out = String::with_capacity(len);
+    for c in input.chars() {
+        let c = match c.to_ascii_uppercase() {
+            '-' | ' ' => continue,
+            'I' | 'L' => '1',
+            'O' => '0',
+            c if c.is_ascii() && ALPHABET.contains(&(c as u8)) => c,
+            _ => return None,
+        };
+        out.push(c);
+        if out.len() > len {
+            return None;
+        }
+    }
+    (out.len() == len).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_have_the_documented_shape() {
+        let r = report_reference();
+        assert_eq!(r.len(), 11);
+        assert!(r.starts_with("TL-"));
+        assert!(r[3..].bytes().all(|b| ALPHABET.contains(&b)));
+        assert_ne!(random(20), random(20));
+    }
+
+    #[test]
+    fn normalizes_typed_codes() {
+        assert_eq!(normalize("abcd-efgh-jkmn-pqrs-tvwx", 20).as_deref(), Some("ABCDEFGHJKMNPQRSTVWX"));
+        assert_eq!(normalize("O1IL 0000 0000 0000 0000", 20).as_deref(), Some("01110000000000000000"));
+        assert_eq!(normalize("U000000000000000000", 20), None);
+        assert_eq!(normalize("short", 20), None);
+        assert_eq!(normalize(&"0".repeat(21), 20), None);
+        assert_eq!(normalize("000000000000000000零0", 20), None);
+    }
+}
