@@ -89,6 +89,12 @@ fn logs_never_hold_client_metadata(db: TestDb) {
     assert!(!response.contains(MARKER));
     let (status, _) = server.request(&post_json("/api/v1/auth/login", &format!("{{\"email\": {MARKER}"), &spy_headers));
     assert_eq!(status, 400);
+    let report = format!(
+        r#"{{"kind":"incident","tactics":["surveillance"],"narrative":"{MARKER}-narrative","contact":"{MARKER}-contact","country":"NL"}}"#
+    );
+    let anonymous_headers = format!("X-Forwarded-For: 203.0.113.79\r\nUser-Agent: {MARKER}-agent\r\n");
+    let (status, response) = server.request(&post_json("/api/v1/reports", &report, &anonymous_headers));
+    assert_eq!(status, 201, "{response}");
     let (status, _) = server.request(&format!(
         "GET /healthz?{MARKER} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{spy_headers}\r\n"
     ));
@@ -104,7 +110,7 @@ fn logs_never_hold_client_metadata(db: TestDb) {
         assert!(hits.is_empty(), "log holds {needle}: {hits:#?}");
     }
     let request_lines: Vec<&String> = logs.iter().filter(|l| l.contains(" request ")).collect();
-    assert_eq!(request_lines.len(), 4, "one line per request:\n{all}");
+    assert_eq!(request_lines.len(), 5, "one line per request:\n{all}");
     assert!(request_lines[0].contains("route=/api/v1/me") && request_lines[0].contains("status=401"), "{all}");
     assert!(request_lines[1].contains("method=POST") && request_lines[1].contains("route=/api/v1/auth/login"));
     for line in &request_lines {
