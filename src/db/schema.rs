@@ -116,9 +116,6 @@ diesel::table! {
         receipt_hash -> Nullable<Text>,
         status -> Text,
         priority -> Text,
-        data_key_id -> Text,
-        data_key_wrapped -> Text,
-        master_key_id -> Text,
         narrative -> Text,
         contact -> Nullable<Text>,
         location_detail -> Nullable<Text>,
@@ -126,6 +123,24 @@ diesel::table! {
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        priority_rank -> Integer,
+        resolution -> Nullable<Text>,
+        duplicate_of -> Nullable<DbUuid>,
+        assignee_id -> Nullable<DbUuid>,
+        case_id -> Nullable<DbUuid>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    report_keys (report_id) {
+        report_id -> DbUuid,
+        key_id -> Text,
+        wrapped -> Text,
+        master_key_id -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -153,7 +168,69 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    report_tags (report_id, tag) {
+        report_id -> DbUuid,
+        tag -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    report_notes (id) {
+        id -> DbUuid,
+        report_id -> DbUuid,
+        author_id -> DbUuid,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    cases (id) {
+        id -> DbUuid,
+        reference -> Text,
+        title -> Text,
+        summary -> Nullable<Text>,
+        status -> Text,
+        priority -> Text,
+        assignee_id -> Nullable<DbUuid>,
+        created_by -> Nullable<DbUuid>,
+        version -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    case_stations (case_id, station_id) {
+        case_id -> DbUuid,
+        station_id -> DbUuid,
+        relation -> Text,
+        confidence -> Text,
+        note -> Nullable<Text>,
+        created_by -> Nullable<DbUuid>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(report_tags -> reports (report_id));
+diesel::joinable!(report_keys -> reports (report_id));
+diesel::joinable!(report_notes -> reports (report_id));
+diesel::joinable!(case_stations -> cases (case_id));
+diesel::joinable!(case_stations -> stations (station_id));
 diesel::joinable!(reports -> stations (station_id));
 diesel::joinable!(report_tactics -> reports (report_id));
 diesel::joinable!(report_messages -> reports (report_id));

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::rules::{self, Submission, STATION_UNKNOWN};
-use super::{source, store, Consent, ReportRow, ReportSummary, ReporterView};
+use super::{source, store, Consent, KeyRow, ReportRow, ReportSummary, ReporterView};
 use crate::audit::{self, NewEntry};
 use crate::auth::{Caller, CurrentUser, Reporter};
 use crate::crypto::envelope::DataKey;
@@ -89,14 +89,14 @@ pub async fn submit(
 
     let receipt = submitter.gets_receipt.then(|| crate::codes::random(RECEIPT_LEN));
     let receipt_hash = receipt.as_deref().map(|r| crate::auth::handlers::receipt_hash(&state, r));
-    let row = seal(&state, &submission, &submitter, receipt_hash);
+    let (row, key) = seal(&state, &submission, &submitter, receipt_hash);
     let actor = caller.actor();
     let tactics = submission.tactics;
     let row = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             let mut row = row;
             row.reference = unique_reference(conn)?;
-            store::insert(conn, &row, &tactics)?;
+            store::insert(conn, &row, &key, &tactics)?;
             let entry = NewEntry::new(actor, "report.create")
                 .target("report", row.id)
                 .details(json!({"kind": row.kind, "source": row.source}))
@@ -127,12 +127,12 @@ fn unique_reference(conn: &mut DbConn) -> Result<String, AppError> {
 }
 
 /// The row to store: content encrypted under a fresh data key for this report.
-fn seal(state: &AppState, s: &Submission, who: &Submitter, receipt_hash: Option<String>) -> ReportRow {
+fn seal(state: &AppState, s: &Submission, who: &Submitter, receipt_hash: Option<String>) -> (ReportRow, KeyRow) {
     let id = Id::new();
     let (key, wrapped) = state.keyring.new_data_key(id);
     let seal = |column: &str, value: &str| key.seal("reports", column, id, value);
     let now = db::now();
-    ReportRow {
+    let row = ReportRow {
         id,
         reference: String::new(),
         kind: s.kind.clone(),
@@ -151,9 +151,6 @@ fn seal(state: &AppState, s: &Submission, who: &Submitter, receipt_hash: Option<
         receipt_hash,
         status: "new".into(),
         priority: "normal".into(),
-        data_key_id: wrapped.key_id,
-        data_key_wrapped: wrapped.wrapped,
-        master_key_id: wrapped.master_key_id,
         narrative: seal("narrative", &s.narrative),
         contact: s.contact.as_deref().map(|v| seal("contact", v)),
         location_detail: s.location_detail.as_deref().map(|v| seal("location_detail", v)),
@@ -161,7 +158,13 @@ fn seal(state: &AppState, s: &Submission, who: &Submitter, receipt_hash: Option<
         version: 1,
         created_at: now,
         updated_at: now,
-    }
+        priority_rank: 1,
+        resolution: None,
+        duplicate_of: None,
+        assignee_id: None,
+        case_id: None,
+    };
+    (row, KeyRow::new(id, wrapped, now))
 }
 
 /// How a caller may see one report's content.
@@ -206,7 +209,8 @@ pub fn load_for(
     id: Id,
 ) -> Result<(ReportRow, DataKey), AppError> {
     let report = store::find(conn, id)?.filter(|r| may_see(caller, r)).ok_or(AppError::NotFound)?;
-    let key = state.keyring.unwrap(report.id, &report.wrapped_key()).map_err(|_| AppError::internal("report key"))?;
+    let stored = store::key(conn, report.id)?.ok_or_else(|| AppError::internal("report key missing"))?;
+    let key = state.keyring.unwrap(report.id, &stored.wrapped_key()).map_err(|_| AppError::internal("report key"))?;
     Ok((report, key))
 }
 

@@ -9,7 +9,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::schema::{report_messages, reports};
+use crate::db::schema::{report_keys, report_messages, reports};
 use crate::db::Id;
 
 /// Where a report came from. Nothing about the submitter's device or network is kept.
@@ -41,9 +41,6 @@ pub struct ReportRow {
     pub receipt_hash: Option<String>,
     pub status: String,
     pub priority: String,
-    pub data_key_id: String,
-    pub data_key_wrapped: String,
-    pub master_key_id: String,
     /// Ciphertext.
     pub narrative: String,
     /// Ciphertext.
@@ -55,13 +52,39 @@ pub struct ReportRow {
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub priority_rank: i32,
+    pub resolution: Option<String>,
+    pub duplicate_of: Option<Id>,
+    pub assignee_id: Option<Id>,
+    pub case_id: Option<Id>,
 }
 
-impl ReportRow {
+/// A report's wrapped data key.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = report_keys)]
+pub struct KeyRow {
+    pub report_id: Id,
+    pub key_id: String,
+    pub wrapped: String,
+    pub master_key_id: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl KeyRow {
+    pub fn new(report_id: Id, wrapped: crate::crypto::envelope::WrappedKey, at: NaiveDateTime) -> Self {
+        KeyRow {
+            report_id,
+            key_id: wrapped.key_id,
+            wrapped: wrapped.wrapped,
+            master_key_id: wrapped.master_key_id,
+            created_at: at,
+        }
+    }
+
     pub fn wrapped_key(&self) -> crate::crypto::envelope::WrappedKey {
         crate::crypto::envelope::WrappedKey {
-            key_id: self.data_key_id.clone(),
-            wrapped: self.data_key_wrapped.clone(),
+            key_id: self.key_id.clone(),
+            wrapped: self.wrapped.clone(),
             master_key_id: self.master_key_id.clone(),
         }
     }

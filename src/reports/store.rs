@@ -3,13 +3,14 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::ReportRow;
-use crate::db::schema::{report_tactics, reports, stations};
+use super::{KeyRow, ReportRow};
+use crate::db::schema::{report_keys, report_tactics, reports, stations};
 use crate::db::{DbConn, Id};
 use crate::db_run;
 
-pub fn insert(conn: &mut DbConn, row: &ReportRow, tactics: &[String]) -> QueryResult<()> {
+pub fn insert(conn: &mut DbConn, row: &ReportRow, key: &KeyRow, tactics: &[String]) -> QueryResult<()> {
     db_run!(conn: { diesel::insert_into(reports::table).values(row).execute(conn) })?;
+    db_run!(conn: { diesel::insert_into(report_keys::table).values(key).execute(conn) })?;
     for tactic in tactics {
         db_run!(conn: {
             diesel::insert_into(report_tactics::table)
@@ -22,6 +23,10 @@ pub fn insert(conn: &mut DbConn, row: &ReportRow, tactics: &[String]) -> QueryRe
 
 pub fn find(conn: &mut DbConn, id: Id) -> QueryResult<Option<ReportRow>> {
     db_run!(conn: { reports::table.find(id).select(ReportRow::as_select()).first(conn).optional() })
+}
+
+pub fn key(conn: &mut DbConn, report_id: Id) -> QueryResult<Option<KeyRow>> {
+    db_run!(conn: { report_keys::table.find(report_id).select(KeyRow::as_select()).first(conn).optional() })
 }
 
 pub fn find_by_receipt(conn: &mut DbConn, receipt_hash: &str) -> QueryResult<Option<ReportRow>> {

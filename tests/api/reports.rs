@@ -318,17 +318,18 @@ async fn a_ciphertext_moved_elsewhere_does_not_decrypt(app: TestApp) {
     // Another column of the same row: contact's ciphertext as the narrative.
     app.sql(&format!("UPDATE reports SET narrative = contact WHERE id = '{b_id}'"));
     app.get(&b_path, Some(&worker.access_token)).await.assert_problem(500);
-    // The same column of another row (even with that row's wrapped key copied along, the
-    // associated data names the row).
+    // The same column of another row, even with that row's wrapped key copied along: the
+    // associated data names the row.
     let copy = match app.backend() {
         Backend::Postgres => format!(
-            "UPDATE reports SET narrative = a.narrative, data_key_wrapped = a.data_key_wrapped, data_key_id = a.data_key_id \
-             FROM reports a WHERE a.id = '{a_id}' AND reports.id = '{b_id}'"
+            "UPDATE reports SET narrative = a.narrative FROM reports a WHERE a.id = '{a_id}' AND reports.id = '{b_id}'; \
+             UPDATE report_keys SET wrapped = a.wrapped, key_id = a.key_id FROM report_keys a \
+             WHERE a.report_id = '{a_id}' AND report_keys.report_id = '{b_id}'"
         ),
         Backend::Sqlite => format!(
-            "UPDATE reports SET narrative = (SELECT narrative FROM reports WHERE id = '{a_id}'), \
-             data_key_wrapped = (SELECT data_key_wrapped FROM reports WHERE id = '{a_id}'), \
-             data_key_id = (SELECT data_key_id FROM reports WHERE id = '{a_id}') WHERE id = '{b_id}'"
+            "UPDATE reports SET narrative = (SELECT narrative FROM reports WHERE id = '{a_id}') WHERE id = '{b_id}'; \
+             UPDATE report_keys SET wrapped = (SELECT wrapped FROM report_keys WHERE report_id = '{a_id}'), \
+             key_id = (SELECT key_id FROM report_keys WHERE report_id = '{a_id}') WHERE report_id = '{b_id}'"
         ),
     };
     app.sql(&copy);

@@ -19,7 +19,7 @@ CREATE TABLE stations (
 );
 
 -- Reports (SPEC §4). narrative, contact, location_detail and station_hint hold ciphertext
--- under the report's own data key, which is stored only wrapped under the master key.
+-- under the report's own data key (report_keys).
 CREATE TABLE reports (
     id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 36),
     reference TEXT NOT NULL UNIQUE,
@@ -39,9 +39,6 @@ CREATE TABLE reports (
     receipt_hash TEXT UNIQUE,
     status TEXT NOT NULL,
     priority TEXT NOT NULL,
-    data_key_id TEXT NOT NULL,
-    data_key_wrapped TEXT NOT NULL,
-    master_key_id TEXT NOT NULL,
     narrative TEXT NOT NULL,
     contact TEXT,
     location_detail TEXT,
@@ -52,6 +49,17 @@ CREATE TABLE reports (
 );
 CREATE INDEX reports_reporter_id ON reports (reporter_id, created_at DESC, id DESC);
 CREATE INDEX reports_station_id ON reports (station_id);
+
+-- Each report's data key, stored only wrapped under the master key (TIPLINE_DATA_KEY).
+-- Rotating the master key rewrites this table only; deleting a row makes that report's
+-- content unreadable at once.
+CREATE TABLE report_keys (
+    report_id TEXT PRIMARY KEY NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    key_id TEXT NOT NULL,
+    wrapped TEXT NOT NULL,
+    master_key_id TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
 
 CREATE TABLE report_tactics (
     report_id TEXT NOT NULL REFERENCES reports (id) ON DELETE CASCADE,

@@ -1,0 +1,16 @@
+DROP TABLE report_notes;
+DROP TABLE report_tags;
+DROP INDEX reports_case_id;
+DROP INDEX reports_assignee_created;
+DROP INDEX reports_country_created;
+DROP INDEX reports_status_priority;
+DROP INDEX reports_status_created;
+DROP INDEX reports_queue_priority;
+DROP INDEX reports_queue_created;
+ALTER TABLE reports DROP COLUMN case_id;
+ALTER TABLE reports DROP COLUMN assignee_id;
+ALTER TABLE reports DROP COLUMN duplicate_of;
+ALTER TABLE reports DROP COLUMN resolution;
+ALTER TABLE reports DROP COLUMN priority_rank;
+DROP TABLE case_stations;
+DROP TABLE cases;
