@@ -38,6 +38,9 @@ pub enum AppError {
     MethodNotAllowed(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 409 for a status change the machine does not allow; the body lists the allowed ones.
+    #[error("transition not allowed")]
+    Transition { from: String, allowed: &'static [&'static str] },
     #[error("precondition failed")]
     PreconditionFailed,
     #[error("precondition required")]
@@ -75,6 +78,10 @@ impl AppError {
             AppError::NotFound => "There is nothing here, or it is not yours to see.".into(),
             AppError::MethodNotAllowed(_) => "This method is not allowed on this resource.".into(),
             AppError::Conflict(detail) => detail.clone(),
+            AppError::Transition { from, allowed } => match allowed.is_empty() {
+                true => format!("A report in status {from} cannot change status."),
+                false => format!("A report in status {from} may move to: {}.", allowed.join(", ")),
+            },
             AppError::PreconditionFailed => {
                 "The resource changed since you read it (If-Match does not match its ETag).".into()
             }
@@ -100,6 +107,9 @@ pub struct Problem<'a> {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<&'a [FieldError]>,
+    /// For a refused status change: where the report may go instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<&'a [&'a str]>,
 }
 
 /// A problem+json response for a bare status (used for errors raised outside our handlers).
@@ -110,6 +120,7 @@ pub fn problem_response(status: StatusCode, detail: String, errors: Option<&[Fie
         status: status.as_u16(),
         detail,
         errors,
+        allowed: None,
     };
     HttpResponse::build(status).content_type(PROBLEM_JSON).json(body)
 }
@@ -122,7 +133,7 @@ impl ResponseError for AppError {
             AppError::Forbidden | AppError::Refused(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::Transition { .. } => StatusCode::CONFLICT,
             AppError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -142,7 +153,21 @@ impl ResponseError for AppError {
             AppError::Validation(errors) => Some(errors.as_slice()),
             _ => None,
         };
-        let mut response = problem_response(self.status_code(), self.detail(), errors);
+        let mut response = match self {
+            AppError::Transition { allowed, .. } => {
+                let status = self.status_code();
+                let body = Problem {
+                    kind: "about:blank",
+                    title: status.canonical_reason().unwrap_or("Conflict"),
+                    status: status.as_u16(),
+                    detail: self.detail(),
+                    errors: None,
+                    allowed: Some(allowed),
+                };
+                HttpResponse::build(status).content_type(PROBLEM_JSON).json(body)
+            }
+            _ => problem_response(self.status_code(), self.detail(), errors),
+        };
         let headers = response.headers_mut();
         match self {
             AppError::TooManyRequests { retry_after_secs } => {

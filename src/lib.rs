@@ -18,6 +18,7 @@ pub mod reports;
 pub mod routes;
 pub mod state;
 pub mod time;
+pub mod triage;
 pub mod users;
 
 use actix_web::body::MessageBody;

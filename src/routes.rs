@@ -5,7 +5,7 @@ use actix_web::http::Method;
 use actix_web::{web, FromRequest, Handler, Responder, Route};
 
 use crate::error::AppError;
-use crate::{audit, auth, health, reports, users};
+use crate::{audit, auth, health, reports, triage, users};
 
 /// Registers the routes of the API.
 fn register(r: &mut Router) {
@@ -26,8 +26,12 @@ fn register(r: &mut Router) {
     r.post("/api/v1/users/{id}/sessions/revoke", users::handlers::revoke_sessions);
 
     r.post("/api/v1/reports", reports::handlers::submit);
+    r.get("/api/v1/reports", triage::queue::list);
     r.get("/api/v1/reports/mine", reports::handlers::mine);
     r.get("/api/v1/reports/{id}", reports::handlers::get);
+    r.patch("/api/v1/reports/{id}", triage::handlers::update);
+    r.get("/api/v1/reports/{id}/notes", reports::notes::list);
+    r.post("/api/v1/reports/{id}/notes", reports::notes::create);
     r.get("/api/v1/reports/{id}/messages", reports::messages::list);
     r.post("/api/v1/reports/{id}/messages", reports::messages::create);
 

@@ -225,6 +225,9 @@ pub struct ReceiptToken {
     pub access_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
+    /// The one report this token opens.
+    pub report_id: Id,
+    pub reference: String,
 }
 
 /// The stored form of a receipt: an HMAC, so it can be looked up but never recovered.
@@ -263,12 +266,12 @@ pub async fn receipt(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
                 .target("report", report.id)
                 .request(Some(&request_id));
             audit::record(conn, entry)?;
-            Ok(Ok(report.id))
+            Ok(Ok((report.id, report.reference)))
         })
     })
     .await?;
-    let report_id = match outcome {
-        Ok(report_id) => report_id,
+    let (report_id, reference) = match outcome {
+        Ok(found) => found,
         Err(Some(retry_after_secs)) => return Err(AppError::TooManyRequests { retry_after_secs }),
         Err(None) => return Err(AppError::Unauthorized),
     };
@@ -276,5 +279,11 @@ pub async fn receipt(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
         .tokens
         .issue(report_id, "receipt", report_id, token::TYP_RECEIPT, chrono::Utc::now().timestamp())
         .map_err(|_| AppError::internal("token signing failed"))?;
-    Ok(HttpResponse::Ok().json(ReceiptToken { access_token, token_type: "Bearer", expires_in: token::ACCESS_TTL_SECS }))
+    Ok(HttpResponse::Ok().json(ReceiptToken {
+        access_token,
+        token_type: "Bearer",
+        expires_in: token::ACCESS_TTL_SECS,
+        report_id,
+        reference,
+    }))
 }

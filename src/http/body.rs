@@ -163,6 +163,26 @@ impl Form {
         }
     }
 
+    /// An optional field that may be set to null on purpose: `None` when absent, `Some(None)`
+    /// for an explicit null (to clear it), `Some(Some(text))` for a string.
+    pub fn opt_nullable_string(&mut self, name: &'static str) -> Option<Option<String>> {
+        self.known.push(name);
+        match self.map.remove(name) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(Value::String(s)) => Some(Some(s)),
+            Some(_) => {
+                self.error(name, "must be a string or null");
+                None
+            }
+        }
+    }
+
+    /// Whether the body has this field (even as null).
+    pub fn has(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
     /// Whether an error was already recorded for `field`.
     pub fn has_error(&self, field: &str) -> bool {
         let path = format!("{}{field}", self.prefix);

@@ -116,3 +116,20 @@ pub fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, App
         .map(|q| q.into_inner())
         .map_err(|_| AppError::BadRequest("The query string is malformed."))
 }
+
+/// The `ETag` of a versioned resource.
+pub fn etag(version: i32) -> String {
+    format!("\"{version}\"")
+}
+
+/// The version a client read, from `If-Match` (SPEC §5): 428 when missing, 412 when it is not
+/// one of our ETags (a stale one is found out by the caller, against the stored version).
+pub fn if_match(req: &HttpRequest) -> Result<i32, AppError> {
+    let value = req.headers().get(header::IF_MATCH).ok_or(AppError::PreconditionRequired)?;
+    let text = value.to_str().map_err(|_| AppError::PreconditionFailed)?.trim();
+    let text = text.strip_prefix("W/").unwrap_or(text);
+    text.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|t| t.parse::<i32>().ok())
+        .ok_or(AppError::PreconditionFailed)
+}

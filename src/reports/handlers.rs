@@ -257,6 +257,13 @@ pub struct StaffView {
     pub report: ReporterView,
     pub source: String,
     pub priority: String,
+    pub resolution: Option<String>,
+    pub duplicate_of: Option<Id>,
+    pub assignee_id: Option<Id>,
+    pub case_id: Option<Id>,
+    pub tags: Vec<String>,
+    /// Also sent as the `ETag`.
+    pub version: i32,
 }
 
 /// `GET /api/v1/reports/{id}`: the reporter's (or receipt holder's) view, or a caseworker's.
@@ -281,15 +288,29 @@ pub async fn get(
             audit::record(conn, entry)?;
             let body = match side {
                 Side::Reporter => serde_json::to_value(view),
-                Side::Staff => {
-                    serde_json::to_value(StaffView { source: report.source, priority: report.priority, report: view })
-                }
+                Side::Staff => serde_json::to_value(StaffView {
+                    tags: crate::triage::tags(conn, report.id)?,
+                    source: report.source,
+                    priority: report.priority,
+                    resolution: report.resolution,
+                    duplicate_of: report.duplicate_of,
+                    assignee_id: report.assignee_id,
+                    case_id: report.case_id,
+                    version: report.version,
+                    report: view,
+                }),
             };
-            body.map_err(|_| AppError::internal("serialise report"))
+            let body = body.map_err(|_| AppError::internal("serialise report"))?;
+            Ok::<_, AppError>((body, (side == Side::Staff).then_some(report.version)))
         })
     })
     .await?;
-    Ok(HttpResponse::Ok().json(body))
+    let (body, version) = body;
+    let mut response = HttpResponse::Ok();
+    if let Some(version) = version {
+        response.insert_header((header::ETAG, http::etag(version)));
+    }
+    Ok(response.json(body))
 }
 
 #[derive(Deserialize)]

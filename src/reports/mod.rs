@@ -2,6 +2,7 @@
 
 pub mod handlers;
 pub mod messages;
+pub mod notes;
 pub mod rules;
 pub mod store;
 

@@ -11,3 +11,4 @@ mod http;
 mod process;
 mod reports;
 mod storage;
+mod triage;
