@@ -81,6 +81,15 @@ impl JsonBody {
     }
 }
 
+/// A value from a fixed list.
+pub fn one_of(value: String, allowed: &[&str], message: &'static str) -> Result<String, &'static str> {
+    if allowed.contains(&value.as_str()) {
+        Ok(value)
+    } else {
+        Err(message)
+    }
+}
+
 /// Reads the fields of a JSON object, collecting every problem. Field names in errors are ours
 /// (the names we asked for); unknown fields are reported without repeating their names, since a
 /// key can carry client data as easily as a value.

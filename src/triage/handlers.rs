@@ -14,7 +14,7 @@ use crate::db::schema::{reports, users};
 use crate::db::{self, write_tx, DbConn, Id};
 use crate::db_run;
 use crate::error::AppError;
-use crate::http::body::{Form, JsonBody};
+use crate::http::body::{one_of, Form, JsonBody};
 use crate::http::{self, RequestId};
 use crate::reports::{notes, store};
 use crate::state::AppState;
@@ -42,57 +42,29 @@ impl Triage {
         let priority = form.opt_string("priority");
         let assignee = form.opt_nullable_string("assignee_id");
         let tag_list = form.opt_strings("tags");
-        let mut t = Triage::default();
-        t.status = status.and_then(|v| {
-            form.check(
-                "status",
-                if rules::STATUSES.contains(&v.as_str()) {
-                    Ok(v)
-                } else {
-                    Err("must be new, triaged, investigating or closed")
-                },
-            )
-        });
-        t.resolution = resolution.and_then(|v| {
-            let ok = rules::RESOLUTIONS.contains(&v.as_str());
-            form.check(
-                "resolution",
-                if ok {
-                    Ok(v)
-                } else {
-                    Err("must be substantiated, unsubstantiated, duplicate, referred or withdrawn")
-                },
-            )
-        });
-        t.duplicate_of = duplicate_of
-            .and_then(|v| form.check("duplicate_of", http::path_id(&v).map_err(|_| "must be a report's UUID")));
-        t.reason = reason
-            .and_then(|v| form.check("reason", crate::reports::rules::required_text(&v, rules::REASON_MAX).map(|_| v)));
-        t.priority = priority.and_then(|v| {
-            form.check(
-                "priority",
-                if rules::priority_rank(&v).is_some() { Ok(v) } else { Err("must be low, normal, high or urgent") },
-            )
-        });
-        t.assignee_id = assignee.map(|a| {
-            a.and_then(|v| form.check("assignee_id", http::path_id(&v).map_err(|_| "must be a user's UUID or null")))
-        });
-        if let Some(list) = tag_list {
-            let mut clean: Vec<String> = Vec::new();
-            for (i, raw) in list.iter().enumerate() {
-                if let Some(tag) = form.check(&format!("tags[{i}]"), rules::tag(raw)) {
-                    if !clean.contains(&tag) {
-                        clean.push(tag);
-                    }
-                }
-            }
-            if clean.len() > rules::TAGS_MAX {
-                form.error("tags", "may hold at most 20 tags");
-            }
-            clean.sort();
-            t.tags = Some(clean);
+        Triage {
+            status: status.and_then(|v| {
+                form.check("status", one_of(v, &rules::STATUSES, "must be new, triaged, investigating or closed"))
+            }),
+            resolution: resolution.and_then(|v| {
+                let message = "must be substantiated, unsubstantiated, duplicate, referred or withdrawn";
+                form.check("resolution", one_of(v, &rules::RESOLUTIONS, message))
+            }),
+            duplicate_of: duplicate_of
+                .and_then(|v| form.check("duplicate_of", http::path_id(&v).map_err(|_| "must be a report's UUID"))),
+            reason: reason.and_then(|v| {
+                form.check("reason", crate::reports::rules::required_text(&v, rules::REASON_MAX).map(|_| v))
+            }),
+            priority: priority.and_then(|v| {
+                form.check("priority", one_of(v, &rules::PRIORITIES, "must be low, normal, high or urgent"))
+            }),
+            assignee_id: assignee.map(|a| {
+                a.and_then(|v| {
+                    form.check("assignee_id", http::path_id(&v).map_err(|_| "must be a user's UUID or null"))
+                })
+            }),
+            tags: tag_list.map(|list| read_tags(form, &list)),
         }
-        t
     }
 
     fn is_empty(&self) -> bool {
@@ -114,6 +86,23 @@ impl Triage {
             && self.priority.is_none()
             && self.tags.is_none()
     }
+}
+
+/// Tags, normalised, without duplicates, sorted.
+fn read_tags(form: &mut Form, list: &[String]) -> Vec<String> {
+    let mut clean: Vec<String> = Vec::new();
+    for (i, raw) in list.iter().enumerate() {
+        if let Some(tag) = form.check(&format!("tags[{i}]"), rules::tag(raw)) {
+            if !clean.contains(&tag) {
+                clean.push(tag);
+            }
+        }
+    }
+    if clean.len() > rules::TAGS_MAX {
+        form.error("tags", "may hold at most 20 tags");
+    }
+    clean.sort();
+    clean
 }
 
 fn is_active_caseworker(conn: &mut DbConn, id: Id) -> QueryResult<bool> {
