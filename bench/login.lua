@@ -1,0 +1,83 @@
+-- wrk script for bench/login.sh: a flood of valid logins (POST /api/v1/auth/login).
+--
+-- The service counts every attempt against the account's throttle while the password is being
+-- checked and clears the count when the login succeeds, so five logins in flight for one account
+-- lock it (429). The requests are therefore spread over BENCH_ACCOUNTS accounts
+-- (bench000@example.org, bench001@example.org, ...), each wrk thread taking its own share in
+-- turn, so that an account rarely has more than one attempt in flight.
+--
+-- Environment (bench/login.sh sets all of them):
+--   BENCH_ACCOUNTS       number of accounts                      (default 128)
+--   BENCH_FLOOD_THREADS  wrk's -t, to share the accounts out     (default 2)
+--   BENCH_PASSWORD       the accounts' password
+--
+-- done() prints one "status <code> <count>" line per HTTP status, then "logins_ok <count>"
+-- (2xx answers) and "logins_per_sec <float>" (2xx answers per second of the run).
+
+local accounts = tonumber(os.getenv("BENCH_ACCOUNTS") or "128")
+local thread_count = tonumber(os.getenv("BENCH_FLOOD_THREADS") or "2")
+local password = os.getenv("BENCH_PASSWORD") or "bench-password-0123456789"
+
+local function json_string(s)
+  local escaped = s:gsub('[%c"\\]', function(c)
+    return string.format("\\u%04x", c:byte())
+  end)
+  return '"' .. escaped .. '"'
+end
+
+-- Main state: every thread, to collect the counts in done().
+local threads = {}
+
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+
+-- Thread state.
+function init(args)
+  statuses = {}
+  bodies = {}
+  cursor = 0
+  for i = id, accounts - 1, thread_count do
+    local body = '{"email":' .. json_string(string.format("bench%03d@example.org", i))
+      .. ',"password":' .. json_string(password) .. '}'
+    bodies[#bodies + 1] = wrk.format("POST", nil, { ["Content-Type"] = "application/json" }, body)
+  end
+  if #bodies == 0 then
+    error(string.format("thread %d has no account: BENCH_ACCOUNTS=%d, BENCH_FLOOD_THREADS=%d",
+      id, accounts, thread_count))
+  end
+end
+
+function request()
+  cursor = cursor % #bodies + 1
+  return bodies[cursor]
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses") or {}) do
+      total[status] = (total[status] or 0) + count
+    end
+  end
+  local codes = {}
+  for status in pairs(total) do
+    codes[#codes + 1] = status
+  end
+  table.sort(codes)
+  local ok = 0
+  for _, status in ipairs(codes) do
+    io.write(string.format("status %d %d\n", status, total[status]))
+    if status >= 200 and status < 300 then
+      ok = ok + total[status]
+    end
+  end
+  local seconds = summary.duration / 1e6
+  io.write(string.format("logins_ok %d\n", ok))
+  io.write(string.format("logins_per_sec %.2f\n", seconds > 0 and ok / seconds or 0))
+end

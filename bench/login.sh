@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# Login throughput, /readyz latency under a login flood, and the server's peak memory.
+# What the figures mean and the targets: docs/BENCHMARKS.md.
+#
+#   bash bench/login.sh                 # progress on stderr, Markdown summary on stdout
+#
+# Needs wrk and curl (apt-get install wrk curl), a Rust toolchain, and Linux (/proc).
+#
+# Environment:
+#   BENCH_RUNS            repetitions; the summary gives medians (default 3)
+#   BENCH_DATABASE_URL    postgres://USER:PASS@HOST/DB: run on PostgreSQL (use a throwaway
+#                         database) instead of a fresh SQLite file
+#   BENCH_ACCOUNTS        accounts the login flood is spread over (default 128)
+#   BENCH_PROBE_DELAY_MS  pause between two /readyz probes in ms (default 5; 0 = back to back)
+#   BENCH_PORT            port on 127.0.0.1 for the server (default 18080)
+#   BENCH_SKIP_BUILD=1    use the binaries already built instead of running cargo build
+#   BENCH_KEEP=1          keep the temporary folder (wrk outputs, server log); it is always
+#                         kept when the script fails
+# TIPLINE_DB_POOL_SIZE and the other TIPLINE_* settings are passed on to the server.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export LC_ALL=C
+
+RUNS=${BENCH_RUNS:-3}
+ACCOUNTS=${BENCH_ACCOUNTS:-128}
+PROBE_DELAY_MS=${BENCH_PROBE_DELAY_MS:-5}
+PORT=${BENCH_PORT:-18080}
+
+RAW_SECS=10            # argon2_rate duration
+IDLE_SECS=10           # /readyz probe on the idle server
+FLOOD_SECS=20          # login flood
+FLOOD_THREADS=2
+FLOOD_CONNECTIONS=64
+FLOOD_TIMEOUT=30s      # a queued login waits well over wrk's default 2 s
+PROBE_START=3          # /readyz probe starts this many seconds into the flood ...
+PROBE_SECS=15          # ... and runs this long, ending before the flood does
+
+PASSWORD="bench-password-0123456789"
+BASE_URL="http://127.0.0.1:$PORT"
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "bench/login.sh: $*"; exit 1; }
+
+is_count() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
+is_count "$RUNS" || die "BENCH_RUNS must be a positive whole number"
+is_count "$ACCOUNTS" || die "BENCH_ACCOUNTS must be a positive whole number"
+is_count "$PORT" || die "BENCH_PORT must be a port number"
+[[ $PROBE_DELAY_MS =~ ^[0-9]+$ ]] || die "BENCH_PROBE_DELAY_MS must be a whole number of ms"
+((ACCOUNTS >= FLOOD_THREADS)) || die "BENCH_ACCOUNTS must be at least $FLOOD_THREADS"
+((ACCOUNTS <= 1000)) || die "BENCH_ACCOUNTS must be at most 1000"
+((ACCOUNTS >= 2 * FLOOD_CONNECTIONS)) \
+    || log "warning: with fewer than $((2 * FLOOD_CONNECTIONS)) accounts, logins in flight for the same account may trip the login throttle (429)"
+
+for tool in wrk curl awk sort; do
+    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install wrk curl)"
+done
+[[ -r /proc/self/status ]] || die "needs Linux (/proc/PID/status)"
+
+target_dir=${CARGO_TARGET_DIR:-target}
+[[ $target_dir == /* ]] || target_dir="$PWD/$target_dir"
+TIPLINE="$target_dir/release/tipline"
+ARGON2_RATE="$target_dir/release/examples/argon2_rate"
+
+if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
+    log "==> cargo build --release --examples --bin tipline"
+    cargo build --release --examples --bin tipline >&2
+fi
+[[ -x $TIPLINE ]] || die "$TIPLINE is missing"
+[[ -x $ARGON2_RATE ]] || die "$ARGON2_RATE is missing"
+
+# --- the server --------------------------------------------------------------------------
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tipline-bench.XXXXXX")
+server_pid=""
+flood_pid=""
+
+# A process that exists and is not a zombie waiting to be reaped.
+alive() {
+    [[ -n $1 && -r /proc/$1/status ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
+stop_server() {
+    [[ -n $server_pid ]] || return 0
+    if alive "$server_pid"; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        # The server lets requests in flight finish, for up to 30 s.
+        local _
+        for _ in $(seq 1 400); do
+            alive "$server_pid" || break
+            sleep 0.1
+        done
+        if alive "$server_pid"; then
+            log "warning: the server did not stop within 40 s of SIGTERM; killing it"
+            kill -KILL "$server_pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+
+cleanup() {
+    local status=$?
+    if [[ -n $flood_pid ]] && alive "$flood_pid"; then
+        kill -TERM "$flood_pid" 2>/dev/null || true
+    fi
+    stop_server
+    if [[ $status -ne 0 || ${BENCH_KEEP:-0} == 1 ]]; then
+        log "kept $tmp (wrk outputs, server.log)"
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+export TIPLINE_DATA_DIR="$tmp/data"
+export TIPLINE_BIND="127.0.0.1:$PORT"
+export RUST_LOG=warn
+if [[ -n ${BENCH_DATABASE_URL:-} ]]; then
+    export DATABASE_URL=$BENCH_DATABASE_URL
+    database="PostgreSQL"
+else
+    export DATABASE_URL="sqlite://$tmp/data/tipline.db"
+    database="SQLite"
+fi
+export BENCH_ACCOUNTS=$ACCOUNTS BENCH_FLOOD_THREADS=$FLOOD_THREADS BENCH_PASSWORD=$PASSWORD
+export BENCH_PROBE_DELAY_MS=$PROBE_DELAY_MS
+mkdir -p "$TIPLINE_DATA_DIR"
+
+# The binaries run in the temporary folder, so that no .env in the working tree applies.
+tipline() { (cd "$tmp" && exec "$TIPLINE" "$@"); }
+
+port_free() { ! curl -fsS -o /dev/null --max-time 2 "$BASE_URL/readyz" 2>/dev/null; }
+
+start_server() {
+    port_free || die "something already answers on $BASE_URL; set BENCH_PORT"
+    (cd "$tmp" && exec "$TIPLINE" serve) >>"$tmp/server.log" 2>&1 &
+    server_pid=$!
+    local _
+    for _ in $(seq 1 300); do
+        if curl -fsS -o /dev/null --max-time 2 "$BASE_URL/readyz" 2>/dev/null; then
+            return 0
+        fi
+        if ! alive "$server_pid"; then
+            tail -n 20 "$tmp/server.log" >&2 || true
+            die "the server exited before it was ready"
+        fi
+        sleep 0.2
+    done
+    die "the server was not ready within 60 s"
+}
+
+# kB field of /proc/PID/status (VmRSS, VmHWM) in MiB.
+memory_mib() {
+    awk -v field="$2:" '$1 == field { printf "%.1f", $2 / 1024; found = 1 } END { exit !found }' \
+        "/proc/$1/status"
+}
+
+port_free || die "something already answers on $BASE_URL; set BENCH_PORT"
+
+log "==> creating $ACCOUNTS accounts (bench000@example.org ...) on $database"
+existing=0
+for ((i = 0; i < ACCOUNTS; i++)); do
+    email=$(printf 'bench%03d@example.org' "$i")
+    if ! output=$(printf '%s\n' "$PASSWORD" | tipline admin create --email "$email" \
+        --password-stdin --display-name "Bench $i" 2>&1); then
+        if [[ $output == *"already exists"* ]]; then
+            existing=$((existing + 1))
+        else
+            printf '%s\n' "$output" >&2
+            die "admin create failed for $email"
+        fi
+    fi
+done
+((existing == 0)) \
+    || log "note: $existing accounts already existed; they must have the password this script uses"
+
+# --- measurements ------------------------------------------------------------------------
+
+# p99 of wrk's --latency distribution, in ms.
+p99_ms() {
+    awk '
+        $1 == "99%" {
+            value = $2
+            match(value, /^[0-9.]+/)
+            number = substr(value, 1, RLENGTH) + 0
+            unit = substr(value, RLENGTH + 1)
+            if (unit == "us") factor = 0.001
+            else if (unit == "ms") factor = 1
+            else if (unit == "s") factor = 1000
+            else if (unit == "m") factor = 60000
+            else if (unit == "h") factor = 3600000
+            else exit 1
+            printf "%.3f", number * factor
+            found = 1
+        }
+        END { exit !found }
+    ' "$1"
+}
+
+# "Non-2xx or 3xx responses: N" (wrk prints the line only when N > 0).
+non_2xx() {
+    awk -F': *' '$1 ~ /Non-2xx or 3xx responses/ { n = $2 } END { print n + 0 }' "$1"
+}
+
+# The /readyz probe, paced by bench/readyz.lua unless BENCH_PROBE_DELAY_MS is 0.
+probe_readyz() {
+    local seconds=$1 out=$2
+    local script=()
+    ((PROBE_DELAY_MS == 0)) || script=(-s bench/readyz.lua)
+    wrk -t1 -c1 "-d${seconds}s" --latency "${script[@]}" "$BASE_URL/readyz" >"$out" 2>&1
+    grep -q '^Requests/sec:' "$out" || { cat "$out" >&2; die "wrk failed on /readyz"; }
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
+
+raw=() logins=() flood_rps=() idle_p99=() flood_p99=() login_ratio=() p99_ratio=()
+rss_before=() rss_peak=() rss_growth=() flood_errors=() probe_errors=()
+
+for ((run = 1; run <= RUNS; run++)); do
+    out="$tmp/run$run"
+    log "==> run $run of $RUNS"
+    start_server
+
+    # (a) raw argon2 verifications per second, with the server idle.
+    "$ARGON2_RATE" "$RAW_SECS" >"$out-raw.txt" 2>"$out-raw.err" \
+        || { cat "$out-raw.err" >&2; die "argon2_rate failed"; }
+    r=$(awk -F= '$1 == "argon2_verify_per_sec" { print $2 }' "$out-raw.txt")
+    [[ -n $r ]] || die "argon2_rate printed no rate"
+    threads=$(sed -n 's/.* \([0-9][0-9]*\) threads .*/\1/p' "$out-raw.err")
+
+    # (b) /readyz latency on the idle server.
+    probe_readyz "$IDLE_SECS" "$out-idle.txt"
+    idle=$(p99_ms "$out-idle.txt") || die "no p99 in $out-idle.txt"
+
+    # (c) the login flood, with a /readyz probe running inside it.
+    before=$(memory_mib "$server_pid" VmRSS)
+    wrk "-t$FLOOD_THREADS" "-c$FLOOD_CONNECTIONS" "-d${FLOOD_SECS}s" --timeout "$FLOOD_TIMEOUT" \
+        --latency -s bench/login.lua "$BASE_URL/api/v1/auth/login" >"$out-flood.txt" 2>&1 &
+    flood_pid=$!
+    sleep "$PROBE_START"
+    probe_readyz "$PROBE_SECS" "$out-probe.txt"
+    wait "$flood_pid" || { cat "$out-flood.txt" >&2; die "wrk failed on the login flood"; }
+    flood_pid=""
+    peak=$(memory_mib "$server_pid" VmHWM)
+    stop_server
+
+    grep -q '^Requests/sec:' "$out-flood.txt" || { cat "$out-flood.txt" >&2; die "wrk failed on the login flood"; }
+    l=$(awk '$1 == "logins_per_sec" { print $2 }' "$out-flood.txt")
+    [[ -n $l ]] || { cat "$out-flood.txt" >&2; die "bench/login.lua printed no logins_per_sec"; }
+    rps=$(awk '$1 == "Requests/sec:" { print $2 }' "$out-flood.txt")
+    busy=$(p99_ms "$out-probe.txt") || die "no p99 in $out-probe.txt"
+    errors=$(non_2xx "$out-flood.txt")
+    probe_bad=$(( $(non_2xx "$out-idle.txt") + $(non_2xx "$out-probe.txt") ))
+    login_p99=$(p99_ms "$out-flood.txt" | awk '{ printf "%.0f", $1 }' || true)
+
+    raw+=("$r") logins+=("$l") flood_rps+=("$rps") idle_p99+=("$idle") flood_p99+=("$busy")
+    login_ratio+=("$(ratio "$l" "$r")") p99_ratio+=("$(ratio "$busy" "$idle")")
+    rss_before+=("$before") rss_peak+=("$peak") rss_growth+=("$(awk -v a="$peak" -v b="$before" 'BEGIN { print a - b }')")
+    flood_errors+=("$errors") probe_errors+=("$probe_bad")
+
+    log "    raw argon2 ${r}/s; logins ${l}/s (wrk ${rps} req/s, ${errors} non-2xx, login p99 ${login_p99:-?} ms)"
+    log "    /readyz p99 idle ${idle} ms, in the flood ${busy} ms (${probe_bad} non-2xx); RSS ${before} MiB before, peak ${peak} MiB"
+    grep -E '^status |Socket errors' "$out-flood.txt" | sed 's/^/    flood: /' >&2 || true
+    ((errors == 0)) || log "    warning: the flood had non-2xx answers; logins/s counts only 2xx"
+done
+
+# --- summary -----------------------------------------------------------------------------
+
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
+        print m }'
+}
+fmt() { awk -v v="$2" -v f="$1" 'BEGIN { if (v == "nan") print v; else printf f, v }'; }
+each() {
+    local f=$1 out="" v
+    shift
+    for v in "$@"; do out+="${out:+ / }$(fmt "$f" "$v")"; done
+    printf '%s' "$out"
+}
+meets() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
+    if (v == "nan") print "?"; else if ((op == ">=" && v >= t) || (op == "<=" && v <= t)) print "met"; else print "not met" }'; }
+
+cores=$(nproc)
+threads=${threads:-$cores}  # argon2_rate's threads, the size of the service's hashing semaphore
+hashing_mib=$(awk -v c="$threads" 'BEGIN { printf "%.0f", c * 19456 / 1024 }')
+cpu=$(awk -F': *' '$1 ~ /^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)
+if commit=$(git rev-parse --short HEAD 2>/dev/null); then
+    git diff --quiet HEAD -- 2>/dev/null || commit+=" (modified)"
+else
+    commit=unknown
+fi
+m_login_ratio=$(median "${login_ratio[@]}")
+m_p99_ratio=$(median "${p99_ratio[@]}")
+sum() { printf '%s\n' "$@" | awk '{ s += $1 } END { print s + 0 }'; }
+total_errors=$(sum "${flood_errors[@]}")
+total_probe_errors=$(sum "${probe_errors[@]}")
+
+cat <<EOF
+
+### $(date -u +%Y-%m-%d) · commit $commit · $database
+
+${cpu:-unknown CPU}, $cores cores, $(uname -sr). $RUNS run(s): the median, then each run in order; ratios are taken within each run.
+Flood: $FLOOD_CONNECTIONS connections for $FLOOD_SECS s over $ACCOUNTS accounts; /readyz probe: 1 connection, ${PROBE_DELAY_MS} ms between requests.
+
+| figure | median | runs | target |
+| --- | ---: | --- | --- |
+| raw argon2id verifications/s ($threads threads) | $(fmt %.1f "$(median "${raw[@]}")") | $(each %.1f "${raw[@]}") | |
+| service logins/s (2xx only) | $(fmt %.1f "$(median "${logins[@]}")") | $(each %.1f "${logins[@]}") | |
+| logins/s ÷ raw verifications/s | $(fmt %.3f "$m_login_ratio") | $(each %.3f "${login_ratio[@]}") | ≥ 0.90: $(meets "$m_login_ratio" ">=" 0.90) |
+| \`/readyz\` p99 idle (ms) | $(fmt %.2f "$(median "${idle_p99[@]}")") | $(each %.2f "${idle_p99[@]}") | |
+| \`/readyz\` p99 during the flood (ms) | $(fmt %.2f "$(median "${flood_p99[@]}")") | $(each %.2f "${flood_p99[@]}") | |
+| flood p99 ÷ idle p99 | $(fmt %.3f "$m_p99_ratio") | $(each %.3f "${p99_ratio[@]}") | ≤ 2: $(meets "$m_p99_ratio" "<=" 2) |
+| server RSS before the flood (MiB) | $(fmt %.1f "$(median "${rss_before[@]}")") | $(each %.1f "${rss_before[@]}") | |
+| server peak RSS, VmHWM (MiB) | $(fmt %.1f "$(median "${rss_peak[@]}")") | $(each %.1f "${rss_peak[@]}") | bounded |
+| peak RSS − RSS before the flood (MiB) | $(fmt %.1f "$(median "${rss_growth[@]}")") | $(each %.1f "${rss_growth[@]}") | hashing needs at most $threads × 19 MiB = $hashing_mib MiB |
+| non-2xx answers in the flood (sum) | $total_errors | $(each %d "${flood_errors[@]}") | 0 |
+| non-2xx \`/readyz\` answers, idle and in the flood (sum) | $total_probe_errors | $(each %d "${probe_errors[@]}") | 0 |
+EOF
