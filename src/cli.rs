@@ -42,6 +42,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Manage the station registry.
+    Stations {
+        #[command(subcommand)]
+        command: StationsCommand,
+    },
     /// Check the audit trail.
     Audit {
         #[command(subcommand)]
@@ -60,6 +65,16 @@ pub enum AdminCommand {
         password_stdin: bool,
         #[arg(long, default_value = "Administrator")]
         display_name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StationsCommand {
+    /// Import stations from a CSV file (e.g. seed/stations.csv). Every row is checked first;
+    /// a file with a bad row imports nothing. Running the same file again changes nothing.
+    Import {
+        /// The CSV file: name,city,country,address,operating_bureau,status,visibility,sources,first_reported_on,notes
+        file: std::path::PathBuf,
     },
 }
 
@@ -157,4 +172,30 @@ pub fn audit_verify(config: &Config) -> Result<bool, CliError> {
         Some(seq) => println!("audit trail BROKEN: first bad entry is seq {seq} (of {} entries)", result.entries),
     }
     Ok(result.ok)
+}
+
+pub fn stations_import(config: &Config, file: &std::path::Path) -> Result<(), CliError> {
+    let input =
+        std::fs::File::open(file).map_err(|e| CliError::Invalid(format!("cannot open {}: {e}", file.display())))?;
+    let rows = crate::stations::import::parse(input).map_err(|problems| {
+        CliError::Invalid(format!(
+            "{} has {} problem(s); nothing was imported:\n  {}",
+            file.display(),
+            problems.len(),
+            problems.join("\n  ")
+        ))
+    })?;
+    let pool = crate::open_database(config)?;
+    let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let outcome = crate::stations::import::apply(&mut conn, rows, &name)?;
+    if outcome.created == 0 && outcome.updated == 0 {
+        println!("{} rows read; the registry already matches the file: nothing changed", outcome.rows);
+    } else {
+        println!(
+            "{} rows read: {} created, {} updated, {} unchanged",
+            outcome.rows, outcome.created, outcome.updated, outcome.unchanged
+        );
+    }
+    Ok(())
 }

@@ -17,6 +17,7 @@ pub mod http;
 pub mod reports;
 pub mod routes;
 pub mod state;
+pub mod stations;
 pub mod time;
 pub mod triage;
 pub mod users;

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tipline::cli::{self, AdminCommand, AuditCommand, Cli, Command};
+use tipline::cli::{self, AdminCommand, AuditCommand, Cli, Command, StationsCommand};
 use tipline::config::Config;
 
 fn init_logging() -> Result<(), String> {
@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         Command::Admin { command: AdminCommand::Create { email, password_stdin, display_name } } => {
             cli::admin_create(&config, &email, password_stdin, &display_name)
         }
+        Command::Stations { command: StationsCommand::Import { file } } => cli::stations_import(&config, &file),
         Command::Audit { command: AuditCommand::Verify } => match cli::audit_verify(&config) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),

@@ -5,7 +5,7 @@ use actix_web::http::Method;
 use actix_web::{web, FromRequest, Handler, Responder, Route};
 
 use crate::error::AppError;
-use crate::{audit, auth, health, reports, triage, users};
+use crate::{audit, auth, health, reports, stations, triage, users};
 
 /// Registers the routes of the API.
 fn register(r: &mut Router) {
@@ -34,6 +34,11 @@ fn register(r: &mut Router) {
     r.post("/api/v1/reports/{id}/notes", reports::notes::create);
     r.get("/api/v1/reports/{id}/messages", reports::messages::list);
     r.post("/api/v1/reports/{id}/messages", reports::messages::create);
+
+    r.get("/api/v1/stations", stations::handlers::list);
+    r.post("/api/v1/stations", stations::handlers::create);
+    r.get("/api/v1/stations/{id}", stations::handlers::get);
+    r.patch("/api/v1/stations/{id}", stations::handlers::update);
 
     r.get("/api/v1/audit", audit::handlers::list);
     r.get("/api/v1/audit/verify", audit::handlers::verify);

@@ -235,4 +235,19 @@ diesel::joinable!(reports -> stations (station_id));
 diesel::joinable!(report_tactics -> reports (report_id));
 diesel::joinable!(report_messages -> reports (report_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, login_throttle, audit_log);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    refresh_tokens,
+    login_throttle,
+    audit_log,
+    stations,
+    reports,
+    report_keys,
+    report_tactics,
+    report_messages,
+    report_tags,
+    report_notes,
+    cases,
+    case_stations,
+);

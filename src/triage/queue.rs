@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{items, rules, QueueItem};
 use crate::auth::Staff;
-use crate::db::schema::reports;
+use crate::db::schema::{report_tactics, reports};
 use crate::db::{self, DbConn, Id};
 use crate::db_run;
 use crate::error::{AppError, FieldError};
@@ -200,13 +200,9 @@ pub fn query(conn: &mut DbConn, f: &Filter) -> QueryResult<Vec<ReportRow>> {
             q = q.filter(reports::kind.eq(v.clone()));
         }
         if let Some(v) = &f.tactic {
-            // A plain subquery; diesel's typed `eq_any(subselect)` does not type-check here.
-            let with_tactic = diesel::dsl::sql::<diesel::sql_types::Bool>(
-                "reports.id IN (SELECT report_id FROM report_tactics WHERE tactic = ",
-            )
-            .bind::<diesel::sql_types::Text, _>(v.clone())
-            .sql(")");
-            q = q.filter(with_tactic);
+            let with_tactic =
+                report_tactics::table.filter(report_tactics::tactic.eq(v.clone())).select(report_tactics::report_id);
+            q = q.filter(reports::id.eq_any(with_tactic));
         }
         if let Some(v) = &f.country {
             q = q.filter(reports::country.eq(v.clone()));

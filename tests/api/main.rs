@@ -10,5 +10,6 @@ mod contract;
 mod http;
 mod process;
 mod reports;
+mod stations;
 mod storage;
 mod triage;
