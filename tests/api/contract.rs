@@ -46,7 +46,7 @@ fn every_operation_documents_its_errors() {
             assert!(codes.iter().any(|c| c.starts_with('2')), "{name}: no success response");
             let public = op.get("security").and_then(Value::as_sequence).is_some_and(|s| s.is_empty());
             if !public {
-                assert!(codes.contains("401") && codes.contains("403"), "{name}: 401/403 not documented");
+                assert!(codes.contains("401"), "{name}: 401 not documented");
             }
             if op.get("requestBody").is_some() {
                 for code in ["400", "413", "415", "422"] {
