@@ -5,7 +5,7 @@ use actix_web::http::Method;
 use actix_web::{web, FromRequest, Handler, Responder, Route};
 
 use crate::error::AppError;
-use crate::{audit, auth, health, reports, stations, triage, users};
+use crate::{audit, auth, cases, health, reports, stations, triage, users};
 
 /// Registers the routes of the API.
 fn register(r: &mut Router) {
@@ -34,6 +34,15 @@ fn register(r: &mut Router) {
     r.post("/api/v1/reports/{id}/notes", reports::notes::create);
     r.get("/api/v1/reports/{id}/messages", reports::messages::list);
     r.post("/api/v1/reports/{id}/messages", reports::messages::create);
+
+    r.post("/api/v1/cases", cases::handlers::create);
+    r.get("/api/v1/cases", cases::handlers::list);
+    r.get("/api/v1/cases/{id}", cases::handlers::get);
+    r.patch("/api/v1/cases/{id}", cases::handlers::update);
+    r.post("/api/v1/cases/{id}/reports", cases::handlers::add_report);
+    r.delete("/api/v1/cases/{id}/reports/{report_id}", cases::handlers::remove_report);
+    r.post("/api/v1/cases/{id}/stations", cases::handlers::link_station);
+    r.delete("/api/v1/cases/{id}/stations/{station_id}", cases::handlers::unlink_station);
 
     r.get("/api/v1/stations", stations::handlers::list);
     r.post("/api/v1/stations", stations::handlers::create);
@@ -87,7 +96,6 @@ impl Router {
         self.add(Method::PATCH, path, handler)
     }
 
-    #[allow(dead_code)]
     fn delete<F, Args>(&mut self, path: &'static str, handler: F)
     where
         F: Handler<Args>,

@@ -10,7 +10,7 @@ use super::rules::{self, StatusChange, TransitionError};
 use super::{items, set_tags, tags};
 use crate::audit::{self, NewEntry};
 use crate::auth::Staff;
-use crate::db::schema::{reports, users};
+use crate::db::schema::reports;
 use crate::db::{self, write_tx, DbConn, Id};
 use crate::db_run;
 use crate::error::AppError;
@@ -105,15 +105,6 @@ fn read_tags(form: &mut Form, list: &[String]) -> Vec<String> {
     clean
 }
 
-fn is_active_caseworker(conn: &mut DbConn, id: Id) -> QueryResult<bool> {
-    db_run!(conn: {
-        diesel::select(diesel::dsl::exists(
-            users::table.filter(users::id.eq(id)).filter(users::role.eq("caseworker")).filter(users::active.eq(true)),
-        ))
-        .get_result(conn)
-    })
-}
-
 pub async fn update(
     state: web::Data<AppState>,
     Staff(user): Staff,
@@ -187,7 +178,7 @@ pub async fn update(
             }
             if let Some(assignee) = triage.assignee_id {
                 if let Some(assignee) = assignee {
-                    if !is_active_caseworker(conn, assignee)? {
+                    if !crate::users::store::is_active_caseworker(conn, assignee)? {
                         return Err(AppError::invalid("assignee_id", "must be an active caseworker"));
                     }
                 }

@@ -101,3 +101,13 @@ pub fn revoke_sessions(conn: &mut DbConn, user_id: Id) -> QueryResult<usize> {
             .execute(conn)
     })
 }
+
+/// Whether `id` may be assigned work: an active caseworker.
+pub fn is_active_caseworker(conn: &mut DbConn, id: Id) -> QueryResult<bool> {
+    db_run!(conn: {
+        diesel::select(diesel::dsl::exists(
+            users::table.filter(users::id.eq(id)).filter(users::role.eq("caseworker")).filter(users::active.eq(true)),
+        ))
+        .get_result(conn)
+    })
+}

@@ -6,6 +6,7 @@ mod common;
 mod accounts;
 mod audit;
 mod auth;
+mod cases;
 mod contract;
 mod http;
 mod process;

@@ -1,0 +1,138 @@
+//! Queries on cases and their links.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::{CaseRow, LinkRow, LinkView};
+use crate::db::schema::{case_stations, cases, reports, stations};
+use crate::db::{DbConn, Id};
+use crate::db_run;
+use crate::reports::ReportRow;
+
+pub fn insert(conn: &mut DbConn, row: &CaseRow) -> QueryResult<()> {
+    db_run!(conn: { diesel::insert_into(cases::table).values(row).execute(conn) }).map(|_| ())
+}
+
+pub fn find(conn: &mut DbConn, id: Id) -> QueryResult<Option<CaseRow>> {
+    db_run!(conn: { cases::table.find(id).select(CaseRow::as_select()).first(conn).optional() })
+}
+
+pub fn reference_taken(conn: &mut DbConn, reference: &str) -> QueryResult<bool> {
+    db_run!(conn: {
+        diesel::select(diesel::dsl::exists(cases::table.filter(cases::reference.eq(reference)))).get_result(conn)
+    })
+}
+
+pub fn save(conn: &mut DbConn, row: &CaseRow) -> QueryResult<()> {
+    db_run!(conn: {
+        diesel::update(cases::table.find(row.id))
+            .set((
+                cases::title.eq(&row.title),
+                cases::summary.eq(&row.summary),
+                cases::status.eq(&row.status),
+                cases::priority.eq(&row.priority),
+                cases::assignee_id.eq(row.assignee_id),
+                cases::version.eq(row.version),
+                cases::updated_at.eq(row.updated_at),
+            ))
+            .execute(conn)
+    })
+    .map(|_| ())
+}
+
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub status: Option<String>,
+    pub assignee: Option<Option<Id>>,
+    pub station_id: Option<Id>,
+    pub before: Option<(NaiveDateTime, Id)>,
+    pub limit: i64,
+}
+
+pub fn list(conn: &mut DbConn, f: &Filter) -> QueryResult<Vec<CaseRow>> {
+    db_run!(conn: {
+        let mut q = cases::table.select(CaseRow::as_select()).into_boxed();
+        if let Some(v) = &f.status {
+            q = q.filter(cases::status.eq(v.clone()));
+        }
+        match f.assignee {
+            None => {}
+            Some(None) => q = q.filter(cases::assignee_id.is_null()),
+            Some(Some(id)) => q = q.filter(cases::assignee_id.eq(id)),
+        }
+        if let Some(station) = f.station_id {
+            let linked = case_stations::table.filter(case_stations::station_id.eq(station)).select(case_stations::case_id);
+            q = q.filter(cases::id.eq_any(linked));
+        }
+        if let Some((at, id)) = f.before {
+            q = q.filter(cases::created_at.lt(at).or(cases::created_at.eq(at).and(cases::id.lt(id))));
+        }
+        q.order((cases::created_at.desc(), cases::id.desc())).limit(f.limit + 1).load(conn)
+    })
+}
+
+pub fn reports_of(conn: &mut DbConn, case: Id) -> QueryResult<Vec<ReportRow>> {
+    db_run!(conn: {
+        reports::table
+            .filter(reports::case_id.eq(case))
+            .select(ReportRow::as_select())
+            .order((reports::created_at.asc(), reports::id.asc()))
+            .load(conn)
+    })
+}
+
+/// Puts a report into a case, only if it is in none: `false` when it already is in one.
+pub fn attach(conn: &mut DbConn, case: Id, report: Id, at: NaiveDateTime) -> QueryResult<bool> {
+    db_run!(conn: {
+        diesel::update(reports::table.find(report).filter(reports::case_id.is_null()))
+            .set((reports::case_id.eq(case), reports::updated_at.eq(at)))
+            .execute(conn)
+    })
+    .map(|n| n == 1)
+}
+
+pub fn detach(conn: &mut DbConn, case: Id, report: Id, at: NaiveDateTime) -> QueryResult<bool> {
+    db_run!(conn: {
+        diesel::update(reports::table.find(report).filter(reports::case_id.eq(case)))
+            .set((reports::case_id.eq(None::<Id>), reports::updated_at.eq(at)))
+            .execute(conn)
+    })
+    .map(|n| n == 1)
+}
+
+pub fn links_of(conn: &mut DbConn, case: Id) -> QueryResult<Vec<LinkView>> {
+    let rows: Vec<(LinkRow, String, String)> = db_run!(conn: {
+        case_stations::table
+            .inner_join(stations::table)
+            .filter(case_stations::case_id.eq(case))
+            .select((LinkRow::as_select(), stations::name, stations::country))
+            .order(stations::name.asc())
+            .load(conn)
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(link, name, country)| LinkView {
+            station_id: link.station_id,
+            name,
+            country,
+            relation: link.relation,
+            confidence: link.confidence,
+            note: link.note,
+            created_at: link.created_at,
+        })
+        .collect())
+}
+
+pub fn find_link(conn: &mut DbConn, case: Id, station: Id) -> QueryResult<Option<LinkRow>> {
+    db_run!(conn: {
+        case_stations::table.find((case, station)).select(LinkRow::as_select()).first(conn).optional()
+    })
+}
+
+pub fn insert_link(conn: &mut DbConn, row: &LinkRow) -> QueryResult<()> {
+    db_run!(conn: { diesel::insert_into(case_stations::table).values(row).execute(conn) }).map(|_| ())
+}
+
+pub fn delete_link(conn: &mut DbConn, case: Id, station: Id) -> QueryResult<bool> {
+    db_run!(conn: { diesel::delete(case_stations::table.find((case, station))).execute(conn) }).map(|n| n == 1)
+}
