@@ -9,6 +9,7 @@ mod auth;
 mod cases;
 mod contract;
 mod http;
+mod matrix;
 mod process;
 mod reports;
 mod stations;
