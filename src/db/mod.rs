@@ -140,8 +140,10 @@ pub fn pool(url: &DatabaseUrl, size: u32) -> Pool {
     r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(0))
-        .connection_timeout(Duration::from_secs(5))
-        .test_on_check_out(false)
+        // Fail fast while the database is away: a request gets 503 after at most this long.
+        .connection_timeout(Duration::from_secs(2))
+        // A connection the database dropped (restart, failover) is replaced, not handed out.
+        .test_on_check_out(true)
         .build_unchecked(Manager { url: url.clone() })
 }
 
@@ -198,7 +200,13 @@ where
     actix_web::web::block(move || {
         let _entered = span.enter();
         let mut conn = pool.get().map_err(|_| AppError::Unavailable)?;
-        f(&mut conn)
+        let result = f(&mut conn);
+        if matches!(result, Err(AppError::Internal(_))) && conn.batch_execute("SELECT 1").is_err() {
+            // The query failed because the database went away: an outage, not a bug.
+            tracing::warn!("database connection lost");
+            return Err(AppError::Unavailable);
+        }
+        result
     })
     .await
     .map_err(|_| AppError::internal("blocking task failed"))?

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod cases;
 mod contract;
+mod crash;
 mod http;
 mod matrix;
 mod process;

@@ -10,18 +10,22 @@ use crate::common::TestDb;
 
 const MARKER: &str = "LEAKMARKER-5d1e";
 
-struct Server {
-    child: Child,
-    addr: String,
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
     logs: mpsc::Receiver<String>,
 }
 
 impl Server {
-    fn start(db: &TestDb) -> Server {
+    pub fn start(db: &TestDb) -> Server {
+        Server::start_with(&db.url, db.dir.path())
+    }
+
+    pub fn start_with(database_url: &str, data_dir: &std::path::Path) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tipline"))
             .arg("serve")
-            .env("DATABASE_URL", &db.url)
-            .env("TIPLINE_DATA_DIR", db.dir.path())
+            .env("DATABASE_URL", database_url)
+            .env("TIPLINE_DATA_DIR", data_dir)
             .env("TIPLINE_BIND", "127.0.0.1:0")
             .env("RUST_LOG", "debug")
             .stdout(Stdio::null())
@@ -47,7 +51,7 @@ impl Server {
     }
 
     /// One HTTP/1.1 request over a real socket; returns status and raw response.
-    fn request(&self, raw: &str) -> (u16, String) {
+    pub fn request(&self, raw: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(&self.addr).expect("connect");
         stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         stream.write_all(raw.as_bytes()).unwrap();
@@ -58,7 +62,7 @@ impl Server {
     }
 
     /// Sends SIGTERM and returns the exit status and every log line.
-    fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
+    pub fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
         let status = self.child.wait().expect("wait");
@@ -67,7 +71,7 @@ impl Server {
     }
 }
 
-fn post_json(path: &str, body: &str, extra_headers: &str) -> String {
+pub fn post_json(path: &str, body: &str, extra_headers: &str) -> String {
     format!(
         "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n{extra_headers}Content-Length: {}\r\n\r\n{body}",
         body.len()
@@ -204,3 +208,56 @@ macro_rules! process_on_both {
 }
 
 process_on_both!(logs_never_hold_client_metadata, first_admin_from_the_cli_can_sign_in);
+
+/// One request over a fresh connection; `None` when the server is gone mid-way.
+pub fn try_request(addr: &str, raw: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    stream.write_all(raw.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok())?;
+    Some((status, response))
+}
+
+pub fn get_raw(path: &str, token: Option<&str>) -> String {
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\r\n")
+}
+
+/// The JSON body of a raw HTTP response.
+pub fn body_of(response: &str) -> serde_json::Value {
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("");
+    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+}
+
+pub fn header_of<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    response.split("\r\n\r\n").next()?.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+/// Creates an admin with the CLI, starts nothing; returns the email and password.
+pub fn cli_admin(database_url: &str, data_dir: &std::path::Path, email: &str) -> String {
+    let password = "a strong admin passphrase";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tipline"))
+        .args(["admin", "create", "--email", email, "--password-stdin"])
+        .env("DATABASE_URL", database_url)
+        .env("TIPLINE_DATA_DIR", data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    password.to_string()
+}
+
+pub fn login(addr: &str, email: &str, password: &str) -> String {
+    let body = format!(r#"{{"email":"{email}","password":"{password}"}}"#);
+    let (status, response) = try_request(addr, &post_json("/api/v1/auth/login", &body, "")).expect("login");
+    assert_eq!(status, 200, "{response}");
+    body_of(&response)["access_token"].as_str().unwrap().to_string()
+}
