@@ -11,6 +11,7 @@ mod contract;
 mod crash;
 mod http;
 mod matrix;
+mod outage;
 mod process;
 mod reports;
 mod stations;
