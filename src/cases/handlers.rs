@@ -51,9 +51,10 @@ fn check_assignee(conn: &mut DbConn, assignee: Option<Option<Id>>) -> Result<(),
     Ok(())
 }
 
-fn attach(conn: &mut DbConn, case: &CaseRow, report: Id, at: NaiveDateTime) -> Result<(), AppError> {
+/// `field` names the report in the request, for the error.
+fn attach(conn: &mut DbConn, case: &CaseRow, report: Id, at: NaiveDateTime, field: &str) -> Result<(), AppError> {
     if crate::reports::store::find(conn, report)?.is_none() {
-        return Err(AppError::invalid("report_id", "is not a report"));
+        return Err(AppError::invalid(field, "is not a report"));
     }
     if !store::attach(conn, case.id, report, at)? {
         return Err(AppError::Conflict("The report already belongs to a case; remove it there first.".into()));
@@ -110,8 +111,8 @@ pub async fn create(
                 updated_at: now,
             };
             store::insert(conn, &row)?;
-            for report in &ids {
-                attach(conn, &row, *report, now)?;
+            for (i, report) in ids.iter().enumerate() {
+                attach(conn, &row, *report, now, &format!("report_ids[{i}]"))?;
             }
             let entry = NewEntry::new(user.actor(), "case.create")
                 .target("case", row.id)
@@ -289,7 +290,7 @@ pub async fn add_report(
         write_tx(conn, |conn| {
             let mut row = store::find(conn, id)?.ok_or(AppError::NotFound)?;
             let now = db::now();
-            attach(conn, &row, report, now)?;
+            attach(conn, &row, report, now, "report_id")?;
             touch(conn, &mut row, now)?;
             let entry = NewEntry::new(user.actor(), "case.add_report")
                 .target("case", row.id)

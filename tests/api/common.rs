@@ -90,6 +90,51 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Everything the database holds, as bytes: the SQLite file with its WAL, or every row of
+    /// every table of the test's PostgreSQL schema as JSON text.
+    pub fn raw_database(&self) -> Vec<u8> {
+        match self.backend() {
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://").to_string();
+                let mut bytes = Vec::new();
+                for suffix in ["", "-wal", "-shm"] {
+                    if let Ok(mut b) = std::fs::read(format!("{path}{suffix}")) {
+                        bytes.append(&mut b);
+                    }
+                }
+                bytes
+            }
+            Backend::Postgres => {
+                #[derive(QueryableByName)]
+                struct Row {
+                    #[diesel(sql_type = diesel::sql_types::Text)]
+                    text: String,
+                }
+                let mut conn = self.connect();
+                let DbConn::Pg(pg) = &mut conn else { unreachable!() };
+                let tables: Vec<Row> = diesel::sql_query(
+                    "SELECT table_name::text AS text FROM information_schema.tables WHERE table_schema = current_schema()",
+                )
+                .load(pg)
+                .expect("tables");
+                let mut out = String::new();
+                for table in tables {
+                    let rows: Vec<Row> =
+                        diesel::sql_query(format!("SELECT row_to_json(t)::text AS text FROM \"{}\" t", table.text))
+                            .load(pg)
+                            .expect("rows");
+                    for row in rows {
+                        out.push_str(&row.text);
+                        out.push('\n');
+                    }
+                }
+                out.into_bytes()
+            }
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some((base, schema)) = &self.pg {
@@ -271,47 +316,9 @@ impl TestApp {
 }
 
 impl TestApp {
-    /// Everything the database holds, as bytes: the SQLite file with its WAL, or every row of
-    /// every table of the test's PostgreSQL schema as JSON text.
+    /// Everything the database holds, as bytes (see [`TestDb::raw_database`]).
     pub fn raw_database(&self) -> Vec<u8> {
-        match self.backend() {
-            Backend::Sqlite => {
-                let path = self.config.database_url.target.clone();
-                let mut bytes = Vec::new();
-                for suffix in ["", "-wal", "-shm"] {
-                    if let Ok(mut b) = std::fs::read(format!("{path}{suffix}")) {
-                        bytes.append(&mut b);
-                    }
-                }
-                bytes
-            }
-            Backend::Postgres => {
-                #[derive(QueryableByName)]
-                struct Row {
-                    #[diesel(sql_type = diesel::sql_types::Text)]
-                    text: String,
-                }
-                let mut conn = self.db.connect();
-                let DbConn::Pg(pg) = &mut conn else { unreachable!() };
-                let tables: Vec<Row> = diesel::sql_query(
-                    "SELECT table_name::text AS text FROM information_schema.tables WHERE table_schema = current_schema()",
-                )
-                .load(pg)
-                .expect("tables");
-                let mut out = String::new();
-                for table in tables {
-                    let rows: Vec<Row> =
-                        diesel::sql_query(format!("SELECT row_to_json(t)::text AS text FROM \"{}\" t", table.text))
-                            .load(pg)
-                            .expect("rows");
-                    for row in rows {
-                        out.push_str(&row.text);
-                        out.push('\n');
-                    }
-                }
-                out.into_bytes()
-            }
-        }
+        self.db.raw_database()
     }
 
     /// Runs SQL straight on the database (for tests that go behind the service's back).

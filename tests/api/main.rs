@@ -10,6 +10,7 @@ mod cases;
 mod contract;
 mod crash;
 mod http;
+mod leaks;
 mod matrix;
 mod outage;
 mod process;

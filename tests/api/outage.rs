@@ -39,7 +39,10 @@ impl Cluster {
     fn start(&self) {
         let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.display());
         let log = self.dir.join("server.log");
-        let out = as_postgres("pg_ctl", &["-D", self.dir.to_str().unwrap(), "-o", &options, "-l", log.to_str().unwrap(), "-w", "start"]);
+        let out = as_postgres(
+            "pg_ctl",
+            &["-D", self.dir.to_str().unwrap(), "-o", &options, "-l", log.to_str().unwrap(), "-w", "start"],
+        );
         assert!(out.status.success(), "pg_ctl start: {}", String::from_utf8_lossy(&out.stderr));
     }
 

@@ -372,7 +372,7 @@ async fn station_ids_must_name_a_public_station(app: TestApp) {
     for (id, visibility) in [(public, "public"), (internal, "internal")] {
         app.sql(&format!(
             "INSERT INTO stations (id, name, city, country, operating_bureau, status, visibility, sources, version, created_at, updated_at) \
-             VALUES ('{id}', 'Station', 'Rotterdam', 'NL', 'Fuzhou PSB', 'reported', '{visibility}', '[]', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+             VALUES ('{id}', 'Station {visibility}', 'Rotterdam', 'NL', 'Fuzhou PSB', 'reported', '{visibility}', '[]', 1, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
         ));
     }
     let with_station = |id: &str| {

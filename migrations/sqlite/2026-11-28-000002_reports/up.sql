@@ -17,6 +17,8 @@ CREATE TABLE stations (
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL
 );
+-- Entries are known by name within a country (the CSV import matches on it).
+CREATE UNIQUE INDEX stations_name_country ON stations (name, country);
 
 -- Reports (SPEC §4). narrative, contact, location_detail and station_hint hold ciphertext
 -- under the report's own data key (report_keys).

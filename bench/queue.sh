@@ -1,0 +1,396 @@
+#!/usr/bin/env bash
+# Latency of the staff queue (GET /api/v1/reports with two filters) on PostgreSQL holding
+# 10 000 and then 1 000 000 reports: the first page, and a page deep into the results reached
+# by following next_cursor. What the figures mean and the targets: docs/BENCHMARKS.md.
+#
+#   bash bench/queue.sh                 # progress and query plans on stderr, Markdown summary on stdout
+#
+# Needs wrk, curl, python3 and psql, a Rust toolchain, Linux, and a PostgreSQL server where the
+# user may create databases. The 1 000 000-report database takes about 2.5 GB on the server
+# while the script runs.
+#
+# Environment:
+#   BENCH_RUNS          wrk measurements of each page at each size; the summary gives medians
+#                       (default 3)
+#   BENCH_SIZES         report counts, smallest first (default "10000 1000000"); the targets
+#                       compare the last with the first
+#   BENCH_PG_URL        the PostgreSQL server, without a database name
+#                       (default postgres://postgres@127.0.0.1:5432)
+#   BENCH_PG_DB         the throwaway database this script creates for each size and drops at
+#                       the end (default tipline_bench_queue; the name must start with
+#                       tipline_bench)
+#   BENCH_FILTER        the queue filters, as a query string (default status=new&country=NL;
+#                       status, kind, country, priority and tactic are understood by the
+#                       EXPLAIN step)
+#   BENCH_DEPTH         how many pages to follow next_cursor for the deep page (default 100)
+#   BENCH_SECONDS       length of each wrk measurement (default 15)
+#   BENCH_PORT          port on 127.0.0.1 for the server (default 18082)
+#   BENCH_SKIP_BUILD=1  use the binary already built instead of running cargo build
+#   BENCH_KEEP=1        keep the temporary folder (wrk outputs, plans, server log); it is
+#                       always kept when the script fails
+# The build honours CARGO_TARGET_DIR.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export LC_ALL=C
+
+RUNS=${BENCH_RUNS:-3}
+SIZES=${BENCH_SIZES:-10000 1000000}
+PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+PG_DB=${BENCH_PG_DB:-tipline_bench_queue}
+FILTER=${BENCH_FILTER:-status=new&country=NL}
+DEPTH=${BENCH_DEPTH:-100}
+SECONDS_EACH=${BENCH_SECONDS:-15}
+PORT=${BENCH_PORT:-18082}
+LIMIT=50
+WARMUP_SECS=3
+ADMIN_EMAIL=bench-admin@example.org
+ADMIN_PASSWORD="bench-password-0123456789"
+
+BASE_URL="http://127.0.0.1:$PORT"
+PG_URL=${PG_URL%/}
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "bench/queue.sh: $*"; exit 1; }
+
+is_count() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
+is_count "$RUNS" || die "BENCH_RUNS must be a positive whole number"
+is_count "$DEPTH" || die "BENCH_DEPTH must be a positive whole number"
+is_count "$SECONDS_EACH" || die "BENCH_SECONDS must be a positive whole number"
+is_count "$PORT" || die "BENCH_PORT must be a port number"
+read -r -a sizes <<<"$SIZES"
+((${#sizes[@]} > 0)) || die "BENCH_SIZES names no size"
+for n in "${sizes[@]}"; do is_count "$n" || die "BENCH_SIZES: $n is not a positive whole number"; done
+[[ $FILTER =~ ^[A-Za-z0-9_=\&.:-]+$ ]] || die "BENCH_FILTER must be a plain query string such as status=new&country=NL"
+[[ $PG_DB =~ ^tipline_bench[a-z0-9_]*$ ]] || die "BENCH_PG_DB must start with tipline_bench (lower case, digits, _)"
+[[ $PG_URL =~ ^postgres(ql)?:// ]] || die "BENCH_PG_URL must be a postgres:// URL without a database name"
+[[ ${PG_URL#*://} != */* ]] || die "BENCH_PG_URL must not name a database; set BENCH_PG_DB"
+
+for tool in wrk curl awk sort python3 psql; do
+    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install wrk curl python3 postgresql-client)"
+done
+
+target_dir=${CARGO_TARGET_DIR:-target}
+[[ $target_dir == /* ]] || target_dir="$PWD/$target_dir"
+TIPLINE="$target_dir/release/tipline"
+
+if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
+    log "==> cargo build --release --bin tipline"
+    cargo build --release --bin tipline >&2
+fi
+[[ -x $TIPLINE ]] || die "$TIPLINE is missing"
+
+# --- set-up and clean-up -----------------------------------------------------------------
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tipline-bench-queue.XXXXXX")
+server_pid=""
+pg_created=0
+
+alive() {
+    [[ -n $1 && -r /proc/$1/status ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
+stop_server() {
+    [[ -n $server_pid ]] || return 0
+    if alive "$server_pid"; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        local _
+        for _ in $(seq 1 400); do
+            alive "$server_pid" || break
+            sleep 0.1
+        done
+        if alive "$server_pid"; then
+            log "warning: the server did not stop within 40 s of SIGTERM; killing it"
+            kill -KILL "$server_pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+
+pg_admin() { psql -X -q -v ON_ERROR_STOP=1 -d "$PG_URL/postgres" "$@"; }
+pg_bench_db() { psql -X -q -v ON_ERROR_STOP=1 -d "$PG_URL/$PG_DB" "$@"; }
+drop_pg_db() { pg_admin -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >&2; }
+
+cleanup() {
+    local status=$?
+    stop_server
+    if ((pg_created)); then
+        drop_pg_db || log "warning: could not drop the database $PG_DB"
+    fi
+    if [[ $status -ne 0 || ${BENCH_KEEP:-0} == 1 ]]; then
+        log "kept $tmp (wrk outputs, plans, server.log)"
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+export TIPLINE_DATA_DIR="$tmp/data"
+export TIPLINE_BIND="127.0.0.1:$PORT"
+export RUST_LOG=warn
+export DATABASE_URL="$PG_URL/$PG_DB"
+mkdir -p "$TIPLINE_DATA_DIR"
+
+tipline() { (cd "$tmp" && exec "$TIPLINE" "$@"); }
+
+port_free() { ! curl -fsS -o /dev/null --max-time 2 "$BASE_URL/readyz" 2>/dev/null; }
+port_free || die "something already answers on $BASE_URL; set BENCH_PORT"
+
+start_server() {
+    port_free || die "something already answers on $BASE_URL; set BENCH_PORT"
+    (cd "$tmp" && exec "$TIPLINE" serve) >>"$tmp/server.log" 2>&1 &
+    server_pid=$!
+    local _
+    for _ in $(seq 1 300); do
+        if curl -fsS -o /dev/null --max-time 2 "$BASE_URL/readyz" 2>/dev/null; then
+            return 0
+        fi
+        if ! alive "$server_pid"; then
+            tail -n 20 "$tmp/server.log" >&2 || true
+            die "the server exited before it was ready"
+        fi
+        sleep 0.2
+    done
+    die "the server was not ready within 60 s"
+}
+
+# A JSON field of standard input (python3 does the parsing); empty when absent or null.
+json_field() {
+    python3 -c '
+import json, sys
+value = json.load(sys.stdin).get(sys.argv[1])
+print("" if value is None else value)
+' "$1"
+}
+
+login() {
+    curl -fsS --max-time 30 -H 'Content-Type: application/json' \
+        --data "{\"email\":\"$ADMIN_EMAIL\",\"password\":\"$ADMIN_PASSWORD\"}" \
+        "$BASE_URL/api/v1/auth/login" | json_field access_token
+}
+
+# wrk's latency percentile ($2: 50% or 99%) in ms.
+percentile_ms() {
+    awk -v p="$2" '
+        $1 == p {
+            value = $2
+            match(value, /^[0-9.]+/)
+            number = substr(value, 1, RLENGTH) + 0
+            unit = substr(value, RLENGTH + 1)
+            if (unit == "us") factor = 0.001
+            else if (unit == "ms") factor = 1
+            else if (unit == "s") factor = 1000
+            else if (unit == "m") factor = 60000
+            else exit 1
+            printf "%.3f", number * factor
+            found = 1
+        }
+        END { exit !found }
+    ' "$1"
+}
+non_2xx() { awk -F': *' '$1 ~ /Non-2xx or 3xx responses/ { n = $2 } END { print n + 0 }' "$1"; }
+
+# The SQL the service runs for one queue page (tipline::triage::queue::query, as diesel
+# writes it for PostgreSQL), with the values filled in, for EXPLAIN. $1: the filter query
+# string; $2: the cursor, or empty for the first page; $3: "count" for the number of reports
+# that match the filters instead.
+queue_sql() {
+    python3 - "$1" "$2" "$LIMIT" "${3:-}" <<'PY'
+import base64, json, sys, urllib.parse
+
+filters, cursor, limit, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "count"
+columns = ["id", "reference", "kind", "occurred_on", "occurred_on_precision", "country", "city", "language",
+           "station_id", "consent_contact_ok", "consent_share_with_authorities", "on_behalf_of_other", "source",
+           "reporter_id", "submitted_by", "receipt_hash", "status", "priority", "narrative", "contact",
+           "location_detail", "station_hint", "version", "created_at", "updated_at", "priority_rank",
+           "resolution", "duplicate_of", "assignee_id", "case_id"]
+def lit(v):
+    return "'" + str(v).replace("'", "''") + "'"
+params = dict(urllib.parse.parse_qsl(filters))
+conditions = []
+# The order of tipline::triage::queue::query.
+for name in ["status", "kind", "tactic", "country", "priority"]:
+    if name not in params:
+        continue
+    value = params.pop(name)
+    if name == "country":
+        value = value.upper()
+    if name == "tactic":
+        conditions.append('("reports"."id" = ANY(SELECT "report_tactics"."report_id" FROM "report_tactics" '
+                          f'WHERE ("report_tactics"."tactic" = {lit(value)})))')
+    else:
+        conditions.append(f'("reports"."{name}" = {lit(value)})')
+for name in ["sort", "order", "limit"]:
+    if params.get(name) not in (None, "created_at", "desc", str(limit)):
+        sys.exit(f"EXPLAIN covers sort=created_at&order=desc only, not {name}={params[name]}")
+    params.pop(name, None)
+if params:
+    sys.exit("EXPLAIN does not cover the filter(s) " + ", ".join(params))
+if cursor:
+    position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    at, rid = lit(position["created_at"]), lit(position["id"])
+    conditions.append(f'(("reports"."created_at" < {at}) OR (("reports"."created_at" = {at}) '
+                      f'AND ("reports"."id" < {rid})))')
+where = " AND ".join(conditions)
+if count:
+    print('SELECT count(*) FROM "reports"' + (f" WHERE {where}" if where else ""))
+    sys.exit(0)
+print("SELECT " + ", ".join(f'"reports"."{c}"' for c in columns) + ' FROM "reports"'
+      + (f" WHERE {where}" if where else "")
+      + f' ORDER BY "reports"."created_at" DESC, "reports"."id" DESC LIMIT {limit + 1}')
+PY
+}
+
+first_p50=() first_p99=() deep_p50=() deep_p99=() depth_reached=() fill_secs=() matching=()
+declare -A first_p99_runs deep_p99_runs first_p50_runs deep_p50_runs
+
+for n in "${sizes[@]}"; do
+    log "==> $n reports: a fresh database $PG_DB"
+    drop_pg_db
+    pg_created=1
+    pg_admin -c "CREATE DATABASE \"$PG_DB\"" >&2
+    tipline migrate >/dev/null
+    started=$(date +%s.%N)
+    pg_bench_db -v n="$n" -f bench/queue_fill.sql >&2
+    pg_admin -c "CHECKPOINT" >&2
+    secs=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    fill_secs+=("$secs")
+    log "    filled in $secs s: $(pg_bench_db -Atc "SELECT count(*) FROM reports") reports, $(pg_bench_db -Atc "SELECT count(*) FROM report_tactics") tactics rows, database $(pg_bench_db -Atc "SELECT pg_size_pretty(pg_database_size(current_database()))")"
+
+    start_server
+    printf '%s\n' "$ADMIN_PASSWORD" | tipline admin create --email "$ADMIN_EMAIL" --password-stdin \
+        --display-name "Bench admin" >/dev/null
+    token=$(login)
+    [[ -n $token ]] || die "login failed"
+
+    first_path="/api/v1/reports?limit=$LIMIT&$FILTER"
+    # Follow next_cursor DEPTH pages down (or to the last page).
+    deep_path=$first_path cursor="" pages=0
+    while ((pages < DEPTH)); do
+        next=$(curl -fsS --max-time 30 -H "Authorization: Bearer $token" "$BASE_URL$deep_path" | json_field next_cursor) \
+            || die "GET $deep_path failed"
+        [[ -n $next ]] || break
+        cursor=$next
+        deep_path="$first_path&cursor=$cursor"
+        pages=$((pages + 1))
+    done
+    depth_reached+=("$((pages + 1))")
+    sql=$(queue_sql "$FILTER" "" count) || die "cannot count the reports that match $FILTER"
+    total=$(pg_bench_db -Atc "$sql")
+    matching+=("$total")
+    log "    $total reports match $FILTER; the deep page is page $((pages + 1))"
+
+    # The plans, with the values of this database.
+    for page in first deep; do
+        if [[ $page == first ]]; then c=""; else c=$cursor; fi
+        [[ $page == first || -n $c ]] || continue
+        if sql=$(queue_sql "$FILTER" "$c" 2>"$tmp/sql.err"); then
+            log "    EXPLAIN (ANALYZE, BUFFERS), $page page, $n reports:"
+            log "    $sql"
+            pg_bench_db -c "EXPLAIN (ANALYZE, BUFFERS) $sql" >"$tmp/plan-$n-$page.txt" 2>&1 \
+                || { cat "$tmp/plan-$n-$page.txt" >&2; die "EXPLAIN failed"; }
+            sed 's/^/      /' "$tmp/plan-$n-$page.txt" >&2
+        else
+            log "    no EXPLAIN: $(cat "$tmp/sql.err")"
+        fi
+    done
+
+    for ((run = 1; run <= RUNS; run++)); do
+        token=$(login)
+        [[ -n $token ]] || die "login failed"
+        for page in first deep; do
+            if [[ $page == first ]]; then path=$first_path; else path=$deep_path; fi
+            out="$tmp/n$n-run$run-$page.txt"
+            # A short warm-up, then the measurement.
+            wrk -t1 -c1 "-d${WARMUP_SECS}s" -H "Authorization: Bearer $token" "$BASE_URL$path" >/dev/null 2>&1 \
+                || die "wrk failed on $path"
+            wrk -t1 -c1 "-d${SECONDS_EACH}s" --latency -H "Authorization: Bearer $token" "$BASE_URL$path" \
+                >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed on $path"; }
+            grep -q '^Requests/sec:' "$out" || { cat "$out" >&2; die "wrk failed on $path"; }
+            bad=$(non_2xx "$out")
+            ((bad == 0)) || { cat "$out" >&2; die "$bad non-2xx answers on $path"; }
+            p50=$(percentile_ms "$out" 50%) || die "no p50 in $out"
+            p99=$(percentile_ms "$out" 99%) || die "no p99 in $out"
+            rps=$(awk '$1 == "Requests/sec:" { print $2 }' "$out")
+            log "    run $run, $page page: p50 $p50 ms, p99 $p99 ms ($rps requests/s)"
+            if [[ $page == first ]]; then
+                first_p50_runs[$n]+="$p50 " first_p99_runs[$n]+="$p99 "
+            else
+                deep_p50_runs[$n]+="$p50 " deep_p99_runs[$n]+="$p99 "
+            fi
+        done
+    done
+    stop_server
+    drop_pg_db
+    pg_created=0
+done
+
+# --- summary -----------------------------------------------------------------------------
+
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
+        print m }'
+}
+fmt() { awk -v v="$2" -v f="$1" 'BEGIN { if (v == "nan") print v; else printf f, v }'; }
+each() {
+    local f=$1 out="" v
+    shift
+    for v in "$@"; do out+="${out:+ / }$(fmt "$f" "$v")"; done
+    printf '%s' "$out"
+}
+meets() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
+    if (v == "nan") print "?"; else if ((op == ">=" && v >= t) || (op == "<=" && v <= t)) print "met"; else print "not met" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
+
+cores=$(nproc)
+cpu=$(awk -F': *' '$1 ~ /^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)
+mem_gib=$(awk '$1 == "MemTotal:" { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
+pg_version=$(psql -X -At -d "$PG_URL/postgres" -c "SHOW server_version" 2>/dev/null | awk '{ print $1 }')
+shared_buffers=$(psql -X -At -d "$PG_URL/postgres" -c "SHOW shared_buffers" 2>/dev/null)
+if commit=$(git rev-parse --short HEAD 2>/dev/null); then
+    git diff --quiet HEAD -- 2>/dev/null || commit+=" (modified)"
+else
+    commit=unknown
+fi
+
+cat <<EOF
+
+### $(date -u +%Y-%m-%d) · commit $commit · queue
+
+${cpu:-unknown CPU}, $cores cores, $mem_gib GiB, $(uname -sr), PostgreSQL ${pg_version:-?} (shared_buffers $shared_buffers). $RUNS run(s) per page and size: the median, then each run in order.
+\`GET /api/v1/reports?limit=$LIMIT&$FILTER\` as an admin, one connection, $SECONDS_EACH s per measurement after a ${WARMUP_SECS} s warm-up; the deep page is reached by following \`next_cursor\` (at most $DEPTH pages).
+
+| reports | fill (s) | matching | first page p50 (ms) | first page p99 (ms) | deep page | deep page p50 (ms) | deep page p99 (ms) |
+| ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |
+EOF
+i=0
+for n in "${sizes[@]}"; do
+    read -r -a f50 <<<"${first_p50_runs[$n]}"
+    read -r -a f99 <<<"${first_p99_runs[$n]}"
+    read -r -a d50 <<<"${deep_p50_runs[$n]}"
+    read -r -a d99 <<<"${deep_p99_runs[$n]}"
+    first_p50+=("$(median "${f50[@]}")") first_p99+=("$(median "${f99[@]}")")
+    deep_p50+=("$(median "${d50[@]}")") deep_p99+=("$(median "${d99[@]}")")
+    printf '| %s | %s | %s | %s | %s (%s) | %s | %s | %s (%s) |\n' "$n" "${fill_secs[$i]}" "${matching[$i]}" \
+        "$(fmt %.2f "${first_p50[$i]}")" "$(fmt %.2f "${first_p99[$i]}")" "$(each %.2f "${f99[@]}")" \
+        "${depth_reached[$i]}" "$(fmt %.2f "${deep_p50[$i]}")" "$(fmt %.2f "${deep_p99[$i]}")" "$(each %.2f "${d99[@]}")"
+    i=$((i + 1))
+done
+
+last=$((${#sizes[@]} - 1))
+big=${sizes[$last]} small=${sizes[0]}
+rf=$(ratio "${first_p99[$last]}" "${first_p99[0]}")
+rd=$(ratio "${deep_p99[$last]}" "${deep_p99[0]}")
+cat <<EOF
+
+| target | figure | result |
+| --- | ---: | --- |
+| first page p99 at $big ≤ 20 ms | $(fmt %.2f "${first_p99[$last]}") ms | $(meets "${first_p99[$last]}" "<=" 20) |
+| deep page p99 at $big ≤ 20 ms | $(fmt %.2f "${deep_p99[$last]}") ms | $(meets "${deep_p99[$last]}" "<=" 20) |
+| first page p99, $big ÷ $small ≤ 1.5 | $rf | $(meets "$rf" "<=" 1.5) |
+| deep page p99, $big ÷ $small ≤ 1.5 | $rd | $(meets "$rd" "<=" 1.5) |
+EOF
