@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Build seed/stations.csv from the public-reports list of overseas "police service stations".
+"""Build data/stations.csv from the public-reports list of overseas "police service stations".
 
 Usage (from the repository root):
 
-    python3 seed/build_stations.py [SOURCE_CSV] [OUTPUT_CSV]
+    python3 data/build_stations.py [SOURCE_CSV] [OUTPUT_CSV]
 
 Defaults: SOURCE_CSV = /work/shared/data/stations-public-reports.csv (or the
-STATIONS_SOURCE environment variable), OUTPUT_CSV = seed/stations.csv next to
+STATIONS_SOURCE environment variable), OUTPUT_CSV = data/stations.csv next to
 this script. Python 3 standard library only.
 
 Source columns: city,country,operating_bureau,status,address,sources,notes

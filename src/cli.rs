@@ -70,7 +70,7 @@ pub enum AdminCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum StationsCommand {
-    /// Import stations from a CSV file (e.g. seed/stations.csv). Every row is checked first;
+    /// Import stations from a CSV file (e.g. data/stations.csv). Every row is checked first;
     /// a file with a bad row imports nothing. Running the same file again changes nothing.
     Import {
         /// The CSV file: name,city,country,address,operating_bureau,status,visibility,sources,first_reported_on,notes

@@ -1,4 +1,4 @@
-//! `tipline stations import FILE`: loads registry entries from CSV (see `seed/README.md`).
+//! `tipline stations import FILE`: loads registry entries from CSV (see `data/README.md`).
 //!
 //! Every row is checked with the same rules as the API before anything is written; one bad
 //! row means nothing is imported. Rows are matched to existing entries by `(name, country)`,
