@@ -151,7 +151,7 @@ fn import(app: &TestApp, file: &std::path::Path) -> std::process::Output {
 }
 
 async fn the_seed_file_imports_once(app: TestApp) {
-    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("seed/stations.csv");
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/stations.csv");
     let rows = std::fs::read_to_string(&seed).unwrap().lines().count() as i64 - 1;
     let first = import(&app, &seed);
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
