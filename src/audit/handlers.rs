@@ -119,14 +119,9 @@ pub fn query(conn: &mut DbConn, filter: &Filter) -> QueryResult<Vec<Entry>> {
 
 pub async fn list(state: web::Data<AppState>, _: Admin, req: HttpRequest) -> Result<HttpResponse, AppError> {
     let filter = Filter::parse(http::query(&req)?)?;
-    let limit = filter.limit as usize;
-    let mut entries = db::run(&state.pool, move |conn| Ok(query(conn, &filter)?)).await?;
-    let next_cursor = if entries.len() > limit {
-        entries.truncate(limit);
-        entries.last().map(|last| cursor::encode(&last.seq))
-    } else {
-        None
-    };
+    let limit = filter.limit;
+    let entries = db::run(&state.pool, move |conn| Ok(query(conn, &filter)?)).await?;
+    let (entries, next_cursor) = cursor::paginate(entries, limit, |e| e.seq);
     Ok(HttpResponse::Ok().json(Page { items: entries, next_cursor }))
 }
 

@@ -177,14 +177,9 @@ pub async fn list(state: web::Data<AppState>, Staff(user): Staff, req: HttpReque
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    let limit = filter.limit as usize;
-    let mut rows = db::run(&state.pool, move |conn| Ok(store::list(conn, &filter)?)).await?;
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|r| cursor::encode(&(r.created_at, r.id)))
-    } else {
-        None
-    };
+    let limit = filter.limit;
+    let rows = db::run(&state.pool, move |conn| Ok(store::list(conn, &filter)?)).await?;
+    let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.created_at, r.id));
     let caseworker = user.role == Role::Caseworker;
     let items: Vec<CaseView> = rows.iter().map(|r| CaseView::new(r, caseworker)).collect();
     Ok(HttpResponse::Ok().json(Page { items, next_cursor }))

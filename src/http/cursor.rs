@@ -20,6 +20,18 @@ pub fn decode<T: DeserializeOwned>(cursor: &str) -> Option<T> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// Cuts a page fetched with one row too many (the `limit + 1` convention of every list query)
+/// down to `limit`, and returns the cursor of its last row when another page follows.
+pub fn paginate<T, K: Serialize>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> K) -> (Vec<T>, Option<String>) {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    if rows.len() <= limit {
+        return (rows, None);
+    }
+    rows.truncate(limit);
+    let next = rows.last().map(|last| encode(&key(last)));
+    (rows, next)
+}
+
 /// Parses `limit` (1..=200, default 50).
 pub fn limit(raw: Option<&str>) -> Result<i64, &'static str> {
     match raw {
@@ -40,6 +52,14 @@ mod tests {
         assert_eq!(decode::<(i64, String)>(&c), Some((42, "x".to_string())));
         assert_eq!(decode::<(i64, String)>("%%%"), None);
         assert_eq!(decode::<(i64, String)>(&encode(&"other")), None);
+    }
+
+    #[test]
+    fn pages() {
+        let (rows, next) = paginate(vec![1, 2, 3], 2, |r| *r);
+        assert_eq!(rows, vec![1, 2]);
+        assert_eq!(decode::<i32>(&next.unwrap()), Some(2));
+        assert_eq!(paginate(vec![1, 2], 2, |r| *r), (vec![1, 2], None));
     }
 
     #[test]

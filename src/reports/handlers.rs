@@ -343,13 +343,8 @@ pub async fn mine(
         return Err(AppError::Validation(errors));
     }
     let user_id = user.id();
-    let mut rows = db::run(&state.pool, move |conn| Ok(store::list_mine(conn, user_id, before, limit)?)).await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| cursor::encode(&(r.created_at, r.id)))
-    } else {
-        None
-    };
+    let rows = db::run(&state.pool, move |conn| Ok(store::list_mine(conn, user_id, before, limit)?)).await?;
+    let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.created_at, r.id));
     let items = rows.iter().map(ReportSummary::from).collect();
     Ok(HttpResponse::Ok().json(Page::<ReportSummary> { items, next_cursor }))
 }

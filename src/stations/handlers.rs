@@ -80,14 +80,9 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, req: HttpRequest) 
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    let limit = filter.limit as usize;
-    let mut rows = db::run(&state.pool, move |conn| Ok(store::list(conn, &filter)?)).await?;
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|r| cursor::encode(&(r.name.clone(), r.id)))
-    } else {
-        None
-    };
+    let limit = filter.limit;
+    let rows = db::run(&state.pool, move |conn| Ok(store::list(conn, &filter)?)).await?;
+    let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.name.clone(), r.id));
     Ok(if staff {
         HttpResponse::Ok().json(Page { items: rows.iter().map(StaffStation::from).collect(), next_cursor })
     } else {

@@ -267,21 +267,13 @@ pub fn query(conn: &mut DbConn, f: &Filter) -> QueryResult<Vec<ReportRow>> {
 pub async fn list(state: web::Data<AppState>, Staff(user): Staff, req: HttpRequest) -> Result<HttpResponse, AppError> {
     let filter = Filter::parse(http::query(&req)?, user.id())?;
     let page = db::run(&state.pool, move |conn| {
-        let mut rows = query(conn, &filter)?;
-        let next_cursor = if rows.len() as i64 > filter.limit {
-            rows.truncate(filter.limit as usize);
-            rows.last().map(|r| {
-                cursor::encode(&Position {
-                    sort: filter.sort,
-                    descending: filter.descending,
-                    rank: r.priority_rank,
-                    created_at: r.created_at,
-                    id: r.id,
-                })
-            })
-        } else {
-            None
-        };
+        let (rows, next_cursor) = cursor::paginate(query(conn, &filter)?, filter.limit, |r| Position {
+            sort: filter.sort,
+            descending: filter.descending,
+            rank: r.priority_rank,
+            created_at: r.created_at,
+            id: r.id,
+        });
         Ok(Page::<QueueItem> { items: items(conn, &rows)?, next_cursor })
     })
     .await?;

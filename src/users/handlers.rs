@@ -58,14 +58,9 @@ pub async fn list(state: web::Data<AppState>, _: Admin, req: HttpRequest) -> Res
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    let limit = filter.limit as usize;
-    let mut rows = db::run(&state.pool, move |conn| Ok(store::list(conn, &filter)?)).await?;
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|last| cursor::encode(&(last.created_at, last.id)))
-    } else {
-        None
-    };
+    let limit = filter.limit;
+    let rows = db::run(&state.pool, move |conn| Ok(store::list(conn, &filter)?)).await?;
+    let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.created_at, r.id));
     let items = rows.into_iter().map(User::from).collect();
     Ok(HttpResponse::Ok().json(Page::<User> { items, next_cursor }))
 }
