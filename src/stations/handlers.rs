@@ -52,12 +52,12 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, req: HttpRequest) 
         }
     }
     if let Some(v) = query.visibility {
-        match (staff, rules::VISIBILITIES.contains(&v.as_str())) {
-            (true, true) => filter.visibility = Some(v),
-            (true, false) => errors.push(FieldError::new("visibility", "must be public or internal")),
-            // The public only ever sees public entries; the filter changes nothing for them.
-            (false, _) => {}
+        if !rules::VISIBILITIES.contains(&v.as_str()) {
+            errors.push(FieldError::new("visibility", "must be public or internal"));
+        } else if staff {
+            filter.visibility = Some(v);
         }
+        // The public only ever sees public entries; a valid filter changes nothing for them.
     }
     for (name, value, slot) in [
         ("city", query.city, &mut filter.city),

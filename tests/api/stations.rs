@@ -43,6 +43,8 @@ async fn the_public_sees_public_entries_without_notes(app: TestApp) {
         // Asking for internal entries changes nothing for the public.
         let asked = app.get("/api/v1/stations?visibility=internal", token).await.json();
         assert_eq!(asked["items"].as_array().unwrap().len(), 1);
+        let wrong = app.get("/api/v1/stations?visibility=secret", token).await;
+        assert_eq!(wrong.assert_problem(422)["errors"][0]["field"], "visibility");
     }
     let staff = app.get("/api/v1/stations", Some(&worker.access_token)).await.json();
     assert_eq!(staff["items"].as_array().unwrap().len(), 2);
