@@ -164,7 +164,7 @@ cat >"$CONFIG" <<TOML
 [auth]
 auto-signup = false
 
-# Replay data (for `st replay`) goes with the reports, not into the working tree.
+# Replay data (for "st replay") goes with the reports, not into the working tree.
 [cache]
 directory = "$REPORT_DIR/cache"
 
