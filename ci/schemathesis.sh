@@ -314,7 +314,10 @@ for run in ${ST_RUNS:-anonymous receipt reporter caseworker admin}; do
             # POST /auth/logout ends the session of the token it is called with, which would turn
             # every later request of the run into a 401. So it gets a run of its own, on a session
             # of its own; the main run of the role covers every other operation, on a fresh one.
-            fuzz "$run-logout" "$(login "st-$run@example.org")" --include-path /api/v1/auth/logout
+            # A single operation has no sequences to test: that run skips the stateful phase
+            # (which would otherwise stop at the spec's links to operations left out).
+            fuzz "$run-logout" "$(login "st-$run@example.org")" --include-path /api/v1/auth/logout \
+                --phases examples,coverage,fuzzing
             fuzz "$run" "$(login "st-$run@example.org")" --exclude-path /api/v1/auth/logout
             ;;
         *)
