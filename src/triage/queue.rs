@@ -228,27 +228,32 @@ pub fn query(conn: &mut DbConn, f: &Filter) -> QueryResult<Vec<ReportRow>> {
             q = q.filter(reports::case_id.eq(v));
         }
         if let Some(p) = &f.after {
-            let (rank, at, id) = (p.rank, p.created_at, p.id);
-            q = match (f.sort, f.descending) {
-                (Sort::CreatedAt, true) => {
-                    q.filter(reports::created_at.lt(at).or(reports::created_at.eq(at).and(reports::id.lt(id))))
+            // Row-value comparisons, so PostgreSQL reads the index from the cursor on instead
+            // of scanning to it (an `a < x OR (a = x AND b < y)` form is not an index range).
+            use diesel::sql_types::{Bool, Integer, Timestamp};
+            let op = if f.descending { "<" } else { ">" };
+            match f.sort {
+                Sort::CreatedAt => {
+                    let after = diesel::dsl::sql::<Bool>(&format!("(reports.created_at, reports.id) {op} ("))
+                        .bind::<Timestamp, _>(p.created_at)
+                        .sql(", ")
+                        .bind::<crate::db::DbUuid, _>(p.id)
+                        .sql(")");
+                    q = q.filter(after);
                 }
-                (Sort::CreatedAt, false) => {
-                    q.filter(reports::created_at.gt(at).or(reports::created_at.eq(at).and(reports::id.gt(id))))
+                Sort::Priority => {
+                    let after = diesel::dsl::sql::<Bool>(&format!(
+                        "(reports.priority_rank, reports.created_at, reports.id) {op} ("
+                    ))
+                    .bind::<Integer, _>(p.rank)
+                    .sql(", ")
+                    .bind::<Timestamp, _>(p.created_at)
+                    .sql(", ")
+                    .bind::<crate::db::DbUuid, _>(p.id)
+                    .sql(")");
+                    q = q.filter(after);
                 }
-                (Sort::Priority, true) => q.filter(
-                    reports::priority_rank
-                        .lt(rank)
-                        .or(reports::priority_rank.eq(rank).and(reports::created_at.lt(at)))
-                        .or(reports::priority_rank.eq(rank).and(reports::created_at.eq(at)).and(reports::id.lt(id))),
-                ),
-                (Sort::Priority, false) => q.filter(
-                    reports::priority_rank
-                        .gt(rank)
-                        .or(reports::priority_rank.eq(rank).and(reports::created_at.gt(at)))
-                        .or(reports::priority_rank.eq(rank).and(reports::created_at.eq(at)).and(reports::id.gt(id))),
-                ),
-            };
+            }
         }
         q = match (f.sort, f.descending) {
             (Sort::CreatedAt, true) => q.order((reports::created_at.desc(), reports::id.desc())),
