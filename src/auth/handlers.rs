@@ -91,53 +91,62 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
     let key = crate::crypto::hmac_hex(&state.throttle_key, email.as_bytes());
     let request_id = rid.0;
 
-    // The attempt is counted before the password check (see `throttle::reserve`).
-    let reservation = {
-        let (key, request_id) = (key.clone(), request_id.clone());
+    // Read only: the account, and whether the key is locked now. No write lock is taken here,
+    // so a login costs one write transaction (below), not two.
+    let (user, locked) = {
+        let key = key.clone();
         db::run(&state.pool, move |conn| {
-            write_tx(conn, |conn| {
-                let user = store::find_by_email(conn, &email)?;
-                if let Err(retry_after_secs) = throttle::reserve(conn, &key, db::now())? {
-                    let user_id = user.as_ref().map(|u| u.id);
-                    audit::record(conn, login_entry("auth.throttled", user_id, json!({}), &request_id))?;
-                    return Ok::<_, AppError>(Err(retry_after_secs));
-                }
-                Ok(Ok(user))
-            })
+            let user = store::find_by_email(conn, &email)?;
+            let locked = throttle::locked_for(throttle::get(conn, &key)?.as_ref(), db::now());
+            Ok::<_, AppError>((user, locked))
         })
         .await?
     };
-    let user = reservation.map_err(|retry_after_secs| AppError::TooManyRequests { retry_after_secs })?;
     let user_id = user.as_ref().map(|u| u.id);
+    if let Some(retry_after_secs) = locked {
+        db::run(&state.pool, move |conn| {
+            write_tx(conn, |conn| {
+                audit::record(conn, login_entry("auth.throttled", user_id, json!({}), &request_id))?;
+                Ok::<_, AppError>(())
+            })
+        })
+        .await?;
+        return Err(AppError::TooManyRequests { retry_after_secs });
+    }
 
     let verified = state.passwords.verify(password.clone(), user.as_ref().map(|u| u.password_hash.clone())).await?;
-    let user = match user {
-        Some(user) if verified.ok && user.active => user,
-        other => {
-            let reason = match other {
-                None => "unknown_account",
-                Some(u) if !u.active => "inactive",
-                Some(_) => "bad_password",
-            };
-            db::run(&state.pool, move |conn| {
-                write_tx(conn, |conn| {
-                    let entry = login_entry("auth.login_failed", user_id, json!({"reason": reason}), &request_id);
-                    audit::record(conn, entry)?;
-                    Ok::<_, AppError>(())
-                })
-            })
-            .await?;
-            return Err(AppError::Unauthorized);
-        }
+    let failure_reason = match &user {
+        None => "unknown_account",
+        Some(u) if !u.active => "inactive",
+        Some(_) => "bad_password",
+    };
+    let accepted = user.filter(|u| verified.ok && u.active);
+    let rehashed = match (&accepted, verified.needs_rehash) {
+        (Some(_), true) => Some(state.passwords.hash(password).await?),
+        _ => None,
     };
 
-    let rehashed = match verified.needs_rehash {
-        true => Some(state.passwords.hash(password).await?),
-        false => None,
-    };
-    let (user, session_id, refresh_token) = db::run(&state.pool, move |conn| {
+    // One write transaction decides, and checks the lock again: failures of parallel attempts may
+    // have locked the key while this one was hashing. Once the key is locked every answer is 429,
+    // right password or not, so a burst of parallel guesses learns the outcome of at most
+    // `MAX_FAILURES` of them, as many as sequential guesses would.
+    let outcome = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            throttle::clear(conn, &key)?;
+            let now = db::now();
+            let current = throttle::get_for_update(conn, &key)?;
+            if let Some(retry_after_secs) = throttle::locked_for(current.as_ref(), now) {
+                audit::record(conn, login_entry("auth.throttled", user_id, json!({}), &request_id))?;
+                return Ok::<_, AppError>(Err(Some(retry_after_secs)));
+            }
+            let Some(user) = accepted else {
+                throttle::put(conn, &throttle::after_failure(current, &key, now))?;
+                let details = json!({"reason": failure_reason});
+                audit::record(conn, login_entry("auth.login_failed", user_id, details, &request_id))?;
+                return Ok(Err(None));
+            };
+            if current.is_some() {
+                throttle::clear(conn, &key)?;
+            }
             if let Some(hash) = &rehashed {
                 store::set_password_hash(conn, user.id, hash)?;
             }
@@ -147,11 +156,17 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
                 .details(json!({"session_id": session_id, "rehashed": rehashed.is_some()}))
                 .request(Some(&request_id));
             audit::record(conn, entry)?;
-            Ok::<_, AppError>((user, session_id, refresh_token))
+            Ok(Ok((user, session_id, refresh_token)))
         })
     })
     .await?;
-    Ok(HttpResponse::Ok().json(token_pair(&state, &user, session_id, refresh_token)?))
+    match outcome {
+        Ok((user, session_id, refresh_token)) => {
+            Ok(HttpResponse::Ok().json(token_pair(&state, &user, session_id, refresh_token)?))
+        }
+        Err(Some(retry_after_secs)) => Err(AppError::TooManyRequests { retry_after_secs }),
+        Err(None) => Err(AppError::Unauthorized),
+    }
 }
 
 /// Failed and throttled logins have no authenticated actor; the target is the account when

@@ -47,17 +47,34 @@ pub fn after_failure(state: Option<State>, key_hash: &str, now: NaiveDateTime) -
     state
 }
 
-/// Checks the lock and counts this attempt as a failure in one step, before the slow check
-/// (password hash, receipt lookup) runs: parallel guesses each count, so a burst cannot slip
-/// past the limit. A success then calls [`clear`]. `Err` carries the seconds until the lock
-/// lifts. Call inside a write transaction.
+/// Checks the lock and counts this attempt as a failure in one step, for a check quick enough
+/// to run inside the same write transaction (the receipt lookup): a success then calls
+/// [`clear`]. `Err` carries the seconds until the lock lifts. Call inside a write transaction.
+///
+/// A login cannot hash a password inside a write transaction; it reads the lock first, hashes,
+/// and then, in one write transaction, checks the lock again and counts a failure
+/// ([`after_failure`]) or clears the count (see `auth::handlers::login`).
 pub fn reserve(conn: &mut DbConn, key_hash: &str, now: NaiveDateTime) -> QueryResult<Result<(), u64>> {
-    let current = get(conn, key_hash)?;
+    let current = get_for_update(conn, key_hash)?;
     if let Some(retry_after) = locked_for(current.as_ref(), now) {
         return Ok(Err(retry_after));
     }
     put(conn, &after_failure(current, key_hash, now))?;
     Ok(Ok(()))
+}
+
+/// The state, read to be changed in this write transaction: on PostgreSQL an advisory lock per
+/// key makes concurrent attempts on one key wait for each other, so none counts from a stale
+/// state (a row lock would not do: the first failure has no row to lock yet). On SQLite the
+/// write transaction already holds the database's only write lock.
+pub fn get_for_update(conn: &mut DbConn, key_hash: &str) -> QueryResult<Option<State>> {
+    crate::db::lock(conn, lock_key(key_hash))?;
+    get(conn, key_hash)
+}
+
+/// The advisory lock key of a throttle key: its first 60 bits (the key is a hex HMAC).
+fn lock_key(key_hash: &str) -> i64 {
+    key_hash.get(..15).and_then(|hex| i64::from_str_radix(hex, 16).ok()).unwrap_or(0)
 }
 
 pub fn get(conn: &mut DbConn, key_hash: &str) -> QueryResult<Option<State>> {

@@ -3,6 +3,7 @@
 pub mod schema;
 pub mod types;
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -147,6 +148,13 @@ pub fn pool(url: &DatabaseUrl, size: u32) -> Pool {
         .build_unchecked(Manager { url: url.clone() })
 }
 
+/// The writers of this process take turns here before SQLite's write lock. A writer that finds
+/// that lock taken sleeps in SQLite's busy handler (1, 2, 5, … up to 100 ms) before it looks
+/// again, so under contention most of its wait would be sleep after the lock was already free;
+/// queued here, it starts the moment the previous writer commits. The busy timeout still covers
+/// writers in other processes (the CLI). One gate for the process: a process serves one database.
+static SQLITE_WRITER: Mutex<()> = Mutex::new(());
+
 /// A write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write lock up
 /// front: a deferred transaction that reads and then writes fails at once with "database is
 /// locked" when another writer got there first, whatever the busy timeout.
@@ -156,10 +164,17 @@ where
     E: From<diesel::result::Error>,
 {
     type Tm = <DbConn as Connection>::TransactionManager;
-    match conn {
-        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        DbConn::Pg(_) => Tm::begin_transaction(conn)?,
-    }
+    let _turn = match conn {
+        DbConn::Sqlite(c) => {
+            let turn = SQLITE_WRITER.lock().unwrap_or_else(PoisonError::into_inner);
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+            Some(turn)
+        }
+        DbConn::Pg(_) => {
+            Tm::begin_transaction(conn)?;
+            None
+        }
+    };
     match f(conn) {
         Ok(value) => {
             Tm::commit_transaction(conn)?;
@@ -181,7 +196,8 @@ pub fn lock(conn: &mut DbConn, key: i64) -> QueryResult<()> {
     Ok(())
 }
 
-/// Advisory lock keys.
+/// Advisory lock keys. Login throttling also locks per key, with values taken from the key
+/// itself (`auth::throttle::get_for_update`); a collision with these would only serialise more.
 pub mod locks {
     /// Appending to the audit chain.
     pub const AUDIT_APPEND: i64 = 0x5449_504c_0001;

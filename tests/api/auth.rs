@@ -1,6 +1,7 @@
 //! SPEC §3: registration, login, throttling, tokens, refresh rotation, logout.
 
 use actix_web::test::TestRequest;
+use futures_util::future::join_all;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
@@ -129,6 +130,30 @@ async fn a_success_resets_the_failure_count(app: TestApp) {
         app.login(&email, "not the right password").await.assert_problem(401);
     }
     app.login(&email, PASSWORD).await.assert_status(200);
+}
+
+/// Failures lock an account, successes do not: logins in flight at once with the right password
+/// all succeed.
+async fn parallel_logins_with_the_right_password_all_succeed(app: TestApp) {
+    let (_, email) = app.insert_user(Role::Reporter);
+    let logins = join_all((0..8).map(|_| app.login(&email, PASSWORD))).await;
+    for res in &logins {
+        res.assert_status(200);
+    }
+    assert_eq!(app.audit("auth.login").len(), 8);
+}
+
+/// Guesses sent all at once learn no more than guesses sent one by one: five outcomes, then 429
+/// for every other, whatever the order they finish hashing in.
+async fn a_burst_of_guesses_learns_five_outcomes(app: TestApp) {
+    let (_, email) = app.insert_user(Role::Reporter);
+    let guesses = join_all((0..12).map(|_| app.login(&email, "not the right password"))).await;
+    let statuses: Vec<u16> = guesses.iter().map(|res| res.status.as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|&&s| s == 401).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&s| s == 429).count(), 7, "{statuses:?}");
+    assert_eq!(app.audit("auth.login_failed").len(), 5);
+    assert_eq!(app.audit("auth.throttled").len(), 7);
+    app.login(&email, PASSWORD).await.assert_problem(429);
 }
 
 async fn a_weak_stored_hash_is_upgraded_on_login(app: TestApp) {
@@ -267,6 +292,8 @@ both_backends!(
     login_succeeds_and_is_audited,
     five_failures_throttle_even_the_right_password,
     a_success_resets_the_failure_count,
+    parallel_logins_with_the_right_password_all_succeed,
+    a_burst_of_guesses_learns_five_outcomes,
     a_weak_stored_hash_is_upgraded_on_login,
     forged_and_malformed_tokens_are_401,
     refresh_rotates_and_reuse_revokes_the_session,
