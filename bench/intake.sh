@@ -21,6 +21,12 @@
 #   BENCH_CONNECTIONS   concurrent connections: wrk's -c, pgbench's -c, the baseline's threads
 #                       (default 16)
 #   BENCH_PORT          port on 127.0.0.1 for the server (default 18081)
+#   BENCH_IDLE_PCT      before each measurement, wait until the CPUs are at least this idle over
+#                       2 s (default 90; 0 = do not wait) ...
+#   BENCH_IDLE_WAIT     ... for at most this many seconds (default 600)
+#   BENCH_MAX_FOREIGN   a measurement during which other processes kept more than this many
+#                       cores busy on average is repeated (default 0.10) ...
+#   BENCH_ATTEMPTS      ... up to this many times in all (default 5)
 #   BENCH_SKIP_BUILD=1  use the binaries already built instead of running cargo build
 #   BENCH_KEEP=1        keep the temporary folder (outputs, server log); it is always kept when
 #                       the script fails
@@ -44,6 +50,11 @@ BODY_FILE=bench/intake.json
 BASE_URL="http://127.0.0.1:$PORT"
 PG_URL=${PG_URL%/}
 
+IDLE_PCT=${BENCH_IDLE_PCT:-90}
+IDLE_WAIT=${BENCH_IDLE_WAIT:-600}
+MAX_FOREIGN=${BENCH_MAX_FOREIGN:-0.10}
+ATTEMPTS=${BENCH_ATTEMPTS:-5}
+
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench/intake.sh: $*"; exit 1; }
 
@@ -52,6 +63,10 @@ is_count "$RUNS" || die "BENCH_RUNS must be a positive whole number"
 is_count "$SECONDS_EACH" || die "BENCH_SECONDS must be a positive whole number"
 is_count "$CONNECTIONS" || die "BENCH_CONNECTIONS must be a positive whole number"
 is_count "$PORT" || die "BENCH_PORT must be a port number"
+[[ $IDLE_PCT =~ ^[0-9]+$ ]] && ((IDLE_PCT <= 100)) || die "BENCH_IDLE_PCT must be a whole number from 0 to 100"
+[[ $IDLE_WAIT =~ ^[0-9]+$ ]] || die "BENCH_IDLE_WAIT must be a whole number of seconds"
+[[ $MAX_FOREIGN =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "BENCH_MAX_FOREIGN must be a number of cores, e.g. 0.10"
+is_count "$ATTEMPTS" || die "BENCH_ATTEMPTS must be a positive whole number"
 ((CONNECTIONS >= WRK_THREADS)) || die "BENCH_CONNECTIONS must be at least $WRK_THREADS"
 [[ $PG_DB =~ ^tipline_bench[a-z0-9_]*$ ]] || die "BENCH_PG_DB must start with tipline_bench (lower case, digits, _)"
 [[ $PG_URL =~ ^postgres(ql)?:// ]] || die "BENCH_PG_URL must be a postgres:// URL without a database name"
@@ -78,12 +93,21 @@ target_dir=${CARGO_TARGET_DIR:-target}
 TIPLINE="$target_dir/release/tipline"
 SQLITE_BASELINE="$target_dir/release/examples/sqlite_intake_baseline"
 
+# The source measured: the commit, and whether the working tree differs from it.
+if commit=$(git rev-parse --short HEAD 2>/dev/null); then
+    git diff --quiet HEAD -- 2>/dev/null || commit+=" (modified)"
+else
+    commit=unknown
+fi
+
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
     log "==> cargo build --release --examples --bin tipline"
     cargo build --release --examples --bin tipline >&2
 fi
 [[ -x $TIPLINE ]] || die "$TIPLINE is missing"
 ((do_sqlite == 0)) || [[ -x $SQLITE_BASELINE ]] || die "$SQLITE_BASELINE is missing"
+
+source bench/machine.sh
 
 # --- set-up and clean-up -----------------------------------------------------------------
 
@@ -230,14 +254,16 @@ non_2xx() {
     awk -F': *' '$1 ~ /Non-2xx or 3xx responses/ { n = $2 } END { print n + 0 }' "$1"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
-load1() { awk '{ print $1 }' /proc/loadavg; }
 
-# The service under wrk; sets svc_rate, svc_p99, svc_errors. $1: output prefix.
+# The service under wrk; sets svc_rate, svc_ok, svc_p99, svc_errors. $1: output prefix.
 measure_service() {
     local out=$1
     start_server
-    wrk "-t$WRK_THREADS" "-c$CONNECTIONS" "-d${SECONDS_EACH}s" --latency -s bench/intake.lua \
+    wait_idle
+    cpu_mark
+    wrk "-t$WRK_THREADS" "-c$CONNECTIONS" "-d${SECONDS_EACH}s" --timeout 30s --latency -s bench/intake.lua \
         "$BASE_URL/api/v1/reports" >"$out-wrk.txt" 2>&1 || { cat "$out-wrk.txt" >&2; die "wrk failed"; }
+    foreign=$(foreign_cores)
     stop_server
     grep -q '^Requests/sec:' "$out-wrk.txt" || { cat "$out-wrk.txt" >&2; die "wrk failed"; }
     svc_rate=$(awk '$1 == "submissions_per_sec" { print $2 }' "$out-wrk.txt")
@@ -248,59 +274,87 @@ measure_service() {
     grep -E '^status |Socket errors' "$out-wrk.txt" | sed 's/^/    wrk: /' >&2 || true
 }
 
+# (a) The PostgreSQL baseline: pgbench replays the service's SQL on a fresh database. Sets base.
+pg_baseline() {
+    local out=$1 failed
+    fresh_pg
+    pg_bench_db -c "INSERT INTO audit_log (seq, at, action, details, prev_hash, hash)
+        VALUES (1, now() AT TIME ZONE 'UTC', 'bench.start', '{}', repeat('0', 64), md5('a') || md5('b'))" >&2
+    wait_idle
+    cpu_mark
+    pgbench -n -M prepared "-c$CONNECTIONS" -j2 "-T$SECONDS_EACH" "${PG_VARS[@]}" -f bench/intake_pg.sql \
+        -d "$PG_URL/$PG_DB" >"$out-pgbench.txt" 2>&1 || { cat "$out-pgbench.txt" >&2; die "pgbench failed"; }
+    base=$(awk '$1 == "tps" { print $3; exit }' "$out-pgbench.txt")
+    [[ -n $base ]] || { cat "$out-pgbench.txt" >&2; die "pgbench printed no tps"; }
+    failed=$(awk -F': *' '$1 == "number of failed transactions" { split($2, a, " "); print a[1] }' "$out-pgbench.txt")
+    [[ ${failed:-0} == 0 ]] || { cat "$out-pgbench.txt" >&2; die "pgbench had failed transactions"; }
+    foreign=$(foreign_cores)
+    log "    PostgreSQL baseline: $base tx/s (other processes: $foreign cores)"
+}
+
+# (b) The service on a fresh PostgreSQL database. Sets svc_*.
+pg_service() {
+    local out=$1 stored verify
+    fresh_pg
+    DATABASE_URL="$PG_URL/$PG_DB" measure_service "$out-pg"
+    stored=$(pg_bench_db -Atc "SELECT count(*) FROM reports")
+    ((stored >= svc_ok)) || die "PostgreSQL holds $stored reports but the service answered 2xx $svc_ok times"
+    verify=$(DATABASE_URL="$PG_URL/$PG_DB" tipline audit verify) || die "audit verify: $verify"
+    log "    PostgreSQL service: $svc_rate submissions/s, p99 $svc_p99 ms, $svc_errors non-2xx, $stored reports stored (other processes: $foreign cores); $verify"
+}
+
+# (a) The SQLite baseline: the same SQL from a native loop with the service's pragmas. Sets base.
+sqlite_baseline() {
+    local out=$1
+    fresh_sqlite
+    wait_idle
+    cpu_mark
+    (cd "$tmp" && exec "$SQLITE_BASELINE" "$TIPLINE_DATA_DIR/bench.db" --threads "$CONNECTIONS" \
+        --seconds "$SECONDS_EACH" --narrative-bytes "$NARRATIVE_BYTES" --contact-bytes "$CONTACT_BYTES") \
+        >"$out-sqlite-base.txt" 2>"$out-sqlite-base.err" \
+        || { cat "$out-sqlite-base.err" >&2; die "sqlite_intake_baseline failed"; }
+    base=$(awk -F= '$1 == "sqlite_baseline_tx_per_sec" { print $2 }' "$out-sqlite-base.txt")
+    [[ -n $base ]] || die "sqlite_intake_baseline printed no rate"
+    base_p99=$(awk -F= '$1 == "sqlite_baseline_p99_ms" { print $2 }' "$out-sqlite-base.txt")
+    [[ -n $base_p99 ]] || die "sqlite_intake_baseline printed no p99"
+    foreign=$(foreign_cores)
+    log "    SQLite baseline: $base tx/s, p99 per transaction $base_p99 ms (other processes: $foreign cores)"
+}
+
+# (b) The service on a fresh SQLite file. Sets svc_*.
+sqlite_service() {
+    local out=$1 verify
+    fresh_sqlite
+    DATABASE_URL="sqlite://$TIPLINE_DATA_DIR/bench.db" measure_service "$out-sqlite"
+    verify=$(DATABASE_URL="sqlite://$TIPLINE_DATA_DIR/bench.db" tipline audit verify) || die "audit verify: $verify"
+    log "    SQLite service: $svc_rate submissions/s, p99 $svc_p99 ms, $svc_errors non-2xx (other processes: $foreign cores); $verify"
+}
+
 pg_base=() pg_svc=() pg_ratio=() pg_p99=() pg_errors=()
-sq_base=() sq_svc=() sq_ratio=() sq_p99=() sq_errors=()
-loads=()
+sq_base=() sq_base_p99=() sq_svc=() sq_ratio=() sq_p99=() sq_errors=()
+foreign_seen=()
 
 for ((run = 1; run <= RUNS; run++)); do
     out="$tmp/run$run"
-    log "==> run $run of $RUNS (load average $(load1))"
-    loads+=("$(load1)")
-
+    # Odd runs measure the baseline first, even runs the service first, so that a drift in the
+    # machine's state does not always favour the same side.
+    if ((run % 2)); then order="baseline service"; else order="service baseline"; fi
+    log "==> run $run of $RUNS ($order)"
     if ((do_pg)); then
-        # (a) the PostgreSQL baseline: pgbench replays the service's SQL.
-        fresh_pg
-        pg_bench_db -c "INSERT INTO audit_log (seq, at, action, details, prev_hash, hash)
-            VALUES (1, now() AT TIME ZONE 'UTC', 'bench.start', '{}', repeat('0', 64), md5('a') || md5('b'))" >&2
-        pgbench -n -M prepared "-c$CONNECTIONS" -j2 "-T$SECONDS_EACH" "${PG_VARS[@]}" -f bench/intake_pg.sql \
-            -d "$PG_URL/$PG_DB" >"$out-pgbench.txt" 2>&1 || { cat "$out-pgbench.txt" >&2; die "pgbench failed"; }
-        b=$(awk '$1 == "tps" { print $3; exit }' "$out-pgbench.txt")
-        [[ -n $b ]] || { cat "$out-pgbench.txt" >&2; die "pgbench printed no tps"; }
-        failed=$(awk -F': *' '$1 == "number of failed transactions" { split($2, a, " "); print a[1] }' "$out-pgbench.txt")
-        [[ ${failed:-0} == 0 ]] || { cat "$out-pgbench.txt" >&2; die "pgbench had failed transactions"; }
-
-        # (b) the service on a fresh database.
-        fresh_pg
-        DATABASE_URL="$PG_URL/$PG_DB" measure_service "$out-pg"
-        stored=$(pg_bench_db -Atc "SELECT count(*) FROM reports")
-        ((stored >= svc_ok)) || die "PostgreSQL holds $stored reports but the service answered 2xx $svc_ok times"
-        verify=$(DATABASE_URL="$PG_URL/$PG_DB" tipline audit verify) || die "audit verify: $verify"
-
-        pg_base+=("$b") pg_svc+=("$svc_rate") pg_ratio+=("$(ratio "$svc_rate" "$b")")
+        for side in $order; do
+            if [[ $side == baseline ]]; then measure_undisturbed pg_baseline "$out"; else measure_undisturbed pg_service "$out"; fi
+        done
+        pg_base+=("$base") pg_svc+=("$svc_rate") pg_ratio+=("$(ratio "$svc_rate" "$base")")
         pg_p99+=("$svc_p99") pg_errors+=("$svc_errors")
-        log "    PostgreSQL: baseline ${b} tx/s; service ${svc_rate}/s (p99 ${svc_p99} ms, ${svc_errors} non-2xx, $stored reports stored); ratio $(ratio "$svc_rate" "$b")"
-        log "    $verify"
+        log "    PostgreSQL: service ÷ baseline $(ratio "$svc_rate" "$base")"
     fi
-
     if ((do_sqlite)); then
-        # (a) the SQLite baseline: the same SQL from a native loop with the service's pragmas.
-        fresh_sqlite
-        (cd "$tmp" && exec "$SQLITE_BASELINE" "$TIPLINE_DATA_DIR/bench.db" --threads "$CONNECTIONS" \
-            --seconds "$SECONDS_EACH" --narrative-bytes "$NARRATIVE_BYTES" --contact-bytes "$CONTACT_BYTES") \
-            >"$out-sqlite-base.txt" 2>"$out-sqlite-base.err" \
-            || { cat "$out-sqlite-base.err" >&2; die "sqlite_intake_baseline failed"; }
-        b=$(awk -F= '$1 == "sqlite_baseline_tx_per_sec" { print $2 }' "$out-sqlite-base.txt")
-        [[ -n $b ]] || die "sqlite_intake_baseline printed no rate"
-
-        # (b) the service on a fresh file.
-        fresh_sqlite
-        DATABASE_URL="sqlite://$TIPLINE_DATA_DIR/bench.db" measure_service "$out-sqlite"
-        verify=$(DATABASE_URL="sqlite://$TIPLINE_DATA_DIR/bench.db" tipline audit verify) || die "audit verify: $verify"
-
-        sq_base+=("$b") sq_svc+=("$svc_rate") sq_ratio+=("$(ratio "$svc_rate" "$b")")
+        for side in $order; do
+            if [[ $side == baseline ]]; then measure_undisturbed sqlite_baseline "$out"; else measure_undisturbed sqlite_service "$out"; fi
+        done
+        sq_base+=("$base") sq_base_p99+=("$base_p99") sq_svc+=("$svc_rate") sq_ratio+=("$(ratio "$svc_rate" "$base")")
         sq_p99+=("$svc_p99") sq_errors+=("$svc_errors")
-        log "    SQLite: baseline ${b} tx/s; service ${svc_rate}/s (p99 ${svc_p99} ms, ${svc_errors} non-2xx); ratio $(ratio "$svc_rate" "$b")"
-        log "    $verify"
+        log "    SQLite: service ÷ baseline $(ratio "$svc_rate" "$base")"
     fi
 done
 
@@ -327,18 +381,14 @@ cpu=$(awk -F': *' '$1 ~ /^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/n
 mem_gib=$(awk '$1 == "MemTotal:" { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 pg_version=""
 ((do_pg == 0)) || pg_version=$(psql -X -At -d "$PG_URL/postgres" -c "SHOW server_version" 2>/dev/null | awk '{ print $1 }')
-if commit=$(git rev-parse --short HEAD 2>/dev/null); then
-    git diff --quiet HEAD -- 2>/dev/null || commit+=" (modified)"
-else
-    commit=unknown
-fi
 
 cat <<EOF
 
 ### $(date -u +%Y-%m-%d) · commit $commit · intake
 
 ${cpu:-unknown CPU}, $cores cores, $mem_gib GiB, $(uname -sr)${pg_version:+, PostgreSQL $pg_version}. $RUNS run(s): the median, then each run in order; ratios are taken within each run.
-$CONNECTIONS connections for $SECONDS_EACH s per measurement; body \`$BODY_FILE\` (narrative $NARRATIVE_BYTES bytes, contact $CONTACT_BYTES bytes); 1-minute load average at the start of each run: $(each %.2f "${loads[@]}").
+$CONNECTIONS connections for $SECONDS_EACH s per measurement; body \`$BODY_FILE\` (narrative $NARRATIVE_BYTES bytes, contact $CONTACT_BYTES bytes).
+Cores that other processes kept busy during each measurement, in order: $(each %.2f "${foreign_seen[@]}") (a measurement above $MAX_FOREIGN is repeated, up to $ATTEMPTS times).
 
 | figure | median | runs | target |
 | --- | ---: | --- | --- |
@@ -359,6 +409,7 @@ if ((do_sqlite)); then
 | SQLite baseline, native loop tx/s | $(fmt %.1f "$(median "${sq_base[@]}")") | $(each %.1f "${sq_base[@]}") | |
 | SQLite service submissions/s (2xx only) | $(fmt %.1f "$(median "${sq_svc[@]}")") | $(each %.1f "${sq_svc[@]}") | |
 | SQLite service ÷ baseline | $(fmt %.3f "$m") | $(each %.3f "${sq_ratio[@]}") | ≥ 0.60: $(meets "$m" ">=" 0.60) |
+| SQLite baseline p99 per transaction, lock wait included (ms) | $(fmt %.1f "$(median "${sq_base_p99[@]}")") | $(each %.1f "${sq_base_p99[@]}") | |
 | SQLite service p99 latency (ms) | $(fmt %.1f "$(median "${sq_p99[@]}")") | $(each %.1f "${sq_p99[@]}") | |
 | SQLite non-2xx answers (sum) | $(sum "${sq_errors[@]}") | $(each %d "${sq_errors[@]}") | 0 |
 EOF

@@ -1,10 +1,8 @@
 -- wrk script for bench/login.sh: a flood of valid logins (POST /api/v1/auth/login).
 --
--- The service counts every attempt against the account's throttle while the password is being
--- checked and clears the count when the login succeeds, so five logins in flight for one account
--- lock it (429). The requests are therefore spread over BENCH_ACCOUNTS accounts
--- (bench000@example.org, bench001@example.org, ...), each wrk thread taking its own share in
--- turn, so that an account rarely has more than one attempt in flight.
+-- The requests are spread over BENCH_ACCOUNTS accounts (bench000@example.org,
+-- bench001@example.org, ...), each wrk thread taking its own share in turn, as the logins of
+-- many people would be.
 --
 -- Environment (bench/login.sh sets all of them):
 --   BENCH_ACCOUNTS       number of accounts                      (default 128)

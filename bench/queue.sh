@@ -25,6 +25,12 @@
 #   BENCH_DEPTH         how many pages to follow next_cursor for the deep page (default 100)
 #   BENCH_SECONDS       length of each wrk measurement (default 15)
 #   BENCH_PORT          port on 127.0.0.1 for the server (default 18082)
+#   BENCH_IDLE_PCT      before each measurement, wait until the CPUs are at least this idle over
+#                       2 s (default 90; 0 = do not wait) ...
+#   BENCH_IDLE_WAIT     ... for at most this many seconds (default 600)
+#   BENCH_MAX_FOREIGN   a measurement during which other processes kept more than this many
+#                       cores busy on average is repeated (default 0.10) ...
+#   BENCH_ATTEMPTS      ... up to this many times in all (default 5)
 #   BENCH_SKIP_BUILD=1  use the binary already built instead of running cargo build
 #   BENCH_KEEP=1        keep the temporary folder (wrk outputs, plans, server log); it is
 #                       always kept when the script fails
@@ -50,6 +56,11 @@ ADMIN_PASSWORD="bench-password-0123456789"
 BASE_URL="http://127.0.0.1:$PORT"
 PG_URL=${PG_URL%/}
 
+IDLE_PCT=${BENCH_IDLE_PCT:-90}
+IDLE_WAIT=${BENCH_IDLE_WAIT:-600}
+MAX_FOREIGN=${BENCH_MAX_FOREIGN:-0.10}
+ATTEMPTS=${BENCH_ATTEMPTS:-5}
+
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench/queue.sh: $*"; exit 1; }
 
@@ -58,6 +69,10 @@ is_count "$RUNS" || die "BENCH_RUNS must be a positive whole number"
 is_count "$DEPTH" || die "BENCH_DEPTH must be a positive whole number"
 is_count "$SECONDS_EACH" || die "BENCH_SECONDS must be a positive whole number"
 is_count "$PORT" || die "BENCH_PORT must be a port number"
+[[ $IDLE_PCT =~ ^[0-9]+$ ]] && ((IDLE_PCT <= 100)) || die "BENCH_IDLE_PCT must be a whole number from 0 to 100"
+[[ $IDLE_WAIT =~ ^[0-9]+$ ]] || die "BENCH_IDLE_WAIT must be a whole number of seconds"
+[[ $MAX_FOREIGN =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "BENCH_MAX_FOREIGN must be a number of cores, e.g. 0.10"
+is_count "$ATTEMPTS" || die "BENCH_ATTEMPTS must be a positive whole number"
 read -r -a sizes <<<"$SIZES"
 ((${#sizes[@]} > 0)) || die "BENCH_SIZES names no size"
 for n in "${sizes[@]}"; do is_count "$n" || die "BENCH_SIZES: $n is not a positive whole number"; done
@@ -74,11 +89,20 @@ target_dir=${CARGO_TARGET_DIR:-target}
 [[ $target_dir == /* ]] || target_dir="$PWD/$target_dir"
 TIPLINE="$target_dir/release/tipline"
 
+# The source measured: the commit, and whether the working tree differs from it.
+if commit=$(git rev-parse --short HEAD 2>/dev/null); then
+    git diff --quiet HEAD -- 2>/dev/null || commit+=" (modified)"
+else
+    commit=unknown
+fi
+
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
     log "==> cargo build --release --bin tipline"
     cargo build --release --bin tipline >&2
 fi
 [[ -x $TIPLINE ]] || die "$TIPLINE is missing"
+
+source bench/machine.sh
 
 # --- set-up and clean-up -----------------------------------------------------------------
 
@@ -193,15 +217,17 @@ percentile_ms() {
 }
 non_2xx() { awk -F': *' '$1 ~ /Non-2xx or 3xx responses/ { n = $2 } END { print n + 0 }' "$1"; }
 
-# The SQL the service runs for one queue page (tipline::triage::queue::query, as diesel
-# writes it for PostgreSQL), with the values filled in, for EXPLAIN. $1: the filter query
-# string; $2: the cursor, or empty for the first page; $3: "count" for the number of reports
-# that match the filters instead.
+# For one queue page: $1 the filter query string, $2 the cursor (empty for the first page),
+# $3 what to print:
+#   sql     the SQL tipline::triage::queue::query builds, as diesel writes it for PostgreSQL,
+#           with the values filled in (for EXPLAIN when the statement itself was not caught)
+#   params  the values the service binds, in its order, as SQL literals ($1, $2, …)
+#   count   a query for the number of reports that match the filters
 queue_sql() {
-    python3 - "$1" "$2" "$LIMIT" "${3:-}" <<'PY'
+    python3 - "$1" "$2" "$LIMIT" "$3" <<'PY'
 import base64, json, sys, urllib.parse
 
-filters, cursor, limit, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "count"
+filters, cursor, limit, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 columns = ["id", "reference", "kind", "occurred_on", "occurred_on_precision", "country", "city", "language",
            "station_id", "consent_contact_ok", "consent_share_with_authorities", "on_behalf_of_other", "source",
            "reporter_id", "submitted_by", "receipt_hash", "status", "priority", "narrative", "contact",
@@ -211,6 +237,7 @@ def lit(v):
     return "'" + str(v).replace("'", "''") + "'"
 params = dict(urllib.parse.parse_qsl(filters))
 conditions = []
+values = []
 # The order of tipline::triage::queue::query.
 for name in ["status", "kind", "tactic", "country", "priority"]:
     if name not in params:
@@ -218,6 +245,7 @@ for name in ["status", "kind", "tactic", "country", "priority"]:
     value = params.pop(name)
     if name == "country":
         value = value.upper()
+    values.append(lit(value))
     if name == "tactic":
         conditions.append('("reports"."id" = ANY(SELECT "report_tactics"."report_id" FROM "report_tactics" '
                           f'WHERE ("report_tactics"."tactic" = {lit(value)})))')
@@ -232,10 +260,14 @@ if params:
 if cursor:
     position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     at, rid = lit(position["created_at"]), lit(position["id"])
-    conditions.append(f'(("reports"."created_at" < {at}) OR (("reports"."created_at" = {at}) '
-                      f'AND ("reports"."id" < {rid})))')
+    values += [at, rid]
+    conditions.append(f"(reports.created_at, reports.id) < ({at}, {rid})")
+values.append(str(limit + 1))
+if mode == "params":
+    print(", ".join(values))
+    sys.exit(0)
 where = " AND ".join(conditions)
-if count:
+if mode == "count":
     print('SELECT count(*) FROM "reports"' + (f" WHERE {where}" if where else ""))
     sys.exit(0)
 print("SELECT " + ", ".join(f'"reports"."{c}"' for c in columns) + ' FROM "reports"'
@@ -244,6 +276,56 @@ print("SELECT " + ", ".join(f'"reports"."{c}"' for c in columns) + ' FROM "repor
 PY
 }
 
+# The queue statement as the service sends it for $1 (a path), caught in pg_stat_activity
+# while wrk requests that path for up to 5 s. $2: the number of values it binds; the statement
+# ends with "LIMIT $<that number>", which also tells it from a page with other filters and
+# from a text pg_stat_activity cut short. Empty when not caught.
+catch_statement() {
+    local path=$1 binds=$2 pid query=""
+    wrk -t1 -c1 -d5s -H "Authorization: Bearer $token" "$BASE_URL$path" >/dev/null 2>&1 &
+    pid=$!
+    while alive "$pid"; do
+        query=$(pg_bench_db -Atc "SELECT query FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid()
+              AND query LIKE 'SELECT %FROM \"reports\"%ORDER BY%LIMIT \$$binds' LIMIT 1" 2>/dev/null) || true
+        [[ -z $query ]] || break
+        sleep 0.1
+    done
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    printf '%s' "$query"
+}
+
+# One wrk measurement of $path into $out, after a short warm-up; sets p50, p99, rps, foreign.
+measure_page() {
+    local bad status
+    wait_idle
+    if ! alive "$server_pid"; then
+        status=0
+        wait "$server_pid" 2>/dev/null || status=$?
+        log "    the server had exited (status $status); starting it again"
+        tail -n 20 "$tmp/server.log" >&2 || true
+        server_pid=""
+        start_server
+    fi
+    # A fresh token: waiting for an idle machine may outlast one.
+    token=$(login)
+    [[ -n $token ]] || die "login failed"
+    wrk -t1 -c1 "-d${WARMUP_SECS}s" -H "Authorization: Bearer $token" "$BASE_URL$path" >/dev/null 2>&1 \
+        || die "wrk failed on $path"
+    cpu_mark
+    wrk -t1 -c1 "-d${SECONDS_EACH}s" --latency -H "Authorization: Bearer $token" "$BASE_URL$path" \
+        >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed on $path"; }
+    foreign=$(foreign_cores)
+    grep -q '^Requests/sec:' "$out" || { cat "$out" >&2; die "wrk failed on $path"; }
+    bad=$(non_2xx "$out")
+    ((bad == 0)) || { cat "$out" >&2; die "$bad non-2xx answers on $path"; }
+    p50=$(percentile_ms "$out" 50%) || die "no p50 in $out"
+    p99=$(percentile_ms "$out" 99%) || die "no p99 in $out"
+    rps=$(awk '$1 == "Requests/sec:" { print $2 }' "$out")
+}
+
+foreign_seen=()
 first_p50=() first_p99=() deep_p50=() deep_p99=() depth_reached=() fill_secs=() matching=()
 declare -A first_p99_runs deep_p99_runs first_p50_runs deep_p50_runs
 
@@ -283,39 +365,41 @@ for n in "${sizes[@]}"; do
     matching+=("$total")
     log "    $total reports match $FILTER; the deep page is page $((pages + 1))"
 
-    # The plans, with the values of this database.
+    # The plans, with the values of this database: the statement the service sent, caught in
+    # pg_stat_activity and run again with the same values (PREPARE, EXPLAIN EXECUTE), or, if it
+    # was not caught, the SQL the code builds.
     for page in first deep; do
-        if [[ $page == first ]]; then c=""; else c=$cursor; fi
+        if [[ $page == first ]]; then c="" path=$first_path; else c=$cursor path=$deep_path; fi
         [[ $page == first || -n $c ]] || continue
-        if sql=$(queue_sql "$FILTER" "$c" 2>"$tmp/sql.err"); then
-            log "    EXPLAIN (ANALYZE, BUFFERS), $page page, $n reports:"
-            log "    $sql"
-            pg_bench_db -c "EXPLAIN (ANALYZE, BUFFERS) $sql" >"$tmp/plan-$n-$page.txt" 2>&1 \
-                || { cat "$tmp/plan-$n-$page.txt" >&2; die "EXPLAIN failed"; }
-            sed 's/^/      /' "$tmp/plan-$n-$page.txt" >&2
-        else
-            log "    no EXPLAIN: $(cat "$tmp/sql.err")"
+        plan="$tmp/plan-$n-$page.txt"
+        if ! params=$(queue_sql "$FILTER" "$c" params 2>"$tmp/sql.err"); then
+            log "    no EXPLAIN for the $page page: $(cat "$tmp/sql.err")"
+            continue
         fi
+        binds=$(awk -F', ' '{ print NF }' <<<"$params")
+        statement=$(catch_statement "$path" "$binds")
+        log "    EXPLAIN (ANALYZE, BUFFERS), $page page, $n reports:"
+        if [[ -n $statement ]]; then
+            log "    the statement the service sent (pg_stat_activity): $statement"
+            log "    with the values: $params"
+            pg_bench_db -c "PREPARE queue_page AS $statement" \
+                -c "EXPLAIN (ANALYZE, BUFFERS) EXECUTE queue_page($params)" >"$plan" 2>&1 \
+                || { cat "$plan" >&2; die "EXPLAIN failed"; }
+        else
+            sql=$(queue_sql "$FILTER" "$c" sql)
+            log "    the statement was not caught in pg_stat_activity; the SQL the code builds: $sql"
+            pg_bench_db -c "EXPLAIN (ANALYZE, BUFFERS) $sql" >"$plan" 2>&1 \
+                || { cat "$plan" >&2; die "EXPLAIN failed"; }
+        fi
+        sed 's/^/      /' "$plan" >&2
     done
 
     for ((run = 1; run <= RUNS; run++)); do
-        token=$(login)
-        [[ -n $token ]] || die "login failed"
         for page in first deep; do
             if [[ $page == first ]]; then path=$first_path; else path=$deep_path; fi
             out="$tmp/n$n-run$run-$page.txt"
-            # A short warm-up, then the measurement.
-            wrk -t1 -c1 "-d${WARMUP_SECS}s" -H "Authorization: Bearer $token" "$BASE_URL$path" >/dev/null 2>&1 \
-                || die "wrk failed on $path"
-            wrk -t1 -c1 "-d${SECONDS_EACH}s" --latency -H "Authorization: Bearer $token" "$BASE_URL$path" \
-                >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed on $path"; }
-            grep -q '^Requests/sec:' "$out" || { cat "$out" >&2; die "wrk failed on $path"; }
-            bad=$(non_2xx "$out")
-            ((bad == 0)) || { cat "$out" >&2; die "$bad non-2xx answers on $path"; }
-            p50=$(percentile_ms "$out" 50%) || die "no p50 in $out"
-            p99=$(percentile_ms "$out" 99%) || die "no p99 in $out"
-            rps=$(awk '$1 == "Requests/sec:" { print $2 }' "$out")
-            log "    run $run, $page page: p50 $p50 ms, p99 $p99 ms ($rps requests/s)"
+            measure_undisturbed measure_page
+            log "    run $run, $page page: p50 $p50 ms, p99 $p99 ms ($rps requests/s; other processes: $foreign cores)"
             if [[ $page == first ]]; then
                 first_p50_runs[$n]+="$p50 " first_p99_runs[$n]+="$p99 "
             else
@@ -351,11 +435,6 @@ cpu=$(awk -F': *' '$1 ~ /^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/n
 mem_gib=$(awk '$1 == "MemTotal:" { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 pg_version=$(psql -X -At -d "$PG_URL/postgres" -c "SHOW server_version" 2>/dev/null | awk '{ print $1 }')
 shared_buffers=$(psql -X -At -d "$PG_URL/postgres" -c "SHOW shared_buffers" 2>/dev/null)
-if commit=$(git rev-parse --short HEAD 2>/dev/null); then
-    git diff --quiet HEAD -- 2>/dev/null || commit+=" (modified)"
-else
-    commit=unknown
-fi
 
 cat <<EOF
 
@@ -363,8 +442,9 @@ cat <<EOF
 
 ${cpu:-unknown CPU}, $cores cores, $mem_gib GiB, $(uname -sr), PostgreSQL ${pg_version:-?} (shared_buffers $shared_buffers). $RUNS run(s) per page and size: the median, then each run in order.
 \`GET /api/v1/reports?limit=$LIMIT&$FILTER\` as an admin, one connection, $SECONDS_EACH s per measurement after a ${WARMUP_SECS} s warm-up; the deep page is reached by following \`next_cursor\` (at most $DEPTH pages).
+Cores that other processes kept busy during each measurement, in order: $(each %.2f "${foreign_seen[@]}") (a measurement above $MAX_FOREIGN is repeated, up to $ATTEMPTS times).
 
-| reports | fill (s) | matching | first page p50 (ms) | first page p99 (ms) | deep page | deep page p50 (ms) | deep page p99 (ms) |
+| reports | fill (s) | matching reports | first page p50 (ms) | first page p99 (ms): median (runs) | deep page (number) | deep page p50 (ms) | deep page p99 (ms): median (runs) |
 | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |
 EOF
 i=0

@@ -5,7 +5,8 @@
 //!
 //! Each thread opens its own connection through `tipline::db::connect` (so the pragmas are the
 //! service's: WAL, `synchronous = FULL`, a 30 s busy timeout, foreign keys on) and loops over one
-//! write transaction through `tipline::db::write_tx` (`BEGIN IMMEDIATE`):
+//! write transaction through `tipline::db::write_tx` (`BEGIN IMMEDIATE`, after the turn the
+//! service's writers take in the process):
 //!
 //! 1. `SELECT EXISTS(…reference…)`
 //! 2. `INSERT INTO reports` (every column, ciphertext columns at the size the service writes)
@@ -21,8 +22,9 @@
 //!     [--threads 16] [--seconds 20] [--narrative-bytes 615] [--contact-bytes 37]
 //! ```
 //!
-//! The result is one line on standard output, `sqlite_baseline_tx_per_sec=<float>`: committed
-//! transactions over the whole run divided by its length.
+//! The result is two lines on standard output: `sqlite_baseline_tx_per_sec=<float>`, committed
+//! transactions over the whole run divided by its length, and `sqlite_baseline_p99_ms=<float>`,
+//! the 99th percentile of the time one transaction took, waiting for the write lock included.
 
 use std::process::ExitCode;
 use std::sync::{Arc, Barrier};
@@ -262,25 +264,27 @@ fn main() -> ExitCode {
         let settings = Arc::clone(&settings);
         let start_line = Arc::clone(&start_line);
         let master_key_id = master_key_id.clone();
-        workers.push(thread::spawn(move || -> Result<u64, String> {
+        workers.push(thread::spawn(move || -> Result<Vec<Duration>, String> {
             start_line.wait();
             let start = Instant::now();
-            let mut done: u64 = 0;
+            // One entry per committed transaction: how long it took, waiting for the lock included.
+            let mut latencies = Vec::new();
             while start.elapsed() < duration {
+                let began = Instant::now();
                 submit(&mut conn, &settings, &master_key_id).map_err(|e| e.to_string())?;
-                done += 1;
+                latencies.push(began.elapsed());
             }
-            Ok(done)
+            Ok(latencies)
         }));
     }
     start_line.wait();
     let start = Instant::now();
 
-    let mut total: u64 = 0;
+    let mut latencies: Vec<Duration> = Vec::new();
     let mut failed = false;
     for worker in workers {
         match worker.join() {
-            Ok(Ok(done)) => total += done,
+            Ok(Ok(done)) => latencies.extend(done),
             Ok(Err(message)) => {
                 eprintln!("sqlite_intake_baseline: a transaction failed: {message}");
                 failed = true;
@@ -295,11 +299,27 @@ fn main() -> ExitCode {
     if failed {
         return ExitCode::FAILURE;
     }
+    let total = latencies.len();
+    latencies.sort_unstable();
+    let percentile_ms = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((p / 100.0) * latencies.len() as f64).ceil() as usize;
+        latencies[rank.clamp(1, latencies.len()) - 1].as_secs_f64() * 1000.0
+    };
     eprintln!(
         "sqlite_intake_baseline: {} threads for {:.1} s, {total} transactions (narrative {} B, contact {} B of \
-         plaintext)",
-        settings.threads, elapsed, settings.narrative_bytes, settings.contact_bytes
+         plaintext); per transaction p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        settings.threads,
+        elapsed,
+        settings.narrative_bytes,
+        settings.contact_bytes,
+        percentile_ms(50.0),
+        percentile_ms(99.0),
+        percentile_ms(100.0)
     );
     println!("sqlite_baseline_tx_per_sec={:.2}", total as f64 / elapsed);
+    println!("sqlite_baseline_p99_ms={:.3}", percentile_ms(99.0));
     ExitCode::SUCCESS
 }

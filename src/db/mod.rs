@@ -103,9 +103,28 @@ pub fn migrate(conn: &mut DbConn) -> diesel::migration::Result<usize> {
     conn.run_pending_migrations(source).map(|done| done.len())
 }
 
+/// Whether every embedded migration has been applied: the newest version recorded in diesel's
+/// migrations table is this binary's newest (diesel applies them in order). One light query,
+/// because `/readyz` asks often; a database without that table is an error.
 pub fn is_migrated(conn: &mut DbConn) -> diesel::migration::Result<bool> {
-    let source = migrations_for(conn);
-    conn.has_pending_migration(source).map(|pending| !pending)
+    #[derive(QueryableByName)]
+    struct Newest {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        version: Option<String>,
+    }
+    const NEWEST: &str = "SELECT MAX(version) AS version FROM __diesel_schema_migrations";
+    let (applied, embedded) = db_run!(conn: pg {
+        (diesel::sql_query(NEWEST).get_result::<Newest>(conn)?.version, newest::<diesel::pg::Pg>(&PG_MIGRATIONS)?)
+    } sqlite {
+        (diesel::sql_query(NEWEST).get_result::<Newest>(conn)?.version, newest::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS)?)
+    });
+    Ok(applied.is_some() && applied == embedded)
+}
+
+/// The newest version among a backend's embedded migrations.
+fn newest<B: diesel::backend::Backend>(source: &EmbeddedMigrations) -> diesel::migration::Result<Option<String>> {
+    let migrations = diesel::migration::MigrationSource::<B>::migrations(source)?;
+    Ok(migrations.iter().map(|m| m.name().version().to_string()).max())
 }
 
 pub struct Manager {

@@ -14,6 +14,9 @@ async fn migrations_go_up_down_and_up_again(app: TestApp) {
     let mut conn = app.db.connect();
     let source = db::migrations_for(&conn);
     assert!(db::is_migrated(&mut conn).unwrap());
+    conn.revert_last_migration(db::migrations_for(&conn)).expect("down one");
+    assert!(!db::is_migrated(&mut conn).unwrap(), "one migration pending");
+    app.get("/readyz", None).await.assert_problem(503);
     conn.revert_all_migrations(source).expect("down");
     assert!(table_columns(&mut conn).is_empty(), "down leaves no tables behind");
     assert!(!db::is_migrated(&mut conn).unwrap());
