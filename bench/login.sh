@@ -214,7 +214,7 @@ probe_readyz() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
 
-raw=() logins=() flood_rps=() idle_p99=() flood_p99=() login_ratio=() p99_ratio=()
+raw=() logins_alone=() logins=() flood_rps=() idle_p99=() flood_p99=() alone_ratio=() login_ratio=() p99_ratio=()
 rss_before=() rss_peak=() rss_growth=() flood_errors=() probe_errors=()
 
 for ((run = 1; run <= RUNS; run++)); do
@@ -233,8 +233,16 @@ for ((run = 1; run <= RUNS; run++)); do
     probe_readyz "$IDLE_SECS" "$out-idle.txt"
     idle=$(p99_ms "$out-idle.txt") || die "no p99 in $out-idle.txt"
 
-    # (c) the login flood, with a /readyz probe running inside it.
+    # (c) the login flood alone: logins/s against the raw rate.
     before=$(memory_mib "$server_pid" VmRSS)
+    wrk "-t$FLOOD_THREADS" "-c$FLOOD_CONNECTIONS" "-d${FLOOD_SECS}s" --timeout "$FLOOD_TIMEOUT" \
+        --latency -s bench/login.lua "$BASE_URL/api/v1/auth/login" >"$out-alone.txt" 2>&1 \
+        || { cat "$out-alone.txt" >&2; die "wrk failed on the login flood"; }
+    grep -q '^Requests/sec:' "$out-alone.txt" || { cat "$out-alone.txt" >&2; die "wrk failed on the login flood"; }
+    alone=$(awk '$1 == "logins_per_sec" { print $2 }' "$out-alone.txt")
+    [[ -n $alone ]] || { cat "$out-alone.txt" >&2; die "bench/login.lua printed no logins_per_sec"; }
+
+    # (d) the login flood again, with a /readyz probe running inside it.
     wrk "-t$FLOOD_THREADS" "-c$FLOOD_CONNECTIONS" "-d${FLOOD_SECS}s" --timeout "$FLOOD_TIMEOUT" \
         --latency -s bench/login.lua "$BASE_URL/api/v1/auth/login" >"$out-flood.txt" 2>&1 &
     flood_pid=$!
@@ -250,16 +258,16 @@ for ((run = 1; run <= RUNS; run++)); do
     [[ -n $l ]] || { cat "$out-flood.txt" >&2; die "bench/login.lua printed no logins_per_sec"; }
     rps=$(awk '$1 == "Requests/sec:" { print $2 }' "$out-flood.txt")
     busy=$(p99_ms "$out-probe.txt") || die "no p99 in $out-probe.txt"
-    errors=$(non_2xx "$out-flood.txt")
+    errors=$(( $(non_2xx "$out-alone.txt") + $(non_2xx "$out-flood.txt") ))
     probe_bad=$(( $(non_2xx "$out-idle.txt") + $(non_2xx "$out-probe.txt") ))
     login_p99=$(p99_ms "$out-flood.txt" | awk '{ printf "%.0f", $1 }' || true)
 
-    raw+=("$r") logins+=("$l") flood_rps+=("$rps") idle_p99+=("$idle") flood_p99+=("$busy")
-    login_ratio+=("$(ratio "$l" "$r")") p99_ratio+=("$(ratio "$busy" "$idle")")
+    raw+=("$r") logins_alone+=("$alone") logins+=("$l") flood_rps+=("$rps") idle_p99+=("$idle") flood_p99+=("$busy")
+    alone_ratio+=("$(ratio "$alone" "$r")") login_ratio+=("$(ratio "$l" "$r")") p99_ratio+=("$(ratio "$busy" "$idle")")
     rss_before+=("$before") rss_peak+=("$peak") rss_growth+=("$(awk -v a="$peak" -v b="$before" 'BEGIN { print a - b }')")
     flood_errors+=("$errors") probe_errors+=("$probe_bad")
 
-    log "    raw argon2 ${r}/s; logins ${l}/s (wrk ${rps} req/s, ${errors} non-2xx, login p99 ${login_p99:-?} ms)"
+    log "    raw argon2 ${r}/s; logins ${alone}/s alone, ${l}/s with the probe (wrk ${rps} req/s, ${errors} non-2xx in both floods, login p99 ${login_p99:-?} ms)"
     log "    /readyz p99 idle ${idle} ms, in the flood ${busy} ms (${probe_bad} non-2xx); RSS ${before} MiB before, peak ${peak} MiB"
     grep -E '^status |Socket errors' "$out-flood.txt" | sed 's/^/    flood: /' >&2 || true
     ((errors == 0)) || log "    warning: the flood had non-2xx answers; logins/s counts only 2xx"
@@ -291,6 +299,7 @@ if commit=$(git rev-parse --short HEAD 2>/dev/null); then
 else
     commit=unknown
 fi
+m_alone_ratio=$(median "${alone_ratio[@]}")
 m_login_ratio=$(median "${login_ratio[@]}")
 m_p99_ratio=$(median "${p99_ratio[@]}")
 sum() { printf '%s\n' "$@" | awk '{ s += $1 } END { print s + 0 }'; }
@@ -307,14 +316,16 @@ Flood: $FLOOD_CONNECTIONS connections for $FLOOD_SECS s over $ACCOUNTS accounts;
 | figure | median | runs | target |
 | --- | ---: | --- | --- |
 | raw argon2id verifications/s ($threads threads) | $(fmt %.1f "$(median "${raw[@]}")") | $(each %.1f "${raw[@]}") | |
-| service logins/s (2xx only) | $(fmt %.1f "$(median "${logins[@]}")") | $(each %.1f "${logins[@]}") | |
-| logins/s ÷ raw verifications/s | $(fmt %.3f "$m_login_ratio") | $(each %.3f "${login_ratio[@]}") | ≥ 0.90: $(meets "$m_login_ratio" ">=" 0.90) |
+| service logins/s, flood alone (2xx only) | $(fmt %.1f "$(median "${logins_alone[@]}")") | $(each %.1f "${logins_alone[@]}") | |
+| logins/s ÷ raw verifications/s, flood alone | $(fmt %.3f "$m_alone_ratio") | $(each %.3f "${alone_ratio[@]}") | ≥ 0.90: $(meets "$m_alone_ratio" ">=" 0.90) |
+| service logins/s, flood with the \`/readyz\` probe (2xx only) | $(fmt %.1f "$(median "${logins[@]}")") | $(each %.1f "${logins[@]}") | |
+| logins/s ÷ raw verifications/s, flood with the probe | $(fmt %.3f "$m_login_ratio") | $(each %.3f "${login_ratio[@]}") | |
 | \`/readyz\` p99 idle (ms) | $(fmt %.2f "$(median "${idle_p99[@]}")") | $(each %.2f "${idle_p99[@]}") | |
 | \`/readyz\` p99 during the flood (ms) | $(fmt %.2f "$(median "${flood_p99[@]}")") | $(each %.2f "${flood_p99[@]}") | |
 | flood p99 ÷ idle p99 | $(fmt %.3f "$m_p99_ratio") | $(each %.3f "${p99_ratio[@]}") | ≤ 2: $(meets "$m_p99_ratio" "<=" 2) |
 | server RSS before the flood (MiB) | $(fmt %.1f "$(median "${rss_before[@]}")") | $(each %.1f "${rss_before[@]}") | |
-| server peak RSS, VmHWM (MiB) | $(fmt %.1f "$(median "${rss_peak[@]}")") | $(each %.1f "${rss_peak[@]}") | bounded |
+| server peak RSS after both floods, VmHWM (MiB) | $(fmt %.1f "$(median "${rss_peak[@]}")") | $(each %.1f "${rss_peak[@]}") | bounded |
 | peak RSS − RSS before the flood (MiB) | $(fmt %.1f "$(median "${rss_growth[@]}")") | $(each %.1f "${rss_growth[@]}") | hashing needs at most $threads × 19 MiB = $hashing_mib MiB |
-| non-2xx answers in the flood (sum) | $total_errors | $(each %d "${flood_errors[@]}") | 0 |
+| non-2xx answers in the floods (sum) | $total_errors | $(each %d "${flood_errors[@]}") | 0 |
 | non-2xx \`/readyz\` answers, idle and in the flood (sum) | $total_probe_errors | $(each %d "${probe_errors[@]}") | 0 |
 EOF
