@@ -108,34 +108,13 @@ fi
 ((do_sqlite == 0)) || [[ -x $SQLITE_BASELINE ]] || die "$SQLITE_BASELINE is missing"
 
 source bench/machine.sh
+source bench/server.sh
 
 # --- set-up and clean-up -----------------------------------------------------------------
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tipline-bench-intake.XXXXXX")
 server_pid=""
 pg_created=0
-
-alive() {
-    [[ -n $1 && -r /proc/$1/status ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
-}
-
-stop_server() {
-    [[ -n $server_pid ]] || return 0
-    if alive "$server_pid"; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        local _
-        for _ in $(seq 1 400); do
-            alive "$server_pid" || break
-            sleep 0.1
-        done
-        if alive "$server_pid"; then
-            log "warning: the server did not stop within 40 s of SIGTERM; killing it"
-            kill -KILL "$server_pid" 2>/dev/null || true
-        fi
-    fi
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-}
 
 # psql on the maintenance database of the server, for CREATE/DROP DATABASE and CHECKPOINT.
 pg_admin() { psql -X -q -v ON_ERROR_STOP=1 -d "$PG_URL/postgres" "$@"; }
@@ -167,29 +146,7 @@ export RUST_LOG=warn
 export BENCH_BODY_FILE="$PWD/$BODY_FILE"
 mkdir -p "$TIPLINE_DATA_DIR"
 
-# The binaries run in the temporary folder, so that no .env in the working tree applies.
-tipline() { (cd "$tmp" && exec "$TIPLINE" "$@"); }
-
-port_free() { ! curl -fsS -o /dev/null --max-time 2 "$BASE_URL/readyz" 2>/dev/null; }
 port_free || die "something already answers on $BASE_URL; set BENCH_PORT"
-
-start_server() {
-    port_free || die "something already answers on $BASE_URL; set BENCH_PORT"
-    (cd "$tmp" && exec "$TIPLINE" serve) >>"$tmp/server.log" 2>&1 &
-    server_pid=$!
-    local _
-    for _ in $(seq 1 300); do
-        if curl -fsS -o /dev/null --max-time 2 "$BASE_URL/readyz" 2>/dev/null; then
-            return 0
-        fi
-        if ! alive "$server_pid"; then
-            tail -n 20 "$tmp/server.log" >&2 || true
-            die "the server exited before it was ready"
-        fi
-        sleep 0.2
-    done
-    die "the server was not ready within 60 s"
-}
 
 # A fresh, migrated PostgreSQL database, and a checkpoint so that no earlier writes are
 # flushed during the measurement.

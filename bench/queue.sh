@@ -103,34 +103,13 @@ fi
 [[ -x $TIPLINE ]] || die "$TIPLINE is missing"
 
 source bench/machine.sh
+source bench/server.sh
 
 # --- set-up and clean-up -----------------------------------------------------------------
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tipline-bench-queue.XXXXXX")
 server_pid=""
 pg_created=0
-
-alive() {
-    [[ -n $1 && -r /proc/$1/status ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
-}
-
-stop_server() {
-    [[ -n $server_pid ]] || return 0
-    if alive "$server_pid"; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        local _
-        for _ in $(seq 1 400); do
-            alive "$server_pid" || break
-            sleep 0.1
-        done
-        if alive "$server_pid"; then
-            log "warning: the server did not stop within 40 s of SIGTERM; killing it"
-            kill -KILL "$server_pid" 2>/dev/null || true
-        fi
-    fi
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-}
 
 pg_admin() { psql -X -q -v ON_ERROR_STOP=1 -d "$PG_URL/postgres" "$@"; }
 pg_bench_db() { psql -X -q -v ON_ERROR_STOP=1 -d "$PG_URL/$PG_DB" "$@"; }
@@ -158,28 +137,7 @@ export RUST_LOG=warn
 export DATABASE_URL="$PG_URL/$PG_DB"
 mkdir -p "$TIPLINE_DATA_DIR"
 
-tipline() { (cd "$tmp" && exec "$TIPLINE" "$@"); }
-
-port_free() { ! curl -fsS -o /dev/null --max-time 2 "$BASE_URL/readyz" 2>/dev/null; }
 port_free || die "something already answers on $BASE_URL; set BENCH_PORT"
-
-start_server() {
-    port_free || die "something already answers on $BASE_URL; set BENCH_PORT"
-    (cd "$tmp" && exec "$TIPLINE" serve) >>"$tmp/server.log" 2>&1 &
-    server_pid=$!
-    local _
-    for _ in $(seq 1 300); do
-        if curl -fsS -o /dev/null --max-time 2 "$BASE_URL/readyz" 2>/dev/null; then
-            return 0
-        fi
-        if ! alive "$server_pid"; then
-            tail -n 20 "$tmp/server.log" >&2 || true
-            die "the server exited before it was ready"
-        fi
-        sleep 0.2
-    done
-    die "the server was not ready within 60 s"
-}
 
 # A JSON field of standard input (python3 does the parsing); empty when absent or null.
 json_field() {

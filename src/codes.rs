@@ -6,8 +6,7 @@ const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// `n` random Crockford symbols: 5 bits of OS randomness each.
 pub fn random(n: usize) -> String {
     let mut bytes = vec![0u8; n];
-    // The OS RNG failing is not recoverable and never caused by input.
-    getrandom::getrandom(&mut bytes).expect("the operating system's random number generator failed"); // ok: OS failure
+    crate::crypto::fill_random(&mut bytes);
     bytes.iter().map(|b| ALPHABET[(b & 31) as usize] as char).collect()
 }
 

@@ -6,9 +6,14 @@ use sha2::{Digest, Sha256};
 /// Bytes from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
-    // The OS RNG failing is not recoverable and never caused by input.
-    getrandom::getrandom(&mut buf).expect("the operating system's random number generator failed"); // ok: OS failure
+    fill_random(&mut buf);
     buf
+}
+
+/// Fills `buf` from the operating system's CSPRNG.
+pub fn fill_random(buf: &mut [u8]) {
+    // ok: OS failure. The OS RNG failing is not recoverable and never caused by input.
+    getrandom::getrandom(buf).expect("the operating system's random number generator failed");
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
