@@ -48,6 +48,12 @@ if ! "$ST" --version 2>/dev/null | grep -qx "st, version $SCHEMATHESIS_VERSION";
 fi
 "$ST" --version
 PY="$VENV/bin/python"
+# Schemathesis 4.32.5 reads every string of a 2xx JSON body that starts with http:// as a
+# possible link, and its run ends with an internal error when such a string does not parse
+# (Python's urlsplit: "Invalid IPv6 URL"). Free text the fuzzer stored, a station's name for
+# one, can be such a string. ci/schemathesis_run.py runs Schemathesis with that link
+# inference skipping the strings it cannot parse; every check still runs.
+ST=("$PY" "$ROOT/ci/schemathesis_run.py")
 
 # --- A fresh service ------------------------------------------------------------------------
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/tipline-st.XXXXXX")"
@@ -176,7 +182,7 @@ expected-statuses = [$NEGATIVE]
 # Lists: a cursor is opaque, and one this service did not issue (for this list, sort and
 # order) is 422. A schema cannot tell the strings it issued from the others.
 [[operations]]
-include-name = ["GET /api/v1/users", "GET /api/v1/reports", "GET /api/v1/reports/mine", "GET /api/v1/cases", "GET /api/v1/stations", "GET /api/v1/audit"]
+include-name = ["GET /api/v1/users", "GET /api/v1/reports", "GET /api/v1/reports/mine", "GET /api/v1/reports/{id}/messages", "GET /api/v1/reports/{id}/notes", "GET /api/v1/cases", "GET /api/v1/stations", "GET /api/v1/audit"]
 checks.positive_data_acceptance.expected-statuses = [$POSITIVE, "422"]
 
 # Bodies that name other records (a public station, an active caseworker, an existing report
@@ -195,9 +201,15 @@ checks.positive_data_acceptance.expected-statuses = [$POSITIVE, "412", "422"]
 checks.negative_data_rejection.expected-statuses = [$NEGATIVE, "412"]
 checks.missing_required_header.expected-statuses = [$MISSING_HEADER, "428"]
 
+# A source URL is checked by the WHATWG URL parser, which refuses what its pattern in the
+# contract cannot (a broken IPv6 literal, an IPv4 part over 255, a port over 65535): 422.
+[[operations]]
+include-name = "POST /api/v1/stations"
+checks.positive_data_acceptance.expected-statuses = [$POSITIVE, "422"]
+
 [[operations]]
 include-name = "PATCH /api/v1/stations/{id}"
-checks.positive_data_acceptance.expected-statuses = [$POSITIVE, "412"]
+checks.positive_data_acceptance.expected-statuses = [$POSITIVE, "412", "422"]
 checks.negative_data_rejection.expected-statuses = [$NEGATIVE, "412"]
 checks.missing_required_header.expected-statuses = [$MISSING_HEADER, "428"]
 
@@ -291,7 +303,7 @@ fuzz() {
     local auth=()
     [[ -n "$token" ]] && auth=(-H "Authorization: Bearer $token")
     banner "schemathesis: $name"
-    if "$ST" "${ST_ARGS[@]}" "${auth[@]}" "$@" \
+    if "${ST[@]}" "${ST_ARGS[@]}" "${auth[@]}" "$@" \
         --report junit --report-junit-path "$REPORT_DIR/$name.xml"; then
         echo "schemathesis: $name: no findings"
     else

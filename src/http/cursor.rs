@@ -4,7 +4,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldError;
 
 pub fn encode<T: Serialize>(position: &T) -> String {
     // Serialising our own plain structs to JSON cannot fail.
@@ -42,6 +44,32 @@ pub fn limit(raw: Option<&str>) -> Result<i64, &'static str> {
     }
 }
 
+/// The query of a list that has no filters: `?limit=&cursor=`.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// The page size and the position after which the page starts; each problem is added to
+    /// `errors` under its parameter's name.
+    pub fn read<K: DeserializeOwned>(&self, errors: &mut Vec<FieldError>) -> (i64, Option<K>) {
+        let limit = limit(self.limit.as_deref()).unwrap_or_else(|message| {
+            errors.push(FieldError::new("limit", message));
+            50
+        });
+        let after = self.cursor.as_deref().and_then(|text| {
+            let position = decode(text);
+            if position.is_none() {
+                errors.push(FieldError::new("cursor", "is not a cursor this service issued"));
+            }
+            position
+        });
+        (limit, after)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +88,19 @@ mod tests {
         assert_eq!(rows, vec![1, 2]);
         assert_eq!(decode::<i32>(&next.unwrap()), Some(2));
         assert_eq!(paginate(vec![1, 2], 2, |r| *r), (vec![1, 2], None));
+    }
+
+    #[test]
+    fn page_query() {
+        let mut errors = Vec::new();
+        let q = PageQuery { limit: Some("10".into()), cursor: Some(encode(&7i64)) };
+        assert_eq!(q.read::<i64>(&mut errors), (10, Some(7)));
+        assert_eq!(PageQuery::default().read::<i64>(&mut errors), (50, None));
+        assert!(errors.is_empty());
+        let q = PageQuery { limit: Some("0".into()), cursor: Some("garbage".into()) };
+        assert_eq!(q.read::<i64>(&mut errors), (50, None));
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["limit", "cursor"]);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! caseworkers. Bodies are encrypted under the report's data key; internal notes never appear.
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -17,6 +17,7 @@ use crate::db::{self, write_tx, Id};
 use crate::db_run;
 use crate::error::AppError;
 use crate::http::body::{Form, JsonBody};
+use crate::http::cursor::{self, PageQuery};
 use crate::http::{self, RequestId};
 use crate::state::AppState;
 
@@ -41,20 +42,27 @@ pub async fn list(
     caller: Caller,
     rid: RequestId,
     id: web::Path<String>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     side_of(&caller)?;
     let id = http::path_id(&id)?;
+    let (limit, after) = page(&req)?;
     let state2 = state.clone();
-    let items = db::run(&state.pool, move |conn| {
+    let (items, next_cursor) = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             let (report, key) = load_for(&state2, conn, &caller, id)?;
             let rows: Vec<MessageRow> = db_run!(conn: {
-                report_messages::table
-                    .filter(report_messages::report_id.eq(report.id))
+                let mut query = report_messages::table.filter(report_messages::report_id.eq(report.id)).into_boxed();
+                if let Some((at, id)) = after {
+                    query = query.filter(report_messages::created_at.gt(at).or(report_messages::created_at.eq(at).and(report_messages::id.gt(id))));
+                }
+                query
                     .order((report_messages::created_at.asc(), report_messages::id.asc()))
+                    .limit(limit + 1)
                     .select(MessageRow::as_select())
                     .load(conn)
             })?;
+            let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.created_at, r.id));
             let mut items = Vec::with_capacity(rows.len());
             for row in rows {
                 let body = key
@@ -67,11 +75,11 @@ pub async fn list(
                 .details(json!({"messages": items.len()}))
                 .request(Some(&rid.0));
             audit::record(conn, entry)?;
-            Ok::<_, AppError>(items)
+            Ok::<_, AppError>((items, next_cursor))
         })
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Thread { items, next_cursor: None }))
+    Ok(HttpResponse::Ok().json(Thread { items, next_cursor }))
 }
 
 pub async fn create(
@@ -125,4 +133,17 @@ pub async fn create(
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/reports/{id}/messages")))
         .json(message))
+}
+
+/// `?limit=&cursor=` of a thread (messages here, notes in `notes`): oldest first, keyed by
+/// `(created_at, id)`.
+pub fn page(req: &HttpRequest) -> Result<(i64, Option<(NaiveDateTime, Id)>), AppError> {
+    let query: PageQuery = http::query(req)?;
+    let mut errors = Vec::new();
+    let page = query.read(&mut errors);
+    if errors.is_empty() {
+        Ok(page)
+    } else {
+        Err(AppError::Validation(errors))
+    }
 }

@@ -2,7 +2,7 @@
 //! under the report's data key; never shown to the reporter. Every read is audited.
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -17,6 +17,7 @@ use crate::db::{self, write_tx, DbConn, Id};
 use crate::db_run;
 use crate::error::AppError;
 use crate::http::body::{Form, JsonBody};
+use crate::http::cursor;
 use crate::http::{self, RequestId};
 use crate::state::AppState;
 
@@ -73,20 +74,27 @@ pub async fn list(
     Caseworker(user): Caseworker,
     rid: RequestId,
     id: web::Path<String>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
+    let (limit, after) = super::messages::page(&req)?;
     let state2 = state.clone();
-    let items = db::run(&state.pool, move |conn| {
+    let (items, next_cursor) = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             let caller = Caller::User(user.clone());
             let (report, key) = load_for(&state2, conn, &caller, id)?;
             let rows: Vec<NoteRow> = db_run!(conn: {
-                report_notes::table
-                    .filter(report_notes::report_id.eq(report.id))
+                let mut query = report_notes::table.filter(report_notes::report_id.eq(report.id)).into_boxed();
+                if let Some((at, id)) = after {
+                    query = query.filter(report_notes::created_at.gt(at).or(report_notes::created_at.eq(at).and(report_notes::id.gt(id))));
+                }
+                query
                     .order((report_notes::created_at.asc(), report_notes::id.asc()))
+                    .limit(limit + 1)
                     .select(NoteRow::as_select())
                     .load(conn)
             })?;
+            let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.created_at, r.id));
             let mut items = Vec::with_capacity(rows.len());
             for row in rows {
                 let body = key
@@ -99,11 +107,11 @@ pub async fn list(
                 .details(json!({"notes": items.len()}))
                 .request(Some(&rid.0));
             audit::record(conn, entry)?;
-            Ok::<_, AppError>(items)
+            Ok::<_, AppError>((items, next_cursor))
         })
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Notes { items, next_cursor: None }))
+    Ok(HttpResponse::Ok().json(Notes { items, next_cursor }))
 }
 
 pub async fn create(

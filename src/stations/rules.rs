@@ -85,14 +85,30 @@ fn date(value: &str) -> Result<NaiveDate, &'static str> {
     NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| "must be a date as YYYY-MM-DD")
 }
 
+/// A source URL: an absolute `http://` or `https://` URL with a host and without credentials,
+/// as the WHATWG URL standard (the `url` crate) parses it. The text must start with the scheme
+/// in lower case and the host right after `//`, which the contract's pattern can say; the
+/// parser then refuses what no pattern can (a broken IPv6 literal, an IPv4 part over 255, a
+/// port over 65535). The stored form is the parser's serialization, so an address is always
+/// written one way and whatever shows it gets a URL that parses.
 fn url(value: &str) -> Result<String, &'static str> {
-    let ok = (value.starts_with("https://") || value.starts_with("http://"))
-        && value.len() <= URL_MAX
-        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
-    if ok {
-        Ok(value.to_string())
+    const PROBLEM: &str = "must be an http(s) URL with a host";
+    let Some(rest) = value.strip_prefix("http://").or_else(|| value.strip_prefix("https://")) else {
+        return Err(PROBLEM);
+    };
+    let authority = rest.split(['/', '\\', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty()
+        || authority.contains('@')
+        || value.len() > URL_MAX
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(PROBLEM);
+    }
+    let parsed = ::url::Url::parse(value).map_err(|_| PROBLEM)?;
+    if parsed.host_str().is_some_and(|host| !host.is_empty()) && parsed.as_str().len() <= URL_MAX {
+        Ok(parsed.into())
     } else {
-        Err("must be an http(s) URL")
+        Err(PROBLEM)
     }
 }
 
@@ -246,6 +262,29 @@ mod tests {
                 "longitude"
             ]
         );
+    }
+
+    #[test]
+    fn source_urls_must_parse_with_a_host() {
+        for bad in [
+            "http://[",
+            "https://[::1",
+            "http://exa mple.org/",
+            "https://",
+            "http:///path",
+            "https://user:secret@example.org/",
+            "https://1.2.3.999/",
+            "https://example.org:99999/",
+            "javascript:alert(1)",
+            "ftp://example.org/",
+        ] {
+            assert_eq!(url(bad), Err("must be an http(s) URL with a host"), "{bad}");
+        }
+        assert_eq!(url("https://example.org/st").as_deref(), Ok("https://example.org/st"));
+        assert_eq!(url("HTTPS://example.org/"), Err("must be an http(s) URL with a host"));
+        assert_eq!(url("https://Example.ORG").as_deref(), Ok("https://example.org/"));
+        assert_eq!(url("https://[::1]:8443/a?b#c").as_deref(), Ok("https://[::1]:8443/a?b#c"));
+        assert_eq!(url("https://例え.jp/記事").as_deref(), Ok("https://xn--r8jz45g.jp/%E8%A8%98%E4%BA%8B"));
     }
 
     #[test]

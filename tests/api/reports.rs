@@ -284,6 +284,42 @@ async fn the_message_thread_joins_reporter_and_caseworker(app: TestApp) {
     assert_eq!(app.count("report_messages"), 2);
 }
 
+async fn long_threads_come_a_page_at_a_time(app: TestApp) {
+    let created = submit(&app, None, incident("a long exchange")).await;
+    let id = created["id"].as_str().unwrap();
+    let token = exchange(&app, created["receipt"].as_str().unwrap()).await;
+    let worker = app.caseworker().await;
+    let path = format!("/api/v1/reports/{id}/messages");
+    let bodies: Vec<String> = (1..=5).map(|i| format!("message {i}")).collect();
+    for (i, body) in bodies.iter().enumerate() {
+        let who = if i % 2 == 0 { token.as_str() } else { worker.access_token.as_str() };
+        app.post(&path, Some(who), json!({ "body": body })).await.assert_status(201);
+    }
+
+    let mut read = Vec::new();
+    let mut query = format!("{path}?limit=2");
+    loop {
+        let page = app.get(&query, Some(&token)).await;
+        page.assert_status(200);
+        let page = page.json();
+        read.extend(page["items"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query = format!("{path}?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(read, bodies, "every message once, oldest first");
+    let counts: Vec<Value> =
+        app.audit("message.read").iter().map(|e| TestApp::details(e)["messages"].clone()).collect();
+    assert_eq!(counts, vec![json!(2), json!(2), json!(1)]);
+
+    let bad = app.get(&format!("{path}?limit=0&cursor=not-ours"), Some(&token)).await;
+    let fields: Vec<Value> =
+        bad.assert_problem(422)["errors"].as_array().unwrap().iter().map(|e| e["field"].clone()).collect();
+    assert_eq!(fields, vec![json!("limit"), json!("cursor")]);
+    assert_eq!(app.audit("message.read").len(), 3, "a refused read is not recorded as a read");
+}
+
 const NARRATIVE_MARKER: &str = "NARRATIVE-MARKER-c41f";
 const CONTACT_MARKER: &str = "CONTACT-MARKER-93be";
 const MESSAGE_MARKER: &str = "MESSAGE-MARKER-77aa";
@@ -392,6 +428,7 @@ async fn station_ids_must_name_a_public_station(app: TestApp) {
 }
 
 both_backends!(
+    long_threads_come_a_page_at_a_time,
     anonymous_submission_gets_a_receipt_once,
     every_violation_comes_back_at_once_and_nothing_is_stored,
     text_in_any_script_round_trips,

@@ -130,7 +130,11 @@ async fn staff_create_and_edit_with_if_match(app: TestApp) {
         .post(
             "/api/v1/stations",
             Some(&worker.access_token),
-            json!({"country": "NL", "sources": [{"url": "javascript:x"}]}),
+            json!({"country": "NL", "sources": [
+                {"url": "javascript:x"},
+                {"title": "t", "url": "http://["},
+                {"title": "t", "url": "https://reporter:secret@example.org/"}
+            ]}),
         )
         .await;
     let fields: Vec<String> = invalid.assert_problem(422)["errors"]
@@ -139,7 +143,13 @@ async fn staff_create_and_edit_with_if_match(app: TestApp) {
         .iter()
         .map(|e| e["field"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(fields, vec!["name", "sources[0].title", "sources[0].url"]);
+    assert_eq!(fields, vec!["name", "sources[0].title", "sources[0].url", "sources[1].url", "sources[2].url"]);
+    // A valid source URL is kept in the WHATWG serialization.
+    let sourced = json!({"name": "Sourced site", "country": "DE", "sources": [
+        {"title": "A report", "url": "https://News.Example.ORG", "published_on": null}
+    ]});
+    let created = create(&app, &worker, sourced).await;
+    assert_eq!(created["sources"][0]["url"], "https://news.example.org/");
 }
 
 fn import(app: &TestApp, file: &std::path::Path) -> std::process::Output {

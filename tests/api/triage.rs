@@ -280,6 +280,14 @@ async fn internal_notes_are_for_caseworkers_only(app: TestApp) {
     let list = app.get(&path, Some(&worker.access_token)).await;
     list.assert_status(200);
     assert_eq!(list.json()["items"][0]["body"], "NOTE-MARKER-3f1 call the embassy");
+    app.post(&path, Some(&worker.access_token), json!({"body": "second note"})).await.assert_status(201);
+    let first = app.get(&format!("{path}?limit=1"), Some(&worker.access_token)).await.json();
+    assert_eq!(first["items"][0]["body"], "NOTE-MARKER-3f1 call the embassy");
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = app.get(&format!("{path}?limit=1&cursor={cursor}"), Some(&worker.access_token)).await.json();
+    assert_eq!(second["items"][0]["body"], "second note");
+    assert_eq!(second["next_cursor"], Value::Null);
+    app.get(&format!("{path}?cursor=x"), Some(&worker.access_token)).await.assert_problem(422);
 
     for token in [&admin.access_token, &reporter.access_token] {
         app.get(&path, Some(token)).await.assert_problem(403);
@@ -300,10 +308,14 @@ async fn internal_notes_are_for_caseworkers_only(app: TestApp) {
     .assert_problem(404);
 
     assert!(!contains(&app.raw_database(), "NOTE-MARKER-3f1"), "notes are encrypted at rest");
-    let entry = app.audit_one("note.create");
-    assert_eq!(entry.actor_id, Some(worker.id));
-    assert!(!entry.details.contains("embassy"));
-    assert_eq!(TestApp::details(&app.audit_one("note.read"))["notes"], 1);
+    let entries = app.audit("note.create");
+    assert_eq!(entries.len(), 2);
+    for entry in entries {
+        assert_eq!(entry.actor_id, Some(worker.id));
+        assert!(!entry.details.contains("embassy") && !entry.details.contains("second"));
+    }
+    let reads: Vec<Value> = app.audit("note.read").iter().map(|e| TestApp::details(e)["notes"].clone()).collect();
+    assert_eq!(reads, vec![json!(1), json!(1), json!(1)]);
 }
 
 both_backends!(
