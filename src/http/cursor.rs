@@ -6,7 +6,7 @@ use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::FieldError;
+use crate::error::{AppError, FieldError};
 
 pub fn encode<T: Serialize>(position: &T) -> String {
     // Serialising our own plain structs to JSON cannot fail.
@@ -67,6 +67,19 @@ impl PageQuery {
             position
         });
         (limit, after)
+    }
+}
+
+/// `?limit=&cursor=` of a list without filters (a report's messages or notes), read in the
+/// handler after authorization: every problem is one 422.
+pub fn page<K: DeserializeOwned>(req: &actix_web::HttpRequest) -> Result<(i64, Option<K>), AppError> {
+    let query: PageQuery = super::query(req)?;
+    let mut errors = Vec::new();
+    let page = query.read(&mut errors);
+    if errors.is_empty() {
+        Ok(page)
+    } else {
+        Err(AppError::Validation(errors))
     }
 }
 

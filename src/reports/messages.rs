@@ -17,7 +17,7 @@ use crate::db::{self, write_tx, Id};
 use crate::db_run;
 use crate::error::AppError;
 use crate::http::body::{Form, JsonBody};
-use crate::http::cursor::{self, PageQuery};
+use crate::http::cursor;
 use crate::http::{self, RequestId};
 use crate::state::AppState;
 
@@ -46,7 +46,7 @@ pub async fn list(
 ) -> Result<HttpResponse, AppError> {
     side_of(&caller)?;
     let id = http::path_id(&id)?;
-    let (limit, after) = page(&req)?;
+    let (limit, after) = cursor::page::<(NaiveDateTime, Id)>(&req)?;
     let state2 = state.clone();
     let (items, next_cursor) = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
@@ -133,17 +133,4 @@ pub async fn create(
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/reports/{id}/messages")))
         .json(message))
-}
-
-/// `?limit=&cursor=` of a thread (messages here, notes in `notes`): oldest first, keyed by
-/// `(created_at, id)`.
-pub fn page(req: &HttpRequest) -> Result<(i64, Option<(NaiveDateTime, Id)>), AppError> {
-    let query: PageQuery = http::query(req)?;
-    let mut errors = Vec::new();
-    let page = query.read(&mut errors);
-    if errors.is_empty() {
-        Ok(page)
-    } else {
-        Err(AppError::Validation(errors))
-    }
 }

@@ -77,7 +77,7 @@ pub async fn list(
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
-    let (limit, after) = super::messages::page(&req)?;
+    let (limit, after) = cursor::page::<(NaiveDateTime, Id)>(&req)?;
     let state2 = state.clone();
     let (items, next_cursor) = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
