@@ -53,7 +53,7 @@ PY="$VENV/bin/python"
 # (Python's urlsplit: "Invalid IPv6 URL"). Free text the fuzzer stored, a station's name for
 # one, can be such a string. ci/schemathesis_run.py runs Schemathesis with that link
 # inference skipping the strings it cannot parse; every check still runs.
-ST=("$PY" "$ROOT/ci/schemathesis_run.py")
+ST_CMD=("$PY" "$ROOT/ci/schemathesis_run.py")
 
 # --- A fresh service ------------------------------------------------------------------------
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/tipline-st.XXXXXX")"
@@ -303,7 +303,7 @@ fuzz() {
     local auth=()
     [[ -n "$token" ]] && auth=(-H "Authorization: Bearer $token")
     banner "schemathesis: $name"
-    if "${ST[@]}" "${ST_ARGS[@]}" "${auth[@]}" "$@" \
+    if "${ST_CMD[@]}" "${ST_ARGS[@]}" "${auth[@]}" "$@" \
         --report junit --report-junit-path "$REPORT_DIR/$name.xml"; then
         echo "schemathesis: $name: no findings"
     else
