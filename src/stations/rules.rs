@@ -104,8 +104,9 @@ fn url(value: &str) -> Result<String, &'static str> {
     {
         return Err(PROBLEM);
     }
+    // For `http` and `https` the parser refuses an empty host, so a parsed URL has one.
     let parsed = ::url::Url::parse(value).map_err(|_| PROBLEM)?;
-    if parsed.host_str().is_some_and(|host| !host.is_empty()) && parsed.as_str().len() <= URL_MAX {
+    if parsed.as_str().len() <= URL_MAX {
         Ok(parsed.into())
     } else {
         Err(PROBLEM)
