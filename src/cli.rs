@@ -6,11 +6,11 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::audit::{self, Actor, NewEntry};
+use crate::audit::{self, Action, Context};
 use crate::config::Config;
 use crate::db::{self, write_tx};
 use crate::error::AppError;
-use crate::users::{rules, store, Role};
+use crate::users::{rules, store, Role, UserRow};
 use crate::StartupError;
 
 const ENVIRONMENT_HELP: &str = "\
@@ -131,14 +131,15 @@ pub fn admin_create(config: &Config, email: &str, password_stdin: bool, display_
     rules::password(&password, Some(&email)).map_err(|m| CliError::Invalid(format!("password {m}")))?;
     let pool = crate::open_database(config)?;
     let hash = crate::auth::password::hash(&password)?;
-    let user = crate::auth::handlers::new_user(email, display_name, Role::Admin, hash);
+    let user = UserRow::new(email, display_name, Role::Admin, hash);
     let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
     write_tx(&mut conn, |conn| {
         if store::email_taken(conn, &user.email)? {
             return Err(AppError::Conflict("an account with this email already exists".into()));
         }
         store::insert(conn, &user)?;
-        let entry = NewEntry::new(Actor::system(), "user.create")
+        let entry = Context::system()
+            .entry(Action::UserCreate)
             .target("user", user.id)
             .details(json!({"role": "admin", "via": "cli"}));
         audit::record(conn, entry)?;
@@ -157,7 +158,7 @@ pub fn audit_verify(config: &Config) -> Result<bool, CliError> {
     let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
     let result = audit::verify(&mut conn).map_err(AppError::from)?;
     write_tx(&mut conn, |conn| {
-        let entry = NewEntry::new(Actor::system(), "audit.verify").details(json!({
+        let entry = Context::system().entry(Action::AuditVerify).details(json!({
             "ok": result.ok, "entries": result.entries, "first_bad_seq": result.first_bad_seq, "via": "cli"
         }));
         audit::record(conn, entry)?;

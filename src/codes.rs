@@ -10,6 +10,14 @@ pub fn random(n: usize) -> String {
     bytes.iter().map(|b| ALPHABET[(b & 31) as usize] as char).collect()
 }
 
+/// Receipts are 20 Crockford base32 characters: 100 bits.
+pub const RECEIPT_LEN: usize = 20;
+
+/// A new receipt (SPEC §4.2), shown once; only its HMAC is stored.
+pub fn receipt() -> String {
+    random(RECEIPT_LEN)
+}
+
 /// A report reference: `TL-` and 8 symbols (40 bits).
 pub fn report_reference() -> String {
     format!("TL-{}", random(8))

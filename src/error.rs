@@ -40,7 +40,7 @@ pub enum AppError {
     Conflict(String),
     /// 409 for a status change the machine does not allow; the body lists the allowed ones.
     #[error("transition not allowed")]
-    Transition { from: String, allowed: &'static [&'static str] },
+    Transition { from: &'static str, allowed: Vec<&'static str> },
     #[error("precondition failed")]
     PreconditionFailed,
     #[error("precondition required")]
@@ -162,7 +162,7 @@ impl ResponseError for AppError {
                     status: status.as_u16(),
                     detail: self.detail(),
                     errors: None,
-                    allowed: Some(allowed),
+                    allowed: Some(allowed.as_slice()),
                 };
                 HttpResponse::build(status).content_type(PROBLEM_JSON).json(body)
             }

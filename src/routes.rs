@@ -26,7 +26,7 @@ fn register(r: &mut Router) {
     r.post("/api/v1/users/{id}/sessions/revoke", users::handlers::revoke_sessions);
 
     r.post("/api/v1/reports", reports::handlers::submit);
-    r.get("/api/v1/reports", triage::queue::list);
+    r.get("/api/v1/reports", triage::handlers::queue);
     r.get("/api/v1/reports/mine", reports::handlers::mine);
     r.get("/api/v1/reports/{id}", reports::handlers::get);
     r.patch("/api/v1/reports/{id}", triage::handlers::update);

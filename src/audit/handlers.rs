@@ -2,137 +2,82 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
-use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{record, verify as verify_chain, Entry, NewEntry};
+use super::store::{self, Filter};
+use super::Action;
 use crate::auth::Admin;
-use crate::db::schema::audit_log;
-use crate::db::{self, write_tx, DbConn, Id};
-use crate::db_run;
-use crate::error::{AppError, FieldError};
-use crate::http::{self, cursor, Page, RequestId};
+use crate::db::{self, write_tx, Id};
+use crate::error::AppError;
+use crate::http::{self, cursor, cursor::ListQuery, param, Page, RequestId};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
-pub struct ListQuery {
+pub struct AuditQuery {
     actor_id: Option<String>,
     action: Option<String>,
     target_id: Option<String>,
     from: Option<String>,
     to: Option<String>,
-    cursor: Option<String>,
-    limit: Option<String>,
+    #[serde(flatten)]
+    page: ListQuery,
 }
 
-#[derive(Debug, Default)]
-pub struct Filter {
-    pub actor_id: Option<Id>,
-    pub action: Option<String>,
-    pub target_id: Option<String>,
-    pub from: Option<NaiveDateTime>,
-    pub to: Option<NaiveDateTime>,
-    /// Newest first: entries with `seq` below this one.
-    pub before_seq: Option<i64>,
-    pub limit: i64,
+fn action(text: &str) -> Result<String, &'static str> {
+    let plausible =
+        !text.is_empty() && text.len() <= 64 && text.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_');
+    // An unknown but well-formed name is a filter that matches nothing, as it always was.
+    plausible.then(|| text.to_string()).ok_or("must be an action name such as auth.login")
 }
 
-impl Filter {
-    fn parse(query: ListQuery) -> Result<Filter, AppError> {
-        let mut errors = Vec::new();
-        let mut filter = Filter::default();
-        match cursor::limit(query.limit.as_deref()) {
-            Ok(limit) => filter.limit = limit,
-            Err(message) => errors.push(FieldError::new("limit", message)),
-        }
-        if let Some(text) = query.actor_id {
-            match text.parse::<Id>() {
-                Ok(id) => filter.actor_id = Some(id),
-                Err(_) => errors.push(FieldError::new("actor_id", "must be a UUID")),
-            }
-        }
-        if let Some(action) = query.action {
-            if action.is_empty()
-                || action.len() > 64
-                || !action.chars().all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
-            {
-                errors.push(FieldError::new("action", "must be an action name such as auth.login"));
-            } else {
-                filter.action = Some(action);
-            }
-        }
-        if let Some(target) = query.target_id {
-            if target.is_empty() || target.chars().count() > 64 {
-                errors.push(FieldError::new("target_id", "must be 1 to 64 characters"));
-            } else {
-                filter.target_id = Some(target);
-            }
-        }
-        for (name, raw, slot) in [("from", query.from, &mut filter.from), ("to", query.to, &mut filter.to)] {
-            if let Some(text) = raw {
-                match crate::time::parse(&text) {
-                    Some(at) => *slot = Some(at),
-                    None => errors.push(FieldError::new(name, "must be an RFC 3339 timestamp")),
-                }
-            }
-        }
-        if let Some(text) = query.cursor {
-            match cursor::decode::<i64>(&text) {
-                Some(seq) => filter.before_seq = Some(seq),
-                None => errors.push(FieldError::new("cursor", "is not a cursor this service issued")),
-            }
-        }
-        if errors.is_empty() {
-            Ok(filter)
-        } else {
-            Err(AppError::Validation(errors))
-        }
+fn target(text: &str) -> Result<String, &'static str> {
+    match text.chars().count() {
+        1..=64 => Ok(text.to_string()),
+        _ => Err("must be 1 to 64 characters"),
     }
 }
 
-/// Entries newest first, one more than `limit` to tell whether a next page exists.
-pub fn query(conn: &mut DbConn, filter: &Filter) -> QueryResult<Vec<Entry>> {
-    db_run!(conn: {
-        let mut q = audit_log::table.select(Entry::as_select()).into_boxed();
-        if let Some(actor) = filter.actor_id {
-            q = q.filter(audit_log::actor_id.eq(actor));
-        }
-        if let Some(action) = &filter.action {
-            q = q.filter(audit_log::action.eq(action.clone()));
-        }
-        if let Some(target) = &filter.target_id {
-            q = q.filter(audit_log::target_id.eq(target.clone()));
-        }
-        if let Some(from) = filter.from {
-            q = q.filter(audit_log::at.ge(from));
-        }
-        if let Some(to) = filter.to {
-            q = q.filter(audit_log::at.lt(to));
-        }
-        if let Some(seq) = filter.before_seq {
-            q = q.filter(audit_log::seq.lt(seq));
-        }
-        q.order(audit_log::seq.desc()).limit(filter.limit + 1).load(conn)
-    })
+fn timestamp(text: &str) -> Result<NaiveDateTime, &'static str> {
+    crate::time::parse(text).ok_or("must be an RFC 3339 timestamp")
+}
+
+fn parse(query: AuditQuery) -> Result<Filter, AppError> {
+    let mut errors = Vec::new();
+    let e = &mut errors;
+    let limit = query.page.limit(e);
+    let filter = Filter {
+        actor_id: param(e, "actor_id", query.actor_id, |v| v.parse::<Id>().map_err(|_| "must be a UUID")),
+        action: param(e, "action", query.action, action),
+        target_id: param(e, "target_id", query.target_id, target),
+        from: param(e, "from", query.from, timestamp),
+        to: param(e, "to", query.to, timestamp),
+        before_seq: query.page.after(e),
+        limit,
+    };
+    if errors.is_empty() {
+        Ok(filter)
+    } else {
+        Err(AppError::Validation(errors))
+    }
 }
 
 pub async fn list(state: web::Data<AppState>, _: Admin, req: HttpRequest) -> Result<HttpResponse, AppError> {
-    let filter = Filter::parse(http::query(&req)?)?;
+    let filter = parse(http::query(&req)?)?;
     let limit = filter.limit;
-    let entries = db::run(&state.pool, move |conn| Ok(query(conn, &filter)?)).await?;
+    let entries = db::run(&state.pool, move |conn| Ok(store::list(conn, &filter)?)).await?;
     let (entries, next_cursor) = cursor::paginate(entries, limit, |e| e.seq);
     Ok(HttpResponse::Ok().json(Page { items: entries, next_cursor }))
 }
 
 pub async fn verify(state: web::Data<AppState>, Admin(admin): Admin, rid: RequestId) -> Result<HttpResponse, AppError> {
     let result = db::run(&state.pool, move |conn| {
-        let result = verify_chain(conn)?;
+        let result = store::verify(conn)?;
         write_tx(conn, |conn| {
-            let entry = NewEntry::new(admin.actor(), "audit.verify")
-                .details(json!({"ok": result.ok, "entries": result.entries, "first_bad_seq": result.first_bad_seq}))
-                .request(Some(&rid.0));
-            record(conn, entry)?;
+            let entry = admin
+                .audit(&rid, Action::AuditVerify)
+                .details(json!({"ok": result.ok, "entries": result.entries, "first_bad_seq": result.first_bad_seq}));
+            store::record(conn, entry)?;
             Ok::<_, AppError>(())
         })?;
         Ok(result)

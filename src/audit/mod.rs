@@ -6,6 +6,11 @@
 //! committed with the change or not at all.
 
 pub mod handlers;
+pub mod rules;
+pub mod store;
+
+pub use rules::GENESIS_HASH;
+pub use store::{record, verify};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -13,11 +18,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::db::schema::audit_log;
-use crate::db::{DbConn, Id};
-use crate::db_run;
-
-/// The `prev_hash` of the first entry.
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+use crate::db::Id;
 
 /// Who did it. `id` and `role` are both absent for an anonymous reporter.
 #[derive(Debug, Clone, Default)]
@@ -34,8 +35,68 @@ impl Actor {
     pub fn system() -> Self {
         Actor { id: None, role: Some("system".into()) }
     }
-    pub fn user(id: Id, role: &str) -> Self {
-        Actor { id: Some(id), role: Some(role.to_string()) }
+    pub fn user(id: Id, role: crate::users::Role) -> Self {
+        Actor { id: Some(id), role: Some(role.as_str().to_string()) }
+    }
+    /// The holder of a report's receipt.
+    pub fn receipt() -> Self {
+        Actor { id: None, role: Some("receipt".into()) }
+    }
+}
+
+crate::text_enum! {
+    /// Every kind of event the trail records (SPEC §8).
+    pub enum Action {
+        AuditVerify = "audit.verify",
+        AuthLogin = "auth.login",
+        AuthLoginFailed = "auth.login_failed",
+        AuthLogout = "auth.logout",
+        AuthReceipt = "auth.receipt",
+        AuthReceiptFailed = "auth.receipt_failed",
+        AuthRefresh = "auth.refresh",
+        AuthRefreshReuse = "auth.refresh_reuse",
+        AuthThrottled = "auth.throttled",
+        CaseAddReport = "case.add_report",
+        CaseCreate = "case.create",
+        CaseLinkStation = "case.link_station",
+        CaseRemoveReport = "case.remove_report",
+        CaseUnlinkStation = "case.unlink_station",
+        CaseUpdate = "case.update",
+        MessageCreate = "message.create",
+        MessageRead = "message.read",
+        NoteCreate = "note.create",
+        NoteRead = "note.read",
+        ReportCreate = "report.create",
+        ReportRead = "report.read",
+        ReportTriage = "report.triage",
+        StationCreate = "station.create",
+        StationUpdate = "station.update",
+        StationsImport = "stations.import",
+        UserCreate = "user.create",
+        UserSessionsRevoke = "user.sessions_revoke",
+        UserUpdate = "user.update",
+    }
+}
+
+/// Who acts, and in which request: what every entry of one use case shares.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub actor: Actor,
+    pub request_id: Option<String>,
+}
+
+impl Context {
+    pub fn new(actor: Actor, request: &crate::http::RequestId) -> Self {
+        Context { actor, request_id: Some(request.0.clone()) }
+    }
+
+    /// The command line: no request.
+    pub fn system() -> Self {
+        Context { actor: Actor::system(), request_id: None }
+    }
+
+    pub fn entry(&self, action: Action) -> NewEntry {
+        NewEntry::new(self.actor.clone(), action).request(self.request_id.as_deref())
     }
 }
 
@@ -43,7 +104,7 @@ impl Actor {
 #[derive(Debug, Clone)]
 pub struct NewEntry {
     pub actor: Actor,
-    pub action: &'static str,
+    pub action: Action,
     pub target_type: Option<&'static str>,
     pub target_id: Option<String>,
     pub details: Value,
@@ -51,7 +112,7 @@ pub struct NewEntry {
 }
 
 impl NewEntry {
-    pub fn new(actor: Actor, action: &'static str) -> Self {
+    pub fn new(actor: Actor, action: Action) -> Self {
         NewEntry { actor, action, target_type: None, target_id: None, details: json!({}), request_id: None }
     }
     pub fn target(mut self, target_type: &'static str, target_id: impl ToString) -> Self {
@@ -92,190 +153,10 @@ fn details_as_json<S: serde::Serializer>(details: &str, s: S) -> Result<S::Ok, S
     value.serialize(s)
 }
 
-impl Entry {
-    /// The bytes hashed for this entry: a JSON object with sorted keys, timestamps at
-    /// microsecond precision and `details` as its stored text.
-    pub fn canonical(&self) -> String {
-        json!({
-            "action": self.action,
-            "actor_id": self.actor_id.map(|id| id.to_string()),
-            "actor_role": self.actor_role,
-            "at": crate::time::format(&self.at),
-            "details": self.details,
-            "request_id": self.request_id,
-            "seq": self.seq,
-            "target_id": self.target_id,
-            "target_type": self.target_type,
-        })
-        .to_string()
-    }
-
-    pub fn compute_hash(&self) -> String {
-        let mut input = self.prev_hash.as_bytes().to_vec();
-        input.extend_from_slice(self.canonical().as_bytes());
-        crate::crypto::sha256_hex(&input)
-    }
-}
-
-/// Appends one entry. Call it inside [`crate::db::write_tx`] together with the change.
-pub fn record(conn: &mut DbConn, new: NewEntry) -> QueryResult<Entry> {
-    // Serialise appends: PostgreSQL takes a transaction-scoped advisory lock; SQLite already
-    // holds the database write lock since `BEGIN IMMEDIATE`.
-    crate::db::lock(conn, crate::db::locks::AUDIT_APPEND)?;
-    let head: Option<(i64, String)> = db_run!(conn: {
-        audit_log::table
-            .select((audit_log::seq, audit_log::hash))
-            .order(audit_log::seq.desc())
-            .first(conn)
-            .optional()
-    })?;
-    let (seq, prev_hash) = match head {
-        Some((seq, hash)) => (seq + 1, hash),
-        None => (1, GENESIS_HASH.to_string()),
-    };
-    let mut entry = Entry {
-        seq,
-        at: crate::db::now(),
-        actor_id: new.actor.id,
-        actor_role: new.actor.role,
-        action: new.action.to_string(),
-        target_type: new.target_type.map(str::to_string),
-        target_id: new.target_id,
-        details: new.details.to_string(),
-        request_id: new.request_id,
-        prev_hash,
-        hash: String::new(),
-    };
-    entry.hash = entry.compute_hash();
-    db_run!(conn: { diesel::insert_into(audit_log::table).values(&entry).execute(conn) })?;
-    Ok(entry)
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verification {
     pub ok: bool,
     pub entries: i64,
     pub head_hash: Option<String>,
     pub first_bad_seq: Option<i64>,
-}
-
-/// Walks the whole chain in order and reports the first entry that does not check out.
-pub fn verify(conn: &mut DbConn) -> QueryResult<Verification> {
-    const PAGE: i64 = 1000;
-    let mut checker = ChainChecker::default();
-    let mut after = 0i64;
-    loop {
-        let page: Vec<Entry> = db_run!(conn: {
-            audit_log::table
-                .select(Entry::as_select())
-                .filter(audit_log::seq.gt(after))
-                .order(audit_log::seq.asc())
-                .limit(PAGE)
-                .load(conn)
-        })?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for entry in &page {
-            checker.check(entry);
-        }
-        if (page.len() as i64) < PAGE {
-            break;
-        }
-    }
-    Ok(checker.finish())
-}
-
-/// The rules of the chain, kept apart from the database so they are unit-tested.
-#[derive(Default)]
-pub struct ChainChecker {
-    entries: i64,
-    last_hash: Option<String>,
-    first_bad: Option<i64>,
-}
-
-impl ChainChecker {
-    pub fn check(&mut self, entry: &Entry) {
-        self.entries += 1;
-        let expected_seq = self.entries;
-        let expected_prev = self.last_hash.as_deref().unwrap_or(GENESIS_HASH);
-        let intact =
-            entry.seq == expected_seq && entry.prev_hash == expected_prev && entry.compute_hash() == entry.hash;
-        if !intact && self.first_bad.is_none() {
-            self.first_bad = Some(entry.seq);
-        }
-        self.last_hash = Some(entry.hash.clone());
-    }
-
-    pub fn finish(self) -> Verification {
-        Verification {
-            ok: self.first_bad.is_none(),
-            entries: self.entries,
-            head_hash: self.last_hash,
-            first_bad_seq: self.first_bad,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn chain(n: i64) -> Vec<Entry> {
-        let mut out: Vec<Entry> = Vec::new();
-        for seq in 1..=n {
-            let mut entry = Entry {
-                seq,
-                at: chrono::DateTime::from_timestamp(1_700_000_000 + seq, 123_456_000).unwrap().naive_utc(),
-                actor_id: None,
-                actor_role: Some("system".into()),
-                action: "test.event".into(),
-                target_type: None,
-                target_id: Some(seq.to_string()),
-                details: r#"{"n":1}"#.into(),
-                request_id: None,
-                prev_hash: out.last().map(|e| e.hash.clone()).unwrap_or_else(|| GENESIS_HASH.into()),
-                hash: String::new(),
-            };
-            entry.hash = entry.compute_hash();
-            out.push(entry);
-        }
-        out
-    }
-
-    fn run(entries: &[Entry]) -> Verification {
-        let mut checker = ChainChecker::default();
-        entries.iter().for_each(|e| checker.check(e));
-        checker.finish()
-    }
-
-    #[test]
-    fn intact_chain_verifies() {
-        let entries = chain(5);
-        let v = run(&entries);
-        assert!(v.ok);
-        assert_eq!(v.entries, 5);
-        assert_eq!(v.head_hash.as_deref(), Some(entries[4].hash.as_str()));
-    }
-
-    #[test]
-    fn edited_entry_is_the_first_bad_one() {
-        let mut entries = chain(5);
-        entries[2].details = r#"{"n":2}"#.into();
-        assert_eq!(run(&entries).first_bad_seq, Some(3));
-    }
-
-    #[test]
-    fn removed_entry_is_detected() {
-        let mut entries = chain(5);
-        entries.remove(1);
-        assert_eq!(run(&entries).first_bad_seq, Some(3));
-    }
-
-    #[test]
-    fn recomputed_hash_still_breaks_the_next_link() {
-        let mut entries = chain(4);
-        entries[1].action = "forged".into();
-        entries[1].hash = entries[1].compute_hash();
-        assert_eq!(run(&entries).first_bad_seq, Some(3));
-    }
 }

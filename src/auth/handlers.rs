@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use super::session::{self, Rotation};
 use super::{throttle, token, AnyUser};
-use crate::audit::{self, Actor, NewEntry};
+use crate::audit::{self, Action, Actor, Context, NewEntry};
 use crate::db::{self, write_tx, Id};
 use crate::error::AppError;
 use crate::http::body::{Form, JsonBody};
@@ -26,7 +26,7 @@ pub struct TokenPair {
 fn token_pair(state: &AppState, user: &UserRow, session_id: Id, refresh_token: String) -> Result<TokenPair, AppError> {
     let access_token = state
         .tokens
-        .issue(user.id, &user.role, session_id, token::TYP_ACCESS, chrono::Utc::now().timestamp())
+        .issue(user.id, user.role.as_str(), session_id, token::TYP_ACCESS, chrono::Utc::now().timestamp())
         .map_err(|_| AppError::internal("token signing failed"))?;
     Ok(TokenPair { access_token, token_type: "Bearer", expires_in: token::ACCESS_TTL_SECS, refresh_token })
 }
@@ -44,19 +44,16 @@ pub async fn register(state: web::Data<AppState>, rid: RequestId, body: JsonBody
         form.check("password", rules::password(password, email.as_deref()));
     }
     let display_name = display_name.and_then(|n| form.check("display_name", rules::display_name(&n)));
-    form.finish()?;
-    let (Some(email), Some(password), Some(display_name)) = (email, password, display_name) else {
-        return Err(AppError::internal("validated fields missing"));
-    };
+    let ((email, password), display_name) = form.finish_with(email.zip(password).zip(display_name))?;
     let password_hash = state.passwords.hash(password).await?;
-    let user = new_user(email, display_name, Role::Reporter, password_hash);
+    let user = UserRow::new(email, display_name, Role::Reporter, password_hash);
     let user = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             store::insert(conn, &user)?;
-            let entry = NewEntry::new(Actor::user(user.id, Role::Reporter.as_str()), "user.create")
+            let entry = Context::new(Actor::user(user.id, user.role), &rid)
+                .entry(Action::UserCreate)
                 .target("user", user.id)
-                .details(json!({"role": user.role, "via": "register"}))
-                .request(Some(&rid.0));
+                .details(json!({"role": user.role, "via": "register"}));
             audit::record(conn, entry)?;
             Ok::<_, AppError>(user)
         })
@@ -65,31 +62,14 @@ pub async fn register(state: web::Data<AppState>, rid: RequestId, body: JsonBody
     Ok(HttpResponse::Created().json(User::from(user)))
 }
 
-pub fn new_user(email: String, display_name: String, role: Role, password_hash: String) -> UserRow {
-    let now = db::now();
-    UserRow {
-        id: Id::new(),
-        email,
-        display_name,
-        role: role.as_str().to_string(),
-        password_hash,
-        active: true,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
 pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
     let mut form = Form::read(body).await?;
     let email = form.string("email");
     let password = form.string("password").map(Zeroizing::new);
-    form.finish()?;
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(AppError::internal("validated fields missing"));
-    };
+    let (email, password) = form.finish_with(email.zip(password))?;
     let email = rules::normalize_email(&email);
     let key = crate::crypto::hmac_hex(&state.throttle_key, email.as_bytes());
-    let request_id = rid.0;
+    let anonymous = Context::new(Actor::anonymous(), &rid);
 
     // Read only: the account, and whether the key is locked now. No write lock is taken here,
     // so a login costs one write transaction (below), not two.
@@ -106,7 +86,7 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
     if let Some(retry_after_secs) = locked {
         db::run(&state.pool, move |conn| {
             write_tx(conn, |conn| {
-                audit::record(conn, login_entry("auth.throttled", user_id, json!({}), &request_id))?;
+                audit::record(conn, login_entry(&anonymous, Action::AuthThrottled, user_id, json!({})))?;
                 Ok::<_, AppError>(())
             })
         })
@@ -135,13 +115,13 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
             let now = db::now();
             let current = throttle::get_for_update(conn, &key)?;
             if let Some(retry_after_secs) = throttle::locked_for(current.as_ref(), now) {
-                audit::record(conn, login_entry("auth.throttled", user_id, json!({}), &request_id))?;
+                audit::record(conn, login_entry(&anonymous, Action::AuthThrottled, user_id, json!({})))?;
                 return Ok::<_, AppError>(Err(Some(retry_after_secs)));
             }
             let Some(user) = accepted else {
                 throttle::put(conn, &throttle::after_failure(current, &key, now))?;
                 let details = json!({"reason": failure_reason});
-                audit::record(conn, login_entry("auth.login_failed", user_id, details, &request_id))?;
+                audit::record(conn, login_entry(&anonymous, Action::AuthLoginFailed, user_id, details))?;
                 return Ok(Err(None));
             };
             if current.is_some() {
@@ -151,10 +131,10 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
                 store::set_password_hash(conn, user.id, hash)?;
             }
             let (session_id, refresh_token) = session::create(conn, user.id)?;
-            let entry = NewEntry::new(Actor::user(user.id, &user.role), "auth.login")
+            let entry = Context { actor: Actor::user(user.id, user.role), ..anonymous.clone() }
+                .entry(Action::AuthLogin)
                 .target("user", user.id)
-                .details(json!({"session_id": session_id, "rehashed": rehashed.is_some()}))
-                .request(Some(&request_id));
+                .details(json!({"session_id": session_id, "rehashed": rehashed.is_some()}));
             audit::record(conn, entry)?;
             Ok(Ok((user, session_id, refresh_token)))
         })
@@ -171,8 +151,8 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
 
 /// Failed and throttled logins have no authenticated actor; the target is the account when
 /// one exists. The email itself is never recorded.
-fn login_entry(action: &'static str, user_id: Option<Id>, details: serde_json::Value, request_id: &str) -> NewEntry {
-    let mut entry = NewEntry::new(Actor::anonymous(), action).details(details).request(Some(request_id));
+fn login_entry(anonymous: &Context, action: Action, user_id: Option<Id>, details: serde_json::Value) -> NewEntry {
+    let mut entry = anonymous.entry(action).details(details);
     if let Some(id) = user_id {
         entry = entry.target("user", id);
     }
@@ -182,21 +162,18 @@ fn login_entry(action: &'static str, user_id: Option<Id>, details: serde_json::V
 pub async fn refresh(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
     let mut form = Form::read(body).await?;
     let presented = form.string("refresh_token").map(Zeroizing::new);
-    form.finish()?;
-    let Some(presented) = presented else {
-        return Err(AppError::internal("validated fields missing"));
-    };
+    let presented = form.finish_with(presented)?;
     let rotation = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             let rotation = session::rotate(conn, &presented)?;
             let entry = match &rotation {
-                Rotation::Rotated { user, session_id, .. } => {
-                    Some(NewEntry::new(Actor::user(user.id, &user.role), "auth.refresh").target("session", session_id))
-                }
+                Rotation::Rotated { user, session_id, .. } => Some(
+                    NewEntry::new(Actor::user(user.id, user.role), Action::AuthRefresh).target("session", session_id),
+                ),
                 // Someone presented a token that was already exchanged: it was stolen or
                 // replayed. The session has been revoked; record it.
                 Rotation::Reused { user_id, session_id } => Some(
-                    NewEntry::new(Actor::anonymous(), "auth.refresh_reuse")
+                    NewEntry::new(Actor::anonymous(), Action::AuthRefreshReuse)
                         .target("session", session_id)
                         .details(json!({"user_id": user_id})),
                 ),
@@ -225,8 +202,7 @@ pub async fn logout(
     db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             session::revoke(conn, user.session_id)?;
-            let entry =
-                NewEntry::new(user.actor(), "auth.logout").target("session", user.session_id).request(Some(&rid.0));
+            let entry = user.audit(&rid, Action::AuthLogout).target("session", user.session_id);
             audit::record(conn, entry)?;
             Ok::<_, AppError>(())
         })
@@ -245,26 +221,20 @@ pub struct ReceiptToken {
     pub reference: String,
 }
 
-/// The stored form of a receipt: an HMAC, so it can be looked up but never recovered.
-pub fn receipt_hash(state: &AppState, receipt: &str) -> String {
-    crate::crypto::hmac_hex(&state.receipt_key, receipt.as_bytes())
-}
-
 /// `POST /api/v1/auth/receipt`: a receipt for a short-lived token scoped to its one report.
 /// Throttled like logins, keyed by the receipt presented; every wrong receipt gets the same 401.
 pub async fn receipt(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
     let mut form = Form::read(body).await?;
     let presented = form.string("receipt").map(Zeroizing::new);
-    form.finish()?;
-    let Some(presented) = presented else { return Err(AppError::internal("validated fields missing")) };
-    let normalized = crate::codes::normalize(&presented, crate::reports::handlers::RECEIPT_LEN);
-    let hash = receipt_hash(&state, normalized.as_deref().unwrap_or(presented.as_str()));
+    let presented = form.finish_with(presented)?;
+    let normalized = crate::codes::normalize(&presented, crate::codes::RECEIPT_LEN);
+    let hash = token::receipt_hash(&state.receipt_key, normalized.as_deref().unwrap_or(presented.as_str()));
     let throttle_key = crate::crypto::hmac_hex(&state.throttle_key, format!("receipt:{hash}").as_bytes());
-    let request_id = rid.0;
+    let audit_ctx = Context::new(Actor::anonymous(), &rid);
     let outcome = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             if let Err(retry_after_secs) = throttle::reserve(conn, &throttle_key, db::now())? {
-                audit::record(conn, NewEntry::new(Actor::anonymous(), "auth.throttled").request(Some(&request_id)))?;
+                audit::record(conn, audit_ctx.entry(Action::AuthThrottled))?;
                 return Ok::<_, AppError>(Err(Some(retry_after_secs)));
             }
             let found = match normalized {
@@ -272,14 +242,13 @@ pub async fn receipt(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
                 None => None,
             };
             let Some(report) = found else {
-                let entry = NewEntry::new(Actor::anonymous(), "auth.receipt_failed").request(Some(&request_id));
-                audit::record(conn, entry)?;
+                audit::record(conn, audit_ctx.entry(Action::AuthReceiptFailed))?;
                 return Ok(Err(None));
             };
             throttle::clear(conn, &throttle_key)?;
-            let entry = NewEntry::new(Actor { id: None, role: Some("receipt".into()) }, "auth.receipt")
-                .target("report", report.id)
-                .request(Some(&request_id));
+            let entry = Context { actor: Actor::receipt(), ..audit_ctx.clone() }
+                .entry(Action::AuthReceipt)
+                .target("report", report.id);
             audit::record(conn, entry)?;
             Ok(Ok((report.id, report.reference)))
         })

@@ -13,9 +13,10 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
-use crate::audit::Actor;
+use crate::audit::{Action, Actor, Context, NewEntry};
 use crate::db::Id;
 use crate::error::AppError;
+use crate::http::RequestId;
 use crate::state::AppState;
 use crate::users::{Role, UserRow};
 
@@ -35,7 +36,12 @@ impl CurrentUser {
     }
 
     pub fn actor(&self) -> Actor {
-        Actor::user(self.user.id, self.role.as_str())
+        Actor::user(self.user.id, self.role)
+    }
+
+    /// An audit entry of this user's, in this request.
+    pub fn audit(&self, request: &RequestId, action: Action) -> NewEntry {
+        Context::new(self.actor(), request).entry(action)
     }
 }
 
@@ -59,8 +65,7 @@ async fn user_of(state: &web::Data<AppState>, claims: token::Claims) -> Result<C
     let user = crate::db::run(&state.pool, move |conn| Ok(session::live_user(conn, session_id, user_id)?))
         .await?
         .ok_or(AppError::Unauthorized)?;
-    let role = Role::parse(&user.role).ok_or_else(|| AppError::internal("unknown stored role"))?;
-    Ok(CurrentUser { user, role, session_id })
+    Ok(CurrentUser { role: user.role, user, session_id })
 }
 
 macro_rules! role_extractor {
@@ -126,8 +131,13 @@ impl Caller {
         match self {
             Caller::Anonymous => Actor::anonymous(),
             Caller::User(user) => user.actor(),
-            Caller::Receipt { .. } => Actor { id: None, role: Some("receipt".into()) },
+            Caller::Receipt { .. } => Actor::receipt(),
         }
+    }
+
+    /// An audit entry of this caller's, in this request.
+    pub fn audit(&self, request: &RequestId, action: Action) -> NewEntry {
+        Context::new(self.actor(), request).entry(action)
     }
 }
 

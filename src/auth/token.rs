@@ -97,6 +97,12 @@ pub fn refresh_token_hash(token: &str) -> String {
     crate::crypto::sha256_hex(token.as_bytes())
 }
 
+/// The stored form of a receipt: an HMAC under the receipt key, so it can be looked up but
+/// never recovered.
+pub fn receipt_hash(receipt_key: &[u8], receipt: &str) -> String {
+    crate::crypto::hmac_hex(receipt_key, receipt.as_bytes())
+}
+
 /// The bearer token of an `Authorization` header value.
 pub fn bearer(header: &str) -> Option<&str> {
     let (scheme, token) = header.split_once(' ')?;

@@ -1,20 +1,22 @@
 //! `/api/v1/cases`: caseworkers create and edit cases, put reports in them and link stations;
 //! admins read case metadata (SPEC §2.1).
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::rules::{self, CaseFields};
-use super::{store, CaseRow, CaseView, LinkRow, LinkView};
-use crate::audit::{self, NewEntry};
+use super::{store, CaseRow, CaseStatus, CaseView, Confidence, LinkRow, LinkView, Relation};
+use crate::audit::{self, Action};
 use crate::auth::{Caseworker, CurrentUser, Staff};
+use crate::db::versioned::{self, Expect, Versioned};
 use crate::db::{self, write_tx, DbConn, Id};
-use crate::error::{AppError, FieldError};
-use crate::http::body::{one_of, Form, JsonBody};
-use crate::http::{self, cursor, Page, RequestId};
+use crate::error::AppError;
+use crate::http::body::{Form, JsonBody};
+use crate::http::{self, cursor::ListQuery, param, Page, RequestId};
+use crate::reports::Priority;
 use crate::state::AppState;
 use crate::triage::QueueItem;
 use crate::users::Role;
@@ -28,18 +30,39 @@ pub struct CaseDetail {
     pub stations: Vec<LinkView>,
 }
 
-fn detail(conn: &mut DbConn, row: &CaseRow, viewer: &CurrentUser) -> Result<CaseDetail, AppError> {
+fn detail(conn: &mut DbConn, id: Id, viewer: &CurrentUser) -> Result<CaseDetail, AppError> {
+    let row = store::find(conn, id)?.ok_or(AppError::NotFound)?;
     let caseworker = viewer.role == Role::Caseworker;
     let reports = store::reports_of(conn, row.id)?;
     let mut stations = store::links_of(conn, row.id)?;
     if !caseworker {
         stations.iter_mut().for_each(|l| l.note = None);
     }
-    Ok(CaseDetail { case: CaseView::new(row, caseworker), reports: crate::triage::items(conn, &reports)?, stations })
+    Ok(CaseDetail {
+        case: CaseView::new(&row, caseworker),
+        reports: crate::triage::store::items(conn, &reports)?,
+        stations,
+    })
 }
 
-fn respond(status: actix_web::http::StatusCode, detail: CaseDetail) -> HttpResponse {
+fn respond(status: StatusCode, detail: CaseDetail) -> HttpResponse {
     HttpResponse::build(status).insert_header((header::ETAG, http::etag(detail.case.version))).json(detail)
+}
+
+fn report_id(text: &str) -> Result<Id, &'static str> {
+    http::path_id(text).map_err(|_| "must be a report's UUID")
+}
+
+/// Reads the fields of a case; `with_status` on edits (a new case is always open).
+fn read(form: &mut Form, with_status: bool) -> CaseFields {
+    CaseFields {
+        title: form.opt_parsed("title", rules::title),
+        summary: form.opt_nullable_parsed("summary", rules::summary).map(Option::flatten),
+        status: if with_status { form.opt_parsed("status", CaseStatus::read) } else { None },
+        priority: form.opt_parsed("priority", Priority::read),
+        assignee_id: form
+            .opt_nullable_parsed("assignee_id", |v| http::path_id(v).map_err(|_| "must be a user's UUID or null")),
+    }
 }
 
 fn check_assignee(conn: &mut DbConn, assignee: Option<Option<Id>>) -> Result<(), AppError> {
@@ -52,11 +75,11 @@ fn check_assignee(conn: &mut DbConn, assignee: Option<Option<Id>>) -> Result<(),
 }
 
 /// `field` names the report in the request, for the error.
-fn attach(conn: &mut DbConn, case: &CaseRow, report: Id, at: NaiveDateTime, field: &str) -> Result<(), AppError> {
+fn attach(conn: &mut DbConn, case: Id, report: Id, at: NaiveDateTime, field: &str) -> Result<(), AppError> {
     if crate::reports::store::find(conn, report)?.is_none() {
         return Err(AppError::invalid(field, "is not a report"));
     }
-    if !store::attach(conn, case.id, report, at)? {
+    if !store::attach(conn, case, report, at)? {
         return Err(AppError::Conflict("The report already belongs to a case; remove it there first.".into()));
     }
     Ok(())
@@ -69,13 +92,11 @@ pub async fn create(
     body: JsonBody,
 ) -> Result<HttpResponse, AppError> {
     let mut form = Form::read(body).await?;
-    let fields = rules::read(&mut form, false);
+    let fields = read(&mut form, false);
     let report_ids = form.opt_strings("report_ids").unwrap_or_default();
     let mut ids = Vec::new();
     for (i, raw) in report_ids.iter().enumerate() {
-        if let Some(id) =
-            form.check(&format!("report_ids[{i}]"), http::path_id(raw).map_err(|_| "must be a report's UUID"))
-        {
+        if let Some(id) = form.check(&format!("report_ids[{i}]"), report_id(raw)) {
             if !ids.contains(&id) {
                 ids.push(id);
             }
@@ -102,8 +123,8 @@ pub async fn create(
                 reference,
                 title: title.unwrap_or_default(),
                 summary: summary.flatten(),
-                status: "open".into(),
-                priority: priority.unwrap_or_else(|| "normal".into()),
+                status: CaseStatus::Open,
+                priority: priority.unwrap_or(Priority::Normal),
                 assignee_id: assignee_id.flatten(),
                 created_by: Some(user.id()),
                 version: 1,
@@ -112,19 +133,19 @@ pub async fn create(
             };
             store::insert(conn, &row)?;
             for (i, report) in ids.iter().enumerate() {
-                attach(conn, &row, *report, now, &format!("report_ids[{i}]"))?;
+                attach(conn, row.id, *report, now, &format!("report_ids[{i}]"))?;
             }
-            let entry = NewEntry::new(user.actor(), "case.create")
+            let entry = user
+                .audit(&rid, Action::CaseCreate)
                 .target("case", row.id)
-                .details(json!({"reference": row.reference, "report_ids": ids}))
-                .request(Some(&rid.0));
+                .details(json!({"reference": row.reference, "report_ids": ids}));
             audit::record(conn, entry)?;
-            detail(conn, &row, &user)
+            detail(conn, row.id, &user)
         })
     })
     .await?;
     let location = format!("/api/v1/cases/{}", case.case.id);
-    let mut response = respond(actix_web::http::StatusCode::CREATED, case);
+    let mut response = respond(StatusCode::CREATED, case);
     if let Ok(value) = header::HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
@@ -132,54 +153,35 @@ pub async fn create(
 }
 
 #[derive(Deserialize)]
-pub struct ListQuery {
+pub struct CaseQuery {
     status: Option<String>,
     assignee: Option<String>,
     station_id: Option<String>,
-    cursor: Option<String>,
-    limit: Option<String>,
+    #[serde(flatten)]
+    page: ListQuery,
 }
 
 pub async fn list(state: web::Data<AppState>, Staff(user): Staff, req: HttpRequest) -> Result<HttpResponse, AppError> {
-    let q: ListQuery = http::query(&req)?;
+    let q: CaseQuery = http::query(&req)?;
     let mut errors = Vec::new();
-    let mut filter = store::Filter {
-        limit: cursor::limit(q.limit.as_deref()).map_err(|m| errors.push(FieldError::new("limit", m))).unwrap_or(50),
-        ..store::Filter::default()
+    let e = &mut errors;
+    let limit = q.page.limit(e);
+    let filter = store::Filter {
+        status: param(e, "status", q.status, CaseStatus::read),
+        assignee: param(e, "assignee", q.assignee, |text| match text {
+            "me" => Ok(Some(user.id())),
+            "none" => Ok(None),
+            other => http::path_id(other).map(Some).map_err(|_| "must be me, none or a user's UUID"),
+        }),
+        station_id: param(e, "station_id", q.station_id, |v| http::path_id(v).map_err(|_| "must be a UUID")),
+        before: q.page.after(e),
+        limit,
     };
-    if let Some(s) = q.status {
-        match one_of(s, &rules::STATUSES, "must be open, monitoring or closed") {
-            Ok(s) => filter.status = Some(s),
-            Err(m) => errors.push(FieldError::new("status", m)),
-        }
-    }
-    match q.assignee.as_deref() {
-        None => {}
-        Some("me") => filter.assignee = Some(Some(user.id())),
-        Some("none") => filter.assignee = Some(None),
-        Some(other) => match http::path_id(other) {
-            Ok(id) => filter.assignee = Some(Some(id)),
-            Err(_) => errors.push(FieldError::new("assignee", "must be me, none or a user's UUID")),
-        },
-    }
-    if let Some(s) = q.station_id {
-        match http::path_id(&s) {
-            Ok(id) => filter.station_id = Some(id),
-            Err(_) => errors.push(FieldError::new("station_id", "must be a UUID")),
-        }
-    }
-    if let Some(c) = q.cursor {
-        match cursor::decode::<(NaiveDateTime, Id)>(&c) {
-            Some(p) => filter.before = Some(p),
-            None => errors.push(FieldError::new("cursor", "is not a cursor this service issued")),
-        }
-    }
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    let limit = filter.limit;
     let rows = db::run(&state.pool, move |conn| Ok(store::list(conn, &filter)?)).await?;
-    let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.created_at, r.id));
+    let (rows, next_cursor) = http::cursor::paginate(rows, limit, |r| (r.created_at, r.id));
     let caseworker = user.role == Role::Caseworker;
     let items: Vec<CaseView> = rows.iter().map(|r| CaseView::new(r, caseworker)).collect();
     Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
@@ -191,12 +193,8 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
-    let detail = db::run(&state.pool, move |conn| {
-        let row = store::find(conn, id)?.ok_or(AppError::NotFound)?;
-        detail(conn, &row, &user)
-    })
-    .await?;
-    Ok(respond(actix_web::http::StatusCode::OK, detail))
+    let detail = db::run(&state.pool, move |conn| detail(conn, id, &user)).await?;
+    Ok(respond(StatusCode::OK, detail))
 }
 
 pub async fn update(
@@ -209,63 +207,30 @@ pub async fn update(
 ) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
     let mut form = Form::read(body).await?;
-    let fields = rules::read(&mut form, true);
+    let fields = read(&mut form, true);
     form.finish()?;
     if fields == CaseFields::default() {
         return Err(AppError::invalid("", "send at least one of title, summary, status, priority, assignee_id"));
     }
-    let expected = http::if_match(&req)?;
+    let expect = Expect::Version(http::if_match(&req)?);
     let detail = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            let mut row = store::find(conn, id)?.ok_or(AppError::NotFound)?;
-            if row.version != expected {
-                return Err(AppError::PreconditionFailed);
-            }
+            let row = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+            versioned::unchanged(row.version, expect)?;
             check_assignee(conn, fields.assignee_id)?;
-            let mut changes: Vec<Value> = Vec::new();
-            if let Some(title) = fields.title.filter(|t| *t != row.title) {
-                changes.push(json!({"field": "title", "old": row.title, "new": title}));
-                row.title = title;
-            }
-            if let Some(summary) = fields.summary.filter(|s| *s != row.summary) {
-                // The summary is the caseworkers' own writing: recorded as changed, not quoted.
-                changes.push(json!({"field": "summary"}));
-                row.summary = summary;
-            }
-            if let Some(status) = fields.status.filter(|s| *s != row.status) {
-                changes.push(json!({"field": "status", "old": row.status, "new": status}));
-                row.status = status;
-            }
-            if let Some(priority) = fields.priority.filter(|p| *p != row.priority) {
-                changes.push(json!({"field": "priority", "old": row.priority, "new": priority}));
-                row.priority = priority;
-            }
-            if let Some(assignee) = fields.assignee_id.filter(|a| *a != row.assignee_id) {
-                changes.push(json!({"field": "assignee_id", "old": row.assignee_id, "new": assignee}));
-                row.assignee_id = assignee;
-            }
+            let (next, changes) = rules::apply(&row, &fields);
             if !changes.is_empty() {
-                row.version += 1;
-                row.updated_at = db::now();
-                store::save(conn, &row)?;
-                let entry = NewEntry::new(user.actor(), "case.update")
-                    .target("case", row.id)
-                    .details(json!({"changes": changes}))
-                    .request(Some(&rid.0));
+                versioned::claim(conn, Versioned::Case, id, expect, db::now())?;
+                store::save(conn, &next)?;
+                let entry =
+                    user.audit(&rid, Action::CaseUpdate).target("case", id).details(json!({"changes": changes}));
                 audit::record(conn, entry)?;
             }
-            detail(conn, &row, &user)
+            detail(conn, id, &user)
         })
     })
     .await?;
-    Ok(respond(actix_web::http::StatusCode::OK, detail))
-}
-
-/// A change to a case's reports or stations: bumps its version, records `action`.
-fn touch(conn: &mut DbConn, row: &mut CaseRow, now: NaiveDateTime) -> Result<(), AppError> {
-    row.version += 1;
-    row.updated_at = now;
-    Ok(store::save(conn, row)?)
+    Ok(respond(StatusCode::OK, detail))
 }
 
 pub async fn add_report(
@@ -277,26 +242,22 @@ pub async fn add_report(
 ) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
     let mut form = Form::read(body).await?;
-    let report = form.string("report_id");
-    let report = report.and_then(|r| form.check("report_id", http::path_id(&r).map_err(|_| "must be a report's UUID")));
-    form.finish()?;
-    let report = report.ok_or_else(|| AppError::internal("validated report_id missing"))?;
+    let report = form.parsed("report_id", report_id);
+    let report = form.finish_with(report)?;
     let detail = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            let mut row = store::find(conn, id)?.ok_or(AppError::NotFound)?;
             let now = db::now();
-            attach(conn, &row, report, now, "report_id")?;
-            touch(conn, &mut row, now)?;
-            let entry = NewEntry::new(user.actor(), "case.add_report")
-                .target("case", row.id)
-                .details(json!({"report_id": report}))
-                .request(Some(&rid.0));
+            // The case's reports are part of what its ETag stands for.
+            versioned::claim(conn, Versioned::Case, id, Expect::Any, now)?;
+            attach(conn, id, report, now, "report_id")?;
+            let entry =
+                user.audit(&rid, Action::CaseAddReport).target("case", id).details(json!({"report_id": report}));
             audit::record(conn, entry)?;
-            detail(conn, &row, &user)
+            detail(conn, id, &user)
         })
     })
     .await?;
-    Ok(respond(actix_web::http::StatusCode::OK, detail))
+    Ok(respond(StatusCode::OK, detail))
 }
 
 pub async fn remove_report(
@@ -309,16 +270,13 @@ pub async fn remove_report(
     let (id, report) = (http::path_id(&id)?, http::path_id(&report)?);
     db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            let mut row = store::find(conn, id)?.ok_or(AppError::NotFound)?;
             let now = db::now();
+            versioned::claim(conn, Versioned::Case, id, Expect::Any, now)?;
             if !store::detach(conn, id, report, now)? {
                 return Err(AppError::NotFound);
             }
-            touch(conn, &mut row, now)?;
-            let entry = NewEntry::new(user.actor(), "case.remove_report")
-                .target("case", id)
-                .details(json!({"report_id": report}))
-                .request(Some(&rid.0));
+            let entry =
+                user.audit(&rid, Action::CaseRemoveReport).target("case", id).details(json!({"report_id": report}));
             audit::record(conn, entry)?;
             Ok::<_, AppError>(())
         })
@@ -336,34 +294,21 @@ pub async fn link_station(
 ) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
     let mut form = Form::read(body).await?;
-    let station = form.string("station_id");
-    let relation = form.string("relation");
-    let confidence = form.string("confidence");
-    let note = form.opt_string("note");
-    let station =
-        station.and_then(|s| form.check("station_id", http::path_id(&s).map_err(|_| "must be a station's UUID")));
-    let relation = relation.and_then(|r| {
-        form.check("relation", one_of(r, &rules::RELATIONS, "must be operates_from, mentioned or suspected"))
-    });
-    let confidence = confidence
-        .and_then(|c| form.check("confidence", one_of(c, &rules::CONFIDENCES, "must be low, medium or high")));
-    let note = note
-        .filter(|n| !n.trim().is_empty())
-        .and_then(|n| form.check("note", crate::reports::rules::text(&n, rules::LINK_NOTE_MAX, true).map(|_| n)));
-    form.finish()?;
-    let (Some(station), Some(relation), Some(confidence)) = (station, relation, confidence) else {
-        return Err(AppError::internal("validated link fields missing"));
-    };
+    let station = form.parsed("station_id", |v| http::path_id(v).map_err(|_| "must be a station's UUID"));
+    let relation = form.parsed("relation", Relation::read);
+    let confidence = form.parsed("confidence", Confidence::read);
+    let note = form.opt_parsed("note", rules::link_note).flatten();
+    let ((station, relation), confidence) = form.finish_with(station.zip(relation).zip(confidence))?;
     let link = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            let mut row = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+            let now = db::now();
+            versioned::claim(conn, Versioned::Case, id, Expect::Any, now)?;
             if crate::stations::store::find(conn, station)?.is_none() {
                 return Err(AppError::invalid("station_id", "is not a station in the registry"));
             }
             if store::find_link(conn, id, station)?.is_some() {
                 return Err(AppError::Conflict("This station is already linked to the case.".into()));
             }
-            let now = db::now();
             let link = LinkRow {
                 case_id: id,
                 station_id: station,
@@ -374,14 +319,13 @@ pub async fn link_station(
                 created_at: now,
             };
             store::insert_link(conn, &link)?;
-            touch(conn, &mut row, now)?;
-            let entry = NewEntry::new(user.actor(), "case.link_station")
+            let entry = user
+                .audit(&rid, Action::CaseLinkStation)
                 .target("case", id)
-                .details(json!({"station_id": station, "relation": link.relation, "confidence": link.confidence}))
-                .request(Some(&rid.0));
+                .details(json!({"station_id": station, "relation": link.relation, "confidence": link.confidence}));
             audit::record(conn, entry)?;
             let links = store::links_of(conn, id)?;
-            links.into_iter().find(|l| l.station_id == station).ok_or_else(|| AppError::internal("link vanished"))
+            links.into_iter().find(|l| l.station_id == station).ok_or(AppError::NotFound)
         })
     })
     .await?;
@@ -400,18 +344,36 @@ pub async fn unlink_station(
     let (id, station) = (http::path_id(&id)?, http::path_id(&station)?);
     db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            let mut row = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+            versioned::claim(conn, Versioned::Case, id, Expect::Any, db::now())?;
             let link = store::find_link(conn, id, station)?.ok_or(AppError::NotFound)?;
             store::delete_link(conn, id, station)?;
-            touch(conn, &mut row, db::now())?;
-            let entry = NewEntry::new(user.actor(), "case.unlink_station")
+            let entry = user
+                .audit(&rid, Action::CaseUnlinkStation)
                 .target("case", id)
-                .details(json!({"station_id": station, "relation": link.relation, "confidence": link.confidence}))
-                .request(Some(&rid.0));
+                .details(json!({"station_id": station, "relation": link.relation, "confidence": link.confidence}));
             audit::record(conn, entry)?;
             Ok::<_, AppError>(())
         })
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_fields() {
+        let mut form =
+            Form::new(json!({"title": "T", "summary": null, "status": "monitoring", "assignee_id": null})).unwrap();
+        let fields = read(&mut form, true);
+        assert!(form.finish().is_ok());
+        assert_eq!(fields.summary, Some(None));
+        assert_eq!(fields.assignee_id, Some(None));
+        assert_eq!(fields.status, Some(CaseStatus::Monitoring));
+        let mut form = Form::new(json!({"status": "done", "priority": "asap"})).unwrap();
+        read(&mut form, true);
+        assert!(form.finish().is_err());
+    }
 }

@@ -10,6 +10,21 @@ use serde::Serialize;
 
 use crate::db::schema::{case_stations, cases};
 use crate::db::Id;
+use crate::reports::Priority;
+
+crate::text_enum! {
+    /// SPEC §6.
+    pub enum CaseStatus { Open = "open", Monitoring = "monitoring", Closed = "closed" }
+}
+
+crate::text_enum! {
+    /// How a station is tied to a case.
+    pub enum Relation { OperatesFrom = "operates_from", Mentioned = "mentioned", Suspected = "suspected" }
+}
+
+crate::text_enum! {
+    pub enum Confidence { Low = "low", Medium = "medium", High = "high" }
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = cases)]
@@ -18,8 +33,8 @@ pub struct CaseRow {
     pub reference: String,
     pub title: String,
     pub summary: Option<String>,
-    pub status: String,
-    pub priority: String,
+    pub status: CaseStatus,
+    pub priority: Priority,
     pub assignee_id: Option<Id>,
     pub created_by: Option<Id>,
     pub version: i32,
@@ -32,8 +47,8 @@ pub struct CaseRow {
 pub struct LinkRow {
     pub case_id: Id,
     pub station_id: Id,
-    pub relation: String,
-    pub confidence: String,
+    pub relation: Relation,
+    pub confidence: Confidence,
     pub note: Option<String>,
     pub created_by: Option<Id>,
     pub created_at: NaiveDateTime,
@@ -48,8 +63,8 @@ pub struct CaseView {
     pub title: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
-    pub status: String,
-    pub priority: String,
+    pub status: CaseStatus,
+    pub priority: Priority,
     pub assignee_id: Option<Id>,
     pub version: i32,
     #[serde(with = "crate::time::rfc3339")]
@@ -65,8 +80,8 @@ impl CaseView {
             reference: row.reference.clone(),
             title: row.title.clone(),
             summary: if with_summary { row.summary.clone() } else { None },
-            status: row.status.clone(),
-            priority: row.priority.clone(),
+            status: row.status,
+            priority: row.priority,
             assignee_id: row.assignee_id,
             version: row.version,
             created_at: row.created_at,
@@ -81,8 +96,8 @@ pub struct LinkView {
     pub station_id: Id,
     pub name: String,
     pub country: String,
-    pub relation: String,
-    pub confidence: String,
+    pub relation: Relation,
+    pub confidence: Confidence,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     #[serde(with = "crate::time::rfc3339")]

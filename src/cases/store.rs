@@ -3,7 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{CaseRow, LinkRow, LinkView};
+use super::{CaseRow, CaseStatus, LinkRow, LinkView};
+use crate::db::keyset::{self, Order};
 use crate::db::schema::{case_stations, cases, reports, stations};
 use crate::db::{DbConn, Id};
 use crate::db_run;
@@ -23,6 +24,7 @@ pub fn reference_taken(conn: &mut DbConn, reference: &str) -> QueryResult<bool> 
     })
 }
 
+/// Writes a case's fields. Its version is claimed first (`db::versioned`).
 pub fn save(conn: &mut DbConn, row: &CaseRow) -> QueryResult<()> {
     db_run!(conn: {
         diesel::update(cases::table.find(row.id))
@@ -32,8 +34,6 @@ pub fn save(conn: &mut DbConn, row: &CaseRow) -> QueryResult<()> {
                 cases::status.eq(&row.status),
                 cases::priority.eq(&row.priority),
                 cases::assignee_id.eq(row.assignee_id),
-                cases::version.eq(row.version),
-                cases::updated_at.eq(row.updated_at),
             ))
             .execute(conn)
     })
@@ -42,7 +42,7 @@ pub fn save(conn: &mut DbConn, row: &CaseRow) -> QueryResult<()> {
 
 #[derive(Debug, Default)]
 pub struct Filter {
-    pub status: Option<String>,
+    pub status: Option<CaseStatus>,
     pub assignee: Option<Option<Id>>,
     pub station_id: Option<Id>,
     pub before: Option<(NaiveDateTime, Id)>,
@@ -52,8 +52,8 @@ pub struct Filter {
 pub fn list(conn: &mut DbConn, f: &Filter) -> QueryResult<Vec<CaseRow>> {
     db_run!(conn: {
         let mut q = cases::table.select(CaseRow::as_select()).into_boxed();
-        if let Some(v) = &f.status {
-            q = q.filter(cases::status.eq(v.clone()));
+        if let Some(v) = f.status {
+            q = q.filter(cases::status.eq(v));
         }
         match f.assignee {
             None => {}
@@ -65,7 +65,7 @@ pub fn list(conn: &mut DbConn, f: &Filter) -> QueryResult<Vec<CaseRow>> {
             q = q.filter(cases::id.eq_any(linked));
         }
         if let Some((at, id)) = f.before {
-            q = q.filter(cases::created_at.lt(at).or(cases::created_at.eq(at).and(cases::id.lt(id))));
+            q = q.filter(keyset::after("cases.created_at, cases.id", vec![at.into(), id.into()], Order::Descending));
         }
         q.order((cases::created_at.desc(), cases::id.desc())).limit(f.limit + 1).load(conn)
     })

@@ -1,7 +1,9 @@
 //! Storage: one connection type for SQLite and PostgreSQL, the pool, migrations and transactions.
 
+pub mod keyset;
 pub mod schema;
 pub mod types;
+pub mod versioned;
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;

@@ -187,6 +187,39 @@ impl Form {
         }
     }
 
+    /// An optional string field turned into a typed value by `parse` (a word of a closed
+    /// vocabulary, an id …); a value that does not parse is an error at `name`.
+    pub fn opt_parsed<T, M: Into<String>>(
+        &mut self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, M>,
+    ) -> Option<T> {
+        let value = self.opt_string(name)?;
+        self.check(name, parse(&value))
+    }
+
+    /// A required string field turned into a typed value by `parse`.
+    pub fn parsed<T, M: Into<String>>(
+        &mut self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, M>,
+    ) -> Option<T> {
+        let value = self.string(name)?;
+        self.check(name, parse(&value))
+    }
+
+    /// A field that may be null on purpose (to clear it), turned into a typed value by `parse`.
+    pub fn opt_nullable_parsed<T, M: Into<String>>(
+        &mut self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, M>,
+    ) -> Option<Option<T>> {
+        match self.opt_nullable_string(name)? {
+            None => Some(None),
+            Some(value) => self.check(name, parse(&value)).map(Some),
+        }
+    }
+
     /// Whether the body has this field (even as null).
     pub fn has(&self, name: &str) -> bool {
         self.map.contains_key(name)
@@ -244,6 +277,13 @@ impl Form {
             let at = self.prefix.trim_end_matches('.').to_string();
             self.errors.push(FieldError::new(at, format!("unknown field(s); accepted fields are: {accepted}")));
         }
+    }
+
+    /// Ends reading and hands back what was read. A required value is `None` only when its
+    /// field was missing or wrong, which recorded an error, so `finish` has failed already.
+    pub fn finish_with<T>(self, value: Option<T>) -> Result<T, AppError> {
+        self.finish()?;
+        value.ok_or_else(|| AppError::invalid("", "The body is incomplete."))
     }
 
     /// Ends reading: fails with every collected error, plus one for fields we did not ask for.

@@ -44,36 +44,45 @@ pub fn limit(raw: Option<&str>) -> Result<i64, &'static str> {
     }
 }
 
-/// The query of a list that has no filters: `?limit=&cursor=`.
+/// `?limit=&cursor=`, the paging part of every list's query; a list with filters puts it in
+/// its own query with `#[serde(flatten)]`.
 #[derive(Debug, Default, Deserialize)]
-pub struct PageQuery {
+pub struct ListQuery {
     pub limit: Option<String>,
     pub cursor: Option<String>,
 }
 
-impl PageQuery {
+impl ListQuery {
     /// The page size and the position after which the page starts; each problem is added to
     /// `errors` under its parameter's name.
     pub fn read<K: DeserializeOwned>(&self, errors: &mut Vec<FieldError>) -> (i64, Option<K>) {
-        let limit = limit(self.limit.as_deref()).unwrap_or_else(|message| {
+        (self.limit(errors), self.after(errors))
+    }
+
+    /// The page size (1..=200, default 50).
+    pub fn limit(&self, errors: &mut Vec<FieldError>) -> i64 {
+        limit(self.limit.as_deref()).unwrap_or_else(|message| {
             errors.push(FieldError::new("limit", message));
             50
-        });
-        let after = self.cursor.as_deref().and_then(|text| {
+        })
+    }
+
+    /// The position after which the page starts.
+    pub fn after<K: DeserializeOwned>(&self, errors: &mut Vec<FieldError>) -> Option<K> {
+        self.cursor.as_deref().and_then(|text| {
             let position = decode(text);
             if position.is_none() {
                 errors.push(FieldError::new("cursor", "is not a cursor this service issued"));
             }
             position
-        });
-        (limit, after)
+        })
     }
 }
 
 /// `?limit=&cursor=` of a list without filters (a report's messages or notes), read in the
 /// handler after authorization: every problem is one 422.
 pub fn page<K: DeserializeOwned>(req: &actix_web::HttpRequest) -> Result<(i64, Option<K>), AppError> {
-    let query: PageQuery = super::query(req)?;
+    let query: ListQuery = super::query(req)?;
     let mut errors = Vec::new();
     let page = query.read(&mut errors);
     if errors.is_empty() {
@@ -106,11 +115,11 @@ mod tests {
     #[test]
     fn page_query() {
         let mut errors = Vec::new();
-        let q = PageQuery { limit: Some("10".into()), cursor: Some(encode(&7i64)) };
+        let q = ListQuery { limit: Some("10".into()), cursor: Some(encode(&7i64)) };
         assert_eq!(q.read::<i64>(&mut errors), (10, Some(7)));
-        assert_eq!(PageQuery::default().read::<i64>(&mut errors), (50, None));
+        assert_eq!(ListQuery::default().read::<i64>(&mut errors), (50, None));
         assert!(errors.is_empty());
-        let q = PageQuery { limit: Some("0".into()), cursor: Some("garbage".into()) };
+        let q = ListQuery { limit: Some("0".into()), cursor: Some("garbage".into()) };
         assert_eq!(q.read::<i64>(&mut errors), (50, None));
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["limit", "cursor"]);

@@ -117,6 +117,23 @@ pub fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, App
         .map_err(|_| AppError::BadRequest("The query string is malformed."))
 }
 
+/// Parses one query parameter of a list, when given; a value that does not parse adds an error
+/// under the parameter's name, so every problem of a query comes back in one 422.
+pub fn param<T, M: Into<String>>(
+    errors: &mut Vec<crate::error::FieldError>,
+    field: &str,
+    value: Option<String>,
+    parse: impl FnOnce(&str) -> Result<T, M>,
+) -> Option<T> {
+    match parse(&value?) {
+        Ok(v) => Some(v),
+        Err(message) => {
+            errors.push(crate::error::FieldError::new(field, message));
+            None
+        }
+    }
+}
+
 /// The `ETag` of a versioned resource.
 pub fn etag(version: i32) -> String {
     format!("\"{version}\"")

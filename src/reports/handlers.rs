@@ -2,30 +2,29 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::NaiveDateTime;
-use serde::{Deserialize, Serialize};
+use chrono::{NaiveDate, NaiveDateTime};
+use serde::Serialize;
 use serde_json::json;
 
+use super::access::{load_for, side_of, Side};
 use super::rules::{self, Submission, STATION_UNKNOWN};
-use super::{source, store, Consent, KeyRow, ReportRow, ReportSummary, ReporterView};
-use crate::audit::{self, NewEntry};
-use crate::auth::{Caller, CurrentUser, Reporter};
-use crate::crypto::envelope::DataKey;
+use super::view::{reporter_view, ReportSummary, StaffView};
+use super::{store, KeyRow, Kind, Precision, Priority, ReportRow, Source, Status};
+use crate::audit::{self, Action};
+use crate::auth::{Caller, Reporter};
 use crate::db::{self, write_tx, DbConn, Id};
-use crate::error::{AppError, FieldError};
+use crate::error::AppError;
+use crate::fields::{self, required_text};
 use crate::http::body::{Form, JsonBody};
 use crate::http::{self, cursor, Page, RequestId};
 use crate::state::AppState;
 use crate::users::Role;
 
-/// Receipts are 20 Crockford base32 characters: 100 bits.
-pub const RECEIPT_LEN: usize = 20;
-
 #[derive(Serialize)]
 pub struct Created {
     pub id: Id,
     pub reference: String,
-    pub status: String,
+    pub status: Status,
     #[serde(with = "crate::time::rfc3339")]
     pub created_at: NaiveDateTime,
     /// Shown exactly once; only its HMAC is stored.
@@ -35,7 +34,7 @@ pub struct Created {
 
 /// Who submits, and how it is recorded.
 struct Submitter {
-    source: &'static str,
+    source: Source,
     reporter_id: Option<Id>,
     submitted_by: Option<Id>,
     /// Anonymous reporters get a receipt; so does a caseworker taking a report by phone or in
@@ -46,17 +45,17 @@ struct Submitter {
 fn submitter(caller: &Caller) -> Result<Submitter, AppError> {
     match caller {
         Caller::Anonymous => {
-            Ok(Submitter { source: source::ANONYMOUS, reporter_id: None, submitted_by: None, gets_receipt: true })
+            Ok(Submitter { source: Source::Anonymous, reporter_id: None, submitted_by: None, gets_receipt: true })
         }
         Caller::User(user) => match user.role {
             Role::Reporter => Ok(Submitter {
-                source: source::REPORTER,
+                source: Source::Reporter,
                 reporter_id: Some(user.id()),
                 submitted_by: Some(user.id()),
                 gets_receipt: false,
             }),
             Role::Caseworker => Ok(Submitter {
-                source: source::STAFF,
+                source: Source::Staff,
                 reporter_id: None,
                 submitted_by: Some(user.id()),
                 gets_receipt: true,
@@ -78,29 +77,25 @@ pub async fn submit(
     let submitter = submitter(&caller)?;
     let mut form = Form::read(body).await?;
     let today = chrono::Utc::now().date_naive();
-    let submission = rules::submission(&mut form, today);
+    let submission = submission(&mut form, today);
     if let Some(station) = submission.as_ref().and_then(|s| s.station_id) {
         if !db::run(&state.pool, move |conn| Ok(store::public_station_exists(conn, station)?)).await? {
             form.error("station_id", STATION_UNKNOWN);
         }
     }
-    form.finish()?;
-    let submission = submission.ok_or_else(|| AppError::internal("validated submission missing"))?;
+    let submission = form.finish_with(submission)?;
 
-    let receipt = submitter.gets_receipt.then(|| crate::codes::random(RECEIPT_LEN));
-    let receipt_hash = receipt.as_deref().map(|r| crate::auth::handlers::receipt_hash(&state, r));
+    let receipt = submitter.gets_receipt.then(crate::codes::receipt);
+    let receipt_hash = receipt.as_deref().map(|r| crate::auth::token::receipt_hash(&state.receipt_key, r));
     let (row, key) = seal(&state, &submission, &submitter, receipt_hash);
-    let actor = caller.actor();
+    let entry = caller.audit(&rid, Action::ReportCreate);
     let tactics = submission.tactics;
     let row = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             let mut row = row;
             row.reference = unique_reference(conn)?;
             store::insert(conn, &row, &key, &tactics)?;
-            let entry = NewEntry::new(actor, "report.create")
-                .target("report", row.id)
-                .details(json!({"kind": row.kind, "source": row.source}))
-                .request(Some(&rid.0));
+            let entry = entry.target("report", row.id).details(json!({"kind": row.kind, "source": row.source}));
             audit::record(conn, entry)?;
             Ok::<_, AppError>(row)
         })
@@ -135,9 +130,9 @@ fn seal(state: &AppState, s: &Submission, who: &Submitter, receipt_hash: Option<
     let row = ReportRow {
         id,
         reference: String::new(),
-        kind: s.kind.clone(),
+        kind: s.kind,
         occurred_on: s.occurred_on,
-        occurred_on_precision: s.occurred_on_precision.clone(),
+        occurred_on_precision: s.occurred_on_precision,
         country: s.country.clone(),
         city: s.city.clone(),
         language: s.language.clone(),
@@ -145,12 +140,12 @@ fn seal(state: &AppState, s: &Submission, who: &Submitter, receipt_hash: Option<
         consent_contact_ok: s.contact_ok,
         consent_share_with_authorities: s.share_with_authorities,
         on_behalf_of_other: s.on_behalf_of_other,
-        source: who.source.to_string(),
+        source: who.source,
         reporter_id: who.reporter_id,
         submitted_by: who.submitted_by,
         receipt_hash,
-        status: "new".into(),
-        priority: "normal".into(),
+        status: Status::New,
+        priority: Priority::Normal,
         narrative: seal("narrative", &s.narrative),
         contact: s.contact.as_deref().map(|v| seal("contact", v)),
         location_detail: s.location_detail.as_deref().map(|v| seal("location_detail", v)),
@@ -158,112 +153,13 @@ fn seal(state: &AppState, s: &Submission, who: &Submitter, receipt_hash: Option<
         version: 1,
         created_at: now,
         updated_at: now,
-        priority_rank: 1,
+        priority_rank: Priority::Normal.rank(),
         resolution: None,
         duplicate_of: None,
         assignee_id: None,
         case_id: None,
     };
     (row, KeyRow::new(id, wrapped, now))
-}
-
-/// How a caller may see one report's content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// The reporter: by account (their own reports) or by receipt (that one report).
-    Reporter,
-    /// A caseworker; every read is audited.
-    Staff,
-}
-
-/// Who may look at report content at all, before any report is loaded: admins never (SPEC §2).
-pub fn side_of(caller: &Caller) -> Result<Side, AppError> {
-    match caller {
-        Caller::Anonymous => Err(AppError::Unauthorized),
-        Caller::Receipt { .. } => Ok(Side::Reporter),
-        Caller::User(CurrentUser { role: Role::Reporter, .. }) => Ok(Side::Reporter),
-        Caller::User(CurrentUser { role: Role::Caseworker, .. }) => Ok(Side::Staff),
-        Caller::User(CurrentUser { role: Role::Admin, .. }) => Err(AppError::Forbidden),
-    }
-}
-
-/// Whether this caller may see this report. A reporter asking for someone else's report gets
-/// the same 404 as for one that does not exist.
-pub fn may_see(caller: &Caller, report: &ReportRow) -> bool {
-    match caller {
-        Caller::Anonymous => false,
-        Caller::Receipt { report_id } => *report_id == report.id,
-        Caller::User(user) => match user.role {
-            Role::Reporter => report.reporter_id == Some(user.id()),
-            Role::Caseworker => true,
-            Role::Admin => false,
-        },
-    }
-}
-
-/// Loads a report the caller may see, with its data key, inside the caller's transaction.
-pub fn load_for(
-    state: &AppState,
-    conn: &mut DbConn,
-    caller: &Caller,
-    id: Id,
-) -> Result<(ReportRow, DataKey), AppError> {
-    let report = store::find(conn, id)?.filter(|r| may_see(caller, r)).ok_or(AppError::NotFound)?;
-    let stored = store::key(conn, report.id)?.ok_or_else(|| AppError::internal("report key missing"))?;
-    let key = state.keyring.unwrap(report.id, &stored.wrapped_key()).map_err(|_| AppError::internal("report key"))?;
-    Ok((report, key))
-}
-
-fn open(key: &DataKey, report: &ReportRow, column: &str, value: &Option<String>) -> Result<Option<String>, AppError> {
-    value
-        .as_deref()
-        .map(|sealed| key.open("reports", column, report.id, sealed).map_err(|_| AppError::internal("decryption")))
-        .transpose()
-}
-
-pub fn reporter_view(key: &DataKey, report: &ReportRow, tactics: Vec<String>) -> Result<ReporterView, AppError> {
-    let narrative =
-        key.open("reports", "narrative", report.id, &report.narrative).map_err(|_| AppError::internal("decryption"))?;
-    Ok(ReporterView {
-        id: report.id,
-        reference: report.reference.clone(),
-        kind: report.kind.clone(),
-        tactics,
-        narrative,
-        occurred_on: report.occurred_on,
-        occurred_on_precision: report.occurred_on_precision.clone(),
-        country: report.country.clone(),
-        city: report.city.clone(),
-        location_detail: open(key, report, "location_detail", &report.location_detail)?,
-        station_id: report.station_id,
-        station_hint: open(key, report, "station_hint", &report.station_hint)?,
-        contact: open(key, report, "contact", &report.contact)?,
-        consent: Consent {
-            contact_ok: report.consent_contact_ok,
-            share_with_authorities: report.consent_share_with_authorities,
-        },
-        on_behalf_of_other: report.on_behalf_of_other,
-        language: report.language.clone(),
-        status: report.status.clone(),
-        created_at: report.created_at,
-        updated_at: report.updated_at,
-    })
-}
-
-/// What a caseworker sees: the reporter's fields plus how it came in and its priority.
-#[derive(Serialize)]
-pub struct StaffView {
-    #[serde(flatten)]
-    pub report: ReporterView,
-    pub source: String,
-    pub priority: String,
-    pub resolution: Option<String>,
-    pub duplicate_of: Option<Id>,
-    pub assignee_id: Option<Id>,
-    pub case_id: Option<Id>,
-    pub tags: Vec<String>,
-    /// Also sent as the `ETag`.
-    pub version: i32,
 }
 
 /// `GET /api/v1/reports/{id}`: the reporter's (or receipt holder's) view, or a caseworker's.
@@ -281,15 +177,15 @@ pub async fn get(
         write_tx(conn, |conn| {
             let (report, key) = load_for(&state2, conn, &caller, id)?;
             let view = reporter_view(&key, &report, store::tactics(conn, report.id)?)?;
-            let entry = NewEntry::new(caller.actor(), "report.read")
+            let entry = caller
+                .audit(&rid, Action::ReportRead)
                 .target("report", report.id)
-                .details(json!({"side": if side == Side::Staff { "staff" } else { "reporter" }}))
-                .request(Some(&rid.0));
+                .details(json!({"side": if side == Side::Staff { "staff" } else { "reporter" }}));
             audit::record(conn, entry)?;
             let body = match side {
                 Side::Reporter => serde_json::to_value(view),
                 Side::Staff => serde_json::to_value(StaffView {
-                    tags: crate::triage::tags(conn, report.id)?,
+                    tags: store::tags(conn, report.id)?,
                     source: report.source,
                     priority: report.priority,
                     resolution: report.resolution,
@@ -313,38 +209,217 @@ pub async fn get(
     Ok(response.json(body))
 }
 
-#[derive(Deserialize)]
-pub struct MineQuery {
-    cursor: Option<String>,
-    limit: Option<String>,
-}
-
 /// `GET /api/v1/reports/mine`: the reporter's own reports, newest first, metadata only.
 pub async fn mine(
     state: web::Data<AppState>,
     Reporter(user): Reporter,
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
-    let query: MineQuery = http::query(&req)?;
-    let mut errors = Vec::new();
-    let limit =
-        cursor::limit(query.limit.as_deref()).map_err(|m| errors.push(FieldError::new("limit", m))).unwrap_or(50);
-    let before = match query.cursor {
-        None => None,
-        Some(text) => {
-            let position = cursor::decode::<(NaiveDateTime, Id)>(&text);
-            if position.is_none() {
-                errors.push(FieldError::new("cursor", "is not a cursor this service issued"));
-            }
-            position
-        }
-    };
-    if !errors.is_empty() {
-        return Err(AppError::Validation(errors));
-    }
+    let (limit, before) = cursor::page::<(NaiveDateTime, Id)>(&req)?;
     let user_id = user.id();
     let rows = db::run(&state.pool, move |conn| Ok(store::list_mine(conn, user_id, before, limit)?)).await?;
     let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.created_at, r.id));
     let items = rows.iter().map(ReportSummary::from).collect();
     Ok(HttpResponse::Ok().json(Page::<ReportSummary> { items, next_cursor }))
+}
+
+/// Reads a whole submission, collecting every violation into `form`.
+pub fn submission(form: &mut Form, today: NaiveDate) -> Option<Submission> {
+    let kind = form.string("kind");
+    let tactics = form.opt_strings("tactics");
+    let narrative = form.string("narrative");
+    let occurred_on_raw = form.opt_string("occurred_on");
+    let precision = form.opt_string("occurred_on_precision");
+    let country_raw = form.string("country");
+    let city = form.opt_string("city");
+    let location_detail = form.opt_string("location_detail");
+    let station_raw = form.opt_string("station_id");
+    let station_hint = form.opt_string("station_hint");
+    let contact = form.opt_string("contact");
+    let consent = form.opt_object("consent", |c| (c.opt_bool("contact_ok"), c.opt_bool("share_with_authorities")));
+    let on_behalf_of_other = form.opt_bool("on_behalf_of_other");
+    let language_raw = form.opt_string("language");
+
+    let kind = kind.and_then(|k| form.check("kind", Kind::read(&k)));
+    let mut tactic_list = Vec::new();
+    for (i, raw) in tactics.clone().unwrap_or_default().iter().enumerate() {
+        if let Some(tactic) = form.check(&format!("tactics[{i}]"), rules::tactic(raw, &tactic_list)) {
+            tactic_list.push(tactic);
+        }
+    }
+    if kind == Some(Kind::Incident) && tactics.as_ref().is_none_or(|t| t.is_empty()) {
+        form.error("tactics", "must name at least one tactic for an incident");
+    }
+    if let Some(n) = &narrative {
+        form.check("narrative", required_text(n, rules::NARRATIVE_MAX));
+    }
+    let occurred_on = occurred_on_raw.and_then(|d| form.check("occurred_on", rules::occurred_on(&d, today)));
+    let precision = match precision.map(|p| Precision::read(&p)) {
+        Some(Err(message)) => {
+            form.error("occurred_on_precision", message);
+            None
+        }
+        Some(Ok(_)) if occurred_on.is_none() && !form.has_error("occurred_on") => {
+            form.error("occurred_on_precision", "needs occurred_on");
+            None
+        }
+        Some(Ok(p)) => Some(p),
+        None => occurred_on.map(|_| Precision::Day),
+    };
+    let country = country_raw.and_then(|c| form.check("country", fields::country(&c)));
+    for (name, value, max, multiline) in [
+        ("city", &city, rules::CITY_MAX, false),
+        ("location_detail", &location_detail, rules::LOCATION_DETAIL_MAX, true),
+        ("station_hint", &station_hint, rules::STATION_HINT_MAX, true),
+        ("contact", &contact, rules::CONTACT_MAX, true),
+    ] {
+        if let Some(v) = value {
+            form.check(name, fields::text(v, max, multiline));
+        }
+    }
+    let station_id =
+        station_raw.and_then(|s| form.check("station_id", crate::http::path_id(&s).map_err(|_| STATION_UNKNOWN)));
+    let language = language_raw.and_then(|l| form.check("language", fields::language(&l)));
+    let (contact_ok, share_with_authorities) = consent.unwrap_or((None, None));
+
+    Some(Submission {
+        kind: kind?,
+        tactics: tactic_list,
+        narrative: narrative?,
+        occurred_on,
+        occurred_on_precision: precision,
+        country: country?,
+        city: city.filter(|c| !c.trim().is_empty()),
+        location_detail: location_detail.filter(|v| !v.trim().is_empty()),
+        station_id,
+        station_hint: station_hint.filter(|v| !v.trim().is_empty()),
+        contact: contact.filter(|v| !v.trim().is_empty()),
+        contact_ok: contact_ok.unwrap_or(false),
+        share_with_authorities: share_with_authorities.unwrap_or(false),
+        on_behalf_of_other: on_behalf_of_other.unwrap_or(false),
+        language,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::error::{AppError, FieldError};
+    use serde_json::{json, Value};
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()
+    }
+
+    fn read(body: Value) -> Result<Submission, Vec<FieldError>> {
+        let mut form = Form::new(body).unwrap();
+        let submission = submission(&mut form, today());
+        match form.finish() {
+            Ok(()) => Ok(submission.unwrap()),
+            Err(AppError::Validation(errors)) => Err(errors),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    fn fields(errors: Vec<FieldError>) -> Vec<String> {
+        errors.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn a_minimal_incident() {
+        let s = read(json!({"kind": "incident", "tactics": ["threat_to_family"], "narrative": "x", "country": "nl"}))
+            .unwrap();
+        assert_eq!(s.country, "NL");
+        assert!(!s.contact_ok && !s.share_with_authorities && !s.on_behalf_of_other);
+    }
+
+    #[test]
+    fn every_violation_at_once() {
+        let errors = read(json!({
+            "kind": "incident",
+            "tactics": ["not_a_tactic", 3],
+            "narrative": "   ",
+            "occurred_on": "2999-01-01",
+            "country": "XX",
+            "city": "a\nb",
+            "contact": "c".repeat(1001),
+            "consent": {"contact_ok": "yes", "other": 1},
+            "language": "not a tag!",
+            "station_id": "nope",
+            "surprise": true
+        }))
+        .unwrap_err();
+        assert_eq!(
+            fields(errors),
+            vec![
+                "tactics[1]",
+                "tactics[0]",
+                "narrative",
+                "occurred_on",
+                "country",
+                "city",
+                "station_id",
+                "contact",
+                "consent.contact_ok",
+                "consent",
+                "language",
+                ""
+            ]
+        );
+    }
+
+    #[test]
+    fn incidents_need_tactics_stations_do_not() {
+        let errors = read(json!({"kind": "incident", "narrative": "x", "country": "NL"})).unwrap_err();
+        assert_eq!(fields(errors), vec!["tactics"]);
+        assert!(read(json!({"kind": "station", "narrative": "x", "country": "NL"})).is_ok());
+    }
+
+    #[test]
+    fn texts_in_any_script_round_trip() {
+        for narrative in ["我的家人受到威胁", "ئائىلەمگە تەھدىت قىلدى", "ང་ཚོའི་ནང་མི་ལ་", "🙏🏽 family\n\ttabs"]
+        {
+            let s = read(json!({"kind": "station", "narrative": narrative, "country": "CA"})).unwrap();
+            assert_eq!(s.narrative, narrative);
+        }
+    }
+
+    #[test]
+    fn control_characters_and_nul_are_refused() {
+        let errors = read(json!({"kind": "station", "narrative": "a\u{0}b", "country": "CA"})).unwrap_err();
+        assert_eq!(fields(errors), vec!["narrative"]);
+        let errors = read(json!({"kind": "station", "narrative": "a\u{1b}[31m", "country": "CA"})).unwrap_err();
+        assert_eq!(fields(errors), vec!["narrative"]);
+    }
+
+    #[test]
+    fn lengths_count_characters() {
+        let ok = "字".repeat(rules::NARRATIVE_MAX);
+        assert!(read(json!({"kind": "station", "narrative": ok, "country": "CA"})).is_ok());
+        let long = "字".repeat(rules::NARRATIVE_MAX + 1);
+        assert!(read(json!({"kind": "station", "narrative": long, "country": "CA"})).is_err());
+    }
+
+    #[test]
+    fn dates_and_precision() {
+        let s =
+            read(json!({"kind": "station", "narrative": "x", "country": "CA", "occurred_on": "2026-11-28"})).unwrap();
+        assert_eq!(s.occurred_on_precision, Some(Precision::Day));
+        let errors =
+            read(json!({"kind": "station", "narrative": "x", "country": "CA", "occurred_on_precision": "month"}))
+                .unwrap_err();
+        assert_eq!(fields(errors), vec!["occurred_on_precision"]);
+        let errors = read(json!({"kind": "station", "narrative": "x", "country": "CA", "occurred_on": "2026-13-01"}))
+            .unwrap_err();
+        assert_eq!(fields(errors), vec!["occurred_on"]);
+    }
+
+    #[test]
+    fn duplicate_tactics_are_refused() {
+        let errors =
+            read(json!({"kind": "incident", "tactics": ["other", "other"], "narrative": "x", "country": "CA"}))
+                .unwrap_err();
+        assert_eq!(fields(errors), vec!["tactics[1]"]);
+    }
 }

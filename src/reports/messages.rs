@@ -4,21 +4,18 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
-use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 
-use super::handlers::{load_for, side_of, Side};
+use super::access::{load_for, side_of, Side};
 use super::{rules, store, MessageRow};
-use crate::audit::{self, NewEntry};
+use crate::audit::{self, Action};
 use crate::auth::Caller;
-use crate::db::schema::report_messages;
 use crate::db::{self, write_tx, Id};
-use crate::db_run;
 use crate::error::AppError;
 use crate::http::body::{Form, JsonBody};
 use crate::http::cursor;
-use crate::http::{self, RequestId};
+use crate::http::{self, Page, RequestId};
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -31,10 +28,11 @@ pub struct Message {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Serialize)]
-pub struct Thread {
-    pub items: Vec<Message>,
-    pub next_cursor: Option<String>,
+/// The `{body}` of a message or a note (1..=20000 characters).
+pub(super) async fn read_body(body: JsonBody) -> Result<String, AppError> {
+    let mut form = Form::read(body).await?;
+    let text = form.parsed("body", |text| rules::message_body(text).map(|_| text.to_string()));
+    form.finish_with(text)
 }
 
 pub async fn list(
@@ -48,20 +46,10 @@ pub async fn list(
     let id = http::path_id(&id)?;
     let (limit, after) = cursor::page::<(NaiveDateTime, Id)>(&req)?;
     let state2 = state.clone();
-    let (items, next_cursor) = db::run(&state.pool, move |conn| {
+    let page = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             let (report, key) = load_for(&state2, conn, &caller, id)?;
-            let rows: Vec<MessageRow> = db_run!(conn: {
-                let mut query = report_messages::table.filter(report_messages::report_id.eq(report.id)).into_boxed();
-                if let Some((at, id)) = after {
-                    query = query.filter(report_messages::created_at.gt(at).or(report_messages::created_at.eq(at).and(report_messages::id.gt(id))));
-                }
-                query
-                    .order((report_messages::created_at.asc(), report_messages::id.asc()))
-                    .limit(limit + 1)
-                    .select(MessageRow::as_select())
-                    .load(conn)
-            })?;
+            let rows = store::messages(conn, report.id, after, limit)?;
             let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.created_at, r.id));
             let mut items = Vec::with_capacity(rows.len());
             for row in rows {
@@ -70,16 +58,16 @@ pub async fn list(
                     .map_err(|_| AppError::internal("decryption"))?;
                 items.push(Message { id: row.id, author: row.author_role, body, created_at: row.created_at });
             }
-            let entry = NewEntry::new(caller.actor(), "message.read")
+            let entry = caller
+                .audit(&rid, Action::MessageRead)
                 .target("report", report.id)
-                .details(json!({"messages": items.len()}))
-                .request(Some(&rid.0));
+                .details(json!({"messages": items.len()}));
             audit::record(conn, entry)?;
-            Ok::<_, AppError>((items, next_cursor))
+            Ok::<_, AppError>(Page { items, next_cursor })
         })
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Thread { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(page))
 }
 
 pub async fn create(
@@ -91,13 +79,7 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     let side = side_of(&caller)?;
     let id = http::path_id(&id)?;
-    let mut form = Form::read(body).await?;
-    let text = form.string("body");
-    if let Some(text) = &text {
-        form.check("body", rules::message_body(text));
-    }
-    form.finish()?;
-    let text = text.ok_or_else(|| AppError::internal("validated body missing"))?;
+    let text = read_body(body).await?;
     let state2 = state.clone();
     let message = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
@@ -119,12 +101,12 @@ pub async fn create(
                 body: key.seal("report_messages", "body", message_id, &text),
                 created_at: db::now(),
             };
-            db_run!(conn: { diesel::insert_into(report_messages::table).values(&row).execute(conn) })?;
+            store::insert_message(conn, &row)?;
             store::touch(conn, report.id, row.created_at)?;
-            let entry = NewEntry::new(caller.actor(), "message.create")
+            let entry = caller
+                .audit(&rid, Action::MessageCreate)
                 .target("report", report.id)
-                .details(json!({"message_id": row.id, "author": author_role}))
-                .request(Some(&rid.0));
+                .details(json!({"message_id": row.id, "author": author_role}));
             audit::record(conn, entry)?;
             Ok::<_, AppError>(Message { id: row.id, author: row.author_role, body: text, created_at: row.created_at })
         })

@@ -1,24 +1,88 @@
 //! Reports: intake, the reporter's follow-up and the message thread (SPEC §4).
 
+pub mod access;
 pub mod handlers;
 pub mod messages;
 pub mod notes;
 pub mod rules;
 pub mod store;
+pub mod view;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
-use serde::Serialize;
 
-use crate::db::schema::{report_keys, report_messages, reports};
+use crate::db::schema::{report_keys, report_messages, report_notes, reports};
 use crate::db::Id;
 
-/// Where a report came from. Nothing about the submitter's device or network is kept.
-pub mod source {
-    pub const ANONYMOUS: &str = "anonymous";
-    pub const REPORTER: &str = "reporter";
-    /// Entered by a caseworker from a phone call or an in-person meeting.
-    pub const STAFF: &str = "staff";
+crate::text_enum! {
+    /// Where a report came from. Nothing about the submitter's device or network is kept.
+    pub enum Source {
+        Anonymous = "anonymous",
+        Reporter = "reporter",
+        /// Entered by a caseworker from a phone call or an in-person meeting.
+        Staff = "staff",
+    }
+}
+
+crate::text_enum! {
+    /// SPEC §4.1: something that happened, or a suspected outpost.
+    pub enum Kind { Incident = "incident", Station = "station" }
+}
+
+crate::text_enum! {
+    /// How precise `occurred_on` is.
+    pub enum Precision { Day = "day", Month = "month", Year = "year" }
+}
+
+crate::text_enum! {
+    /// SPEC §4.3, after Freedom House's categories of transnational repression.
+    pub enum Tactic {
+        ThreatToFamily = "threat_to_family",
+        CoercedReturn = "coerced_return",
+        Surveillance = "surveillance",
+        SummonsOrVisit = "summons_or_visit",
+        InformationDemand = "information_demand",
+        OnlineHarassment = "online_harassment",
+        DigitalIntrusion = "digital_intrusion",
+        PhysicalAssault = "physical_assault",
+        DetentionOrRendition = "detention_or_rendition",
+        DocumentDenial = "document_denial",
+        FinancialPressure = "financial_pressure",
+        Other = "other",
+    }
+}
+
+crate::text_enum! {
+    /// SPEC §5: where a report is in triage.
+    pub enum Status { New = "new", Triaged = "triaged", Investigating = "investigating", Closed = "closed" }
+}
+
+crate::text_enum! {
+    /// SPEC §5: why a report was closed.
+    pub enum Resolution {
+        Substantiated = "substantiated",
+        Unsubstantiated = "unsubstantiated",
+        Duplicate = "duplicate",
+        Referred = "referred",
+        Withdrawn = "withdrawn",
+    }
+}
+
+crate::text_enum! {
+    /// Of reports and cases, in rising order.
+    pub enum Priority { Low = "low", Normal = "normal", High = "high", Urgent = "urgent" }
+}
+
+impl Priority {
+    /// The order in the queue (low 0 … urgent 3), stored beside the word so it can be sorted.
+    pub fn rank(self) -> i32 {
+        match self {
+            Priority::Low => 0,
+            Priority::Normal => 1,
+            Priority::High => 2,
+            Priority::Urgent => 3,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -26,9 +90,9 @@ pub mod source {
 pub struct ReportRow {
     pub id: Id,
     pub reference: String,
-    pub kind: String,
+    pub kind: Kind,
     pub occurred_on: Option<NaiveDate>,
-    pub occurred_on_precision: Option<String>,
+    pub occurred_on_precision: Option<Precision>,
     pub country: String,
     pub city: Option<String>,
     pub language: Option<String>,
@@ -36,12 +100,12 @@ pub struct ReportRow {
     pub consent_contact_ok: bool,
     pub consent_share_with_authorities: bool,
     pub on_behalf_of_other: bool,
-    pub source: String,
+    pub source: Source,
     pub reporter_id: Option<Id>,
     pub submitted_by: Option<Id>,
     pub receipt_hash: Option<String>,
-    pub status: String,
-    pub priority: String,
+    pub status: Status,
+    pub priority: Priority,
     /// Ciphertext.
     pub narrative: String,
     /// Ciphertext.
@@ -54,7 +118,7 @@ pub struct ReportRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub priority_rank: i32,
-    pub resolution: Option<String>,
+    pub resolution: Option<Resolution>,
     pub duplicate_of: Option<Id>,
     pub assignee_id: Option<Id>,
     pub case_id: Option<Id>,
@@ -103,61 +167,13 @@ pub struct MessageRow {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Consent {
-    pub contact_ok: bool,
-    pub share_with_authorities: bool,
-}
-
-/// What the reporter (account or receipt) sees of their report: their own fields and the
-/// status. Never internal notes, assignee or tags.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReporterView {
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = report_notes)]
+pub struct NoteRow {
     pub id: Id,
-    pub reference: String,
-    pub kind: String,
-    pub tactics: Vec<String>,
-    pub narrative: String,
-    pub occurred_on: Option<NaiveDate>,
-    pub occurred_on_precision: Option<String>,
-    pub country: String,
-    pub city: Option<String>,
-    pub location_detail: Option<String>,
-    pub station_id: Option<Id>,
-    pub station_hint: Option<String>,
-    pub contact: Option<String>,
-    pub consent: Consent,
-    pub on_behalf_of_other: bool,
-    pub language: Option<String>,
-    pub status: String,
-    #[serde(with = "crate::time::rfc3339")]
+    pub report_id: Id,
+    pub author_id: Id,
+    /// Ciphertext.
+    pub body: String,
     pub created_at: NaiveDateTime,
-    #[serde(with = "crate::time::rfc3339")]
-    pub updated_at: NaiveDateTime,
-}
-
-/// A report in the reporter's own list: metadata only.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReportSummary {
-    pub id: Id,
-    pub reference: String,
-    pub kind: String,
-    pub status: String,
-    #[serde(with = "crate::time::rfc3339")]
-    pub created_at: NaiveDateTime,
-    #[serde(with = "crate::time::rfc3339")]
-    pub updated_at: NaiveDateTime,
-}
-
-impl From<&ReportRow> for ReportSummary {
-    fn from(row: &ReportRow) -> Self {
-        ReportSummary {
-            id: row.id,
-            reference: row.reference.clone(),
-            kind: row.kind.clone(),
-            status: row.status.clone(),
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
-    }
 }

@@ -4,33 +4,20 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
-use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 
-use super::handlers::load_for;
-use super::{rules, store, ReportRow};
-use crate::audit::{self, NewEntry};
+use super::access::load_for;
+use super::messages::read_body;
+use super::{store, NoteRow};
+use crate::audit::{self, Action};
 use crate::auth::{Caller, Caseworker};
-use crate::db::schema::report_notes;
 use crate::db::{self, write_tx, DbConn, Id};
-use crate::db_run;
 use crate::error::AppError;
-use crate::http::body::{Form, JsonBody};
+use crate::http::body::JsonBody;
 use crate::http::cursor;
-use crate::http::{self, RequestId};
+use crate::http::{self, Page, RequestId};
 use crate::state::AppState;
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = report_notes)]
-pub struct NoteRow {
-    pub id: Id,
-    pub report_id: Id,
-    pub author_id: Id,
-    /// Ciphertext.
-    pub body: String,
-    pub created_at: NaiveDateTime,
-}
 
 #[derive(Serialize)]
 pub struct Note {
@@ -41,31 +28,19 @@ pub struct Note {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Serialize)]
-pub struct Notes {
-    pub items: Vec<Note>,
-    pub next_cursor: Option<String>,
-}
-
 /// Adds a note inside the caller's transaction (also used when a report is reopened).
-pub fn add(
-    state: &AppState,
-    conn: &mut DbConn,
-    report: &ReportRow,
-    author: Id,
-    text: &str,
-) -> Result<NoteRow, AppError> {
-    let stored = store::key(conn, report.id)?.ok_or_else(|| AppError::internal("report key missing"))?;
-    let key = state.keyring.unwrap(report.id, &stored.wrapped_key()).map_err(|_| AppError::internal("report key"))?;
+pub fn add(state: &AppState, conn: &mut DbConn, report_id: Id, author: Id, text: &str) -> Result<NoteRow, AppError> {
+    let stored = store::key(conn, report_id)?.ok_or_else(|| AppError::internal("report key missing"))?;
+    let key = state.keyring.unwrap(report_id, &stored.wrapped_key()).map_err(|_| AppError::internal("report key"))?;
     let id = Id::new();
     let row = NoteRow {
         id,
-        report_id: report.id,
+        report_id,
         author_id: author,
         body: key.seal("report_notes", "body", id, text),
         created_at: db::now(),
     };
-    db_run!(conn: { diesel::insert_into(report_notes::table).values(&row).execute(conn) })?;
+    store::insert_note(conn, &row)?;
     Ok(row)
 }
 
@@ -79,21 +54,11 @@ pub async fn list(
     let id = http::path_id(&id)?;
     let (limit, after) = cursor::page::<(NaiveDateTime, Id)>(&req)?;
     let state2 = state.clone();
-    let (items, next_cursor) = db::run(&state.pool, move |conn| {
+    let page = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             let caller = Caller::User(user.clone());
             let (report, key) = load_for(&state2, conn, &caller, id)?;
-            let rows: Vec<NoteRow> = db_run!(conn: {
-                let mut query = report_notes::table.filter(report_notes::report_id.eq(report.id)).into_boxed();
-                if let Some((at, id)) = after {
-                    query = query.filter(report_notes::created_at.gt(at).or(report_notes::created_at.eq(at).and(report_notes::id.gt(id))));
-                }
-                query
-                    .order((report_notes::created_at.asc(), report_notes::id.asc()))
-                    .limit(limit + 1)
-                    .select(NoteRow::as_select())
-                    .load(conn)
-            })?;
+            let rows = store::notes(conn, report.id, after, limit)?;
             let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.created_at, r.id));
             let mut items = Vec::with_capacity(rows.len());
             for row in rows {
@@ -102,16 +67,14 @@ pub async fn list(
                     .map_err(|_| AppError::internal("decryption"))?;
                 items.push(Note { id: row.id, author_id: row.author_id, body, created_at: row.created_at });
             }
-            let entry = NewEntry::new(user.actor(), "note.read")
-                .target("report", report.id)
-                .details(json!({"notes": items.len()}))
-                .request(Some(&rid.0));
+            let entry =
+                user.audit(&rid, Action::NoteRead).target("report", report.id).details(json!({"notes": items.len()}));
             audit::record(conn, entry)?;
-            Ok::<_, AppError>((items, next_cursor))
+            Ok::<_, AppError>(Page { items, next_cursor })
         })
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Notes { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(page))
 }
 
 pub async fn create(
@@ -122,22 +85,14 @@ pub async fn create(
     body: JsonBody,
 ) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
-    let mut form = Form::read(body).await?;
-    let text = form.string("body");
-    if let Some(text) = &text {
-        form.check("body", rules::message_body(text));
-    }
-    form.finish()?;
-    let text = text.ok_or_else(|| AppError::internal("validated body missing"))?;
+    let text = read_body(body).await?;
     let state2 = state.clone();
     let note = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             let report = store::find(conn, id)?.ok_or(AppError::NotFound)?;
-            let row = add(&state2, conn, &report, user.id(), &text)?;
-            let entry = NewEntry::new(user.actor(), "note.create")
-                .target("report", report.id)
-                .details(json!({"note_id": row.id}))
-                .request(Some(&rid.0));
+            let row = add(&state2, conn, report.id, user.id(), &text)?;
+            let entry =
+                user.audit(&rid, Action::NoteCreate).target("report", report.id).details(json!({"note_id": row.id}));
             audit::record(conn, entry)?;
             Ok::<_, AppError>(Note { id: row.id, author_id: row.author_id, body: text, created_at: row.created_at })
         })

@@ -3,12 +3,14 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{KeyRow, ReportRow};
-use crate::db::schema::{report_keys, report_tactics, reports, stations};
+use super::{KeyRow, MessageRow, NoteRow, ReportRow, Tactic};
+use crate::db::keyset::{self, Order};
+use crate::db::schema::{report_keys, report_messages, report_notes, report_tactics, report_tags, reports, stations};
 use crate::db::{DbConn, Id};
 use crate::db_run;
+use crate::stations::Visibility;
 
-pub fn insert(conn: &mut DbConn, row: &ReportRow, key: &KeyRow, tactics: &[String]) -> QueryResult<()> {
+pub fn insert(conn: &mut DbConn, row: &ReportRow, key: &KeyRow, tactics: &[Tactic]) -> QueryResult<()> {
     db_run!(conn: { diesel::insert_into(reports::table).values(row).execute(conn) })?;
     db_run!(conn: { diesel::insert_into(report_keys::table).values(key).execute(conn) })?;
     for tactic in tactics {
@@ -45,7 +47,7 @@ pub fn reference_taken(conn: &mut DbConn, reference: &str) -> QueryResult<bool> 
     })
 }
 
-pub fn tactics(conn: &mut DbConn, report_id: Id) -> QueryResult<Vec<String>> {
+pub fn tactics(conn: &mut DbConn, report_id: Id) -> QueryResult<Vec<Tactic>> {
     db_run!(conn: {
         report_tactics::table
             .filter(report_tactics::report_id.eq(report_id))
@@ -59,7 +61,7 @@ pub fn tactics(conn: &mut DbConn, report_id: Id) -> QueryResult<Vec<String>> {
 pub fn public_station_exists(conn: &mut DbConn, id: Id) -> QueryResult<bool> {
     db_run!(conn: {
         diesel::select(diesel::dsl::exists(
-            stations::table.filter(stations::id.eq(id)).filter(stations::visibility.eq("public")),
+            stations::table.filter(stations::id.eq(id)).filter(stations::visibility.eq(Visibility::Public)),
         ))
         .get_result(conn)
     })
@@ -78,7 +80,7 @@ pub fn list_mine(
             .select(ReportRow::as_select())
             .into_boxed();
         if let Some((at, id)) = before {
-            query = query.filter(reports::created_at.lt(at).or(reports::created_at.eq(at).and(reports::id.lt(id))));
+            query = query.filter(keyset::after("reports.created_at, reports.id", vec![at.into(), id.into()], Order::Descending));
         }
         query.order((reports::created_at.desc(), reports::id.desc())).limit(limit + 1).load(conn)
     })
@@ -86,4 +88,65 @@ pub fn list_mine(
 
 pub fn touch(conn: &mut DbConn, id: Id, at: NaiveDateTime) -> QueryResult<()> {
     db_run!(conn: { diesel::update(reports::table.find(id)).set(reports::updated_at.eq(at)).execute(conn) }).map(|_| ())
+}
+
+/// A report's triage tags, in order.
+pub fn tags(conn: &mut DbConn, report_id: Id) -> QueryResult<Vec<String>> {
+    db_run!(conn: {
+        report_tags::table
+            .filter(report_tags::report_id.eq(report_id))
+            .select(report_tags::tag)
+            .order(report_tags::tag.asc())
+            .load(conn)
+    })
+}
+
+/// A page of a report's message thread, oldest first, after the keyset position `after`.
+pub fn messages(
+    conn: &mut DbConn,
+    report_id: Id,
+    after: Option<(NaiveDateTime, Id)>,
+    limit: i64,
+) -> QueryResult<Vec<MessageRow>> {
+    db_run!(conn: {
+        let mut query = report_messages::table.filter(report_messages::report_id.eq(report_id)).into_boxed();
+        if let Some((at, id)) = after {
+            let position = vec![at.into(), id.into()];
+            query = query.filter(keyset::after("report_messages.created_at, report_messages.id", position, Order::Ascending));
+        }
+        query
+            .order((report_messages::created_at.asc(), report_messages::id.asc()))
+            .limit(limit + 1)
+            .select(MessageRow::as_select())
+            .load(conn)
+    })
+}
+
+pub fn insert_message(conn: &mut DbConn, row: &MessageRow) -> QueryResult<()> {
+    db_run!(conn: { diesel::insert_into(report_messages::table).values(row).execute(conn) }).map(|_| ())
+}
+
+/// A page of a report's internal notes, oldest first, after the keyset position `after`.
+pub fn notes(
+    conn: &mut DbConn,
+    report_id: Id,
+    after: Option<(NaiveDateTime, Id)>,
+    limit: i64,
+) -> QueryResult<Vec<NoteRow>> {
+    db_run!(conn: {
+        let mut query = report_notes::table.filter(report_notes::report_id.eq(report_id)).into_boxed();
+        if let Some((at, id)) = after {
+            let position = vec![at.into(), id.into()];
+            query = query.filter(keyset::after("report_notes.created_at, report_notes.id", position, Order::Ascending));
+        }
+        query
+            .order((report_notes::created_at.asc(), report_notes::id.asc()))
+            .limit(limit + 1)
+            .select(NoteRow::as_select())
+            .load(conn)
+    })
+}
+
+pub fn insert_note(conn: &mut DbConn, row: &NoteRow) -> QueryResult<()> {
+    db_run!(conn: { diesel::insert_into(report_notes::table).values(row).execute(conn) }).map(|_| ())
 }

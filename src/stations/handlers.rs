@@ -6,13 +6,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::store::{self, Filter, LinkedCase};
-use super::{rules, PublicStation, StaffStation, StationRow};
-use crate::audit::{self, NewEntry};
+use super::{rules, PublicStation, StaffStation, StationRow, StationStatus, Visibility};
+use crate::audit::{self, Action};
 use crate::auth::{Caller, Staff};
-use crate::db::{self, write_tx, Id};
+use crate::db::versioned::{self, Expect, Versioned};
+use crate::db::{self, write_tx};
 use crate::error::{AppError, FieldError};
 use crate::http::body::{Form, JsonBody};
-use crate::http::{self, cursor, Page, RequestId};
+use crate::http::{self, cursor, cursor::ListQuery, param, Page, RequestId};
 use crate::state::AppState;
 use crate::users::Role;
 
@@ -21,43 +22,34 @@ fn is_staff(caller: &Caller) -> bool {
 }
 
 #[derive(Deserialize)]
-pub struct ListQuery {
+pub struct StationQuery {
     country: Option<String>,
     city: Option<String>,
     bureau: Option<String>,
     status: Option<String>,
     visibility: Option<String>,
     q: Option<String>,
-    cursor: Option<String>,
-    limit: Option<String>,
+    #[serde(flatten)]
+    page: ListQuery,
 }
 
 pub async fn list(state: web::Data<AppState>, caller: Caller, req: HttpRequest) -> Result<HttpResponse, AppError> {
-    let query: ListQuery = http::query(&req)?;
+    let query: StationQuery = http::query(&req)?;
     let staff = is_staff(&caller);
     let mut errors = Vec::new();
-    let mut filter = Filter { public_only: !staff, ..Filter::default() };
-    filter.limit =
-        cursor::limit(query.limit.as_deref()).map_err(|m| errors.push(FieldError::new("limit", m))).unwrap_or(50);
-    if let Some(c) = query.country {
-        match crate::reports::rules::country(&c) {
-            Ok(c) => filter.country = Some(c),
-            Err(m) => errors.push(FieldError::new("country", m)),
-        }
-    }
-    if let Some(s) = query.status {
-        match rules::STATUSES.contains(&s.as_str()) {
-            true => filter.status = Some(s),
-            false => errors.push(FieldError::new("status", "must be reported, confirmed, closed or disputed")),
-        }
-    }
-    if let Some(v) = query.visibility {
-        if !rules::VISIBILITIES.contains(&v.as_str()) {
-            errors.push(FieldError::new("visibility", "must be public or internal"));
-        } else if staff {
-            filter.visibility = Some(v);
-        }
+    let e = &mut errors;
+    let limit = query.page.limit(e);
+    let mut filter = Filter {
+        public_only: !staff,
+        limit,
+        country: param(e, "country", query.country, crate::fields::country),
+        status: param(e, "status", query.status, StationStatus::read),
+        ..Filter::default()
+    };
+    let visibility = param(e, "visibility", query.visibility, Visibility::read);
+    if staff {
         // The public only ever sees public entries; a valid filter changes nothing for them.
+        filter.visibility = visibility;
     }
     for (name, value, slot) in [
         ("city", query.city, &mut filter.city),
@@ -71,16 +63,10 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, req: HttpRequest) 
             }
         }
     }
-    if let Some(c) = query.cursor {
-        match cursor::decode::<(String, Id)>(&c) {
-            Some(p) => filter.after = Some(p),
-            None => errors.push(FieldError::new("cursor", "is not a cursor this service issued")),
-        }
-    }
+    filter.after = query.page.after(&mut errors);
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    let limit = filter.limit;
     let rows = db::run(&state.pool, move |conn| Ok(store::list(conn, &filter)?)).await?;
     let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.name.clone(), r.id));
     Ok(if staff {
@@ -106,7 +92,7 @@ pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<Strin
         let Some(row) = store::find(conn, id)? else { return Ok(None) };
         if !staff {
             // An internal entry is as absent to the public as one that does not exist.
-            return Ok((row.visibility == "public").then(|| serde_json::to_value(PublicStation::from(&row))));
+            return Ok((row.visibility == Visibility::Public).then(|| serde_json::to_value(PublicStation::from(&row))));
         }
         let detail = StationDetail {
             cases: store::linked_cases(conn, id)?,
@@ -141,10 +127,10 @@ pub async fn create(
                 return Err(AppError::Conflict("A station with this name already exists in this country.".into()));
             }
             store::insert(conn, &row)?;
-            let entry = NewEntry::new(user.actor(), "station.create")
+            let entry = user
+                .audit(&rid, Action::StationCreate)
                 .target("station", row.id)
-                .details(json!({"visibility": row.visibility, "country": row.country}))
-                .request(Some(&rid.0));
+                .details(json!({"visibility": row.visibility, "country": row.country}));
             audit::record(conn, entry)?;
             Ok(row)
         })
@@ -171,13 +157,11 @@ pub async fn update(
     if fields == rules::StationFields::default() {
         return Err(AppError::invalid("", "send at least one field to change"));
     }
-    let expected = http::if_match(&req)?;
+    let expect = Expect::Version(http::if_match(&req)?);
     let row = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             let mut row = store::find(conn, id)?.ok_or(AppError::NotFound)?;
-            if row.version != expected {
-                return Err(AppError::PreconditionFailed);
-            }
+            versioned::unchanged(row.version, expect)?;
             let changed = row.apply(fields);
             if changed.is_empty() {
                 return Ok(row);
@@ -187,15 +171,12 @@ pub async fn update(
                     return Err(AppError::Conflict("A station with this name already exists in this country.".into()));
                 }
             }
-            row.version += 1;
-            row.updated_at = db::now();
+            versioned::claim(conn, Versioned::Station, id, expect, db::now())?;
             store::update(conn, &row)?;
-            let entry = NewEntry::new(user.actor(), "station.update")
-                .target("station", row.id)
-                .details(json!({"fields": changed}))
-                .request(Some(&rid.0));
+            let entry =
+                user.audit(&rid, Action::StationUpdate).target("station", row.id).details(json!({"fields": changed}));
             audit::record(conn, entry)?;
-            Ok(row)
+            store::find(conn, id)?.ok_or(AppError::NotFound)
         })
     })
     .await?;

@@ -9,7 +9,8 @@ use std::io::Read;
 use serde_json::{json, Map, Value};
 
 use super::{rules, store, StationRow};
-use crate::audit::{self, Actor, NewEntry};
+use crate::audit::{self, Action, Context};
+use crate::db::versioned::{self, Expect, Versioned};
 use crate::db::{self, write_tx, DbConn};
 use crate::error::AppError;
 use crate::http::body::Form;
@@ -116,15 +117,14 @@ pub fn apply(conn: &mut DbConn, rows: Vec<rules::StationFields>, source: &str) -
                     if existing.apply(fields).is_empty() {
                         outcome.unchanged += 1;
                     } else {
-                        existing.version += 1;
-                        existing.updated_at = now;
+                        versioned::claim(conn, Versioned::Station, existing.id, Expect::Any, now)?;
                         store::update(conn, &existing)?;
                         outcome.updated += 1;
                     }
                 }
             }
         }
-        let entry = NewEntry::new(Actor::system(), "stations.import").details(json!({
+        let entry = Context::system().entry(Action::StationsImport).details(json!({
             "file": source,
             "rows": outcome.rows,
             "created": outcome.created,

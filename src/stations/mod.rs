@@ -14,6 +14,16 @@ use crate::db::schema::stations;
 use crate::db::Id;
 use rules::{Source, StationFields};
 
+crate::text_enum! {
+    /// SPEC §7: how far a reported station is established.
+    pub enum StationStatus { Reported = "reported", Confirmed = "confirmed", Closed = "closed", Disputed = "disputed" }
+}
+
+crate::text_enum! {
+    /// Whether the public may see an entry.
+    pub enum Visibility { Public = "public", Internal = "internal" }
+}
+
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = stations)]
 pub struct StationRow {
@@ -23,8 +33,8 @@ pub struct StationRow {
     pub country: String,
     pub address: Option<String>,
     pub operating_bureau: String,
-    pub status: String,
-    pub visibility: String,
+    pub status: StationStatus,
+    pub visibility: Visibility,
     /// JSON array of [`Source`].
     pub sources: String,
     pub first_reported_on: Option<NaiveDate>,
@@ -50,8 +60,8 @@ impl StationRow {
             country: String::new(),
             address: None,
             operating_bureau: "unknown".into(),
-            status: "reported".into(),
-            visibility: "internal".into(),
+            status: StationStatus::Reported,
+            visibility: Visibility::Internal,
             sources: "[]".into(),
             first_reported_on: None,
             notes: None,
@@ -109,7 +119,7 @@ pub struct PublicStation {
     pub country: String,
     pub address: Option<String>,
     pub operating_bureau: String,
-    pub status: String,
+    pub status: StationStatus,
     pub sources: Vec<Source>,
     pub first_reported_on: Option<NaiveDate>,
     pub latitude: Option<f64>,
@@ -121,7 +131,7 @@ pub struct PublicStation {
 pub struct StaffStation {
     #[serde(flatten)]
     pub public: PublicStation,
-    pub visibility: String,
+    pub visibility: Visibility,
     pub notes: Option<String>,
     pub version: i32,
     #[serde(with = "crate::time::rfc3339")]
@@ -139,7 +149,7 @@ impl From<&StationRow> for PublicStation {
             country: r.country.clone(),
             address: r.address.clone(),
             operating_bureau: r.operating_bureau.clone(),
-            status: r.status.clone(),
+            status: r.status,
             sources: r.sources(),
             first_reported_on: r.first_reported_on,
             latitude: r.latitude,
@@ -152,7 +162,7 @@ impl From<&StationRow> for StaffStation {
     fn from(r: &StationRow) -> Self {
         StaffStation {
             public: PublicStation::from(r),
-            visibility: r.visibility.clone(),
+            visibility: r.visibility,
             notes: r.notes.clone(),
             version: r.version,
             created_at: r.created_at,

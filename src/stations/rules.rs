@@ -4,11 +4,10 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::http::body::{one_of, Form};
-use crate::reports::rules::{country, text};
+use super::{StationStatus, Visibility};
+use crate::fields::{country, text};
+use crate::http::body::Form;
 
-pub const STATUSES: [&str; 4] = ["reported", "confirmed", "closed", "disputed"];
-pub const VISIBILITIES: [&str; 2] = ["public", "internal"];
 pub const NAME_MAX: usize = 200;
 pub const BUREAU_MAX: usize = 120;
 pub const ADDRESS_MAX: usize = 500;
@@ -33,8 +32,8 @@ pub struct StationFields {
     pub country: Option<String>,
     pub address: Option<Option<String>>,
     pub operating_bureau: Option<String>,
-    pub status: Option<String>,
-    pub visibility: Option<String>,
+    pub status: Option<StationStatus>,
+    pub visibility: Option<Visibility>,
     pub sources: Option<Vec<Source>>,
     pub first_reported_on: Option<Option<NaiveDate>>,
     pub notes: Option<Option<String>>,
@@ -171,8 +170,8 @@ pub fn read(form: &mut Form, create: bool) -> StationFields {
     let country_raw = form.opt_string("country");
     let address = optional_text(form, "address", ADDRESS_MAX, false);
     let bureau = form.opt_string("operating_bureau");
-    let status = form.opt_string("status");
-    let visibility = form.opt_string("visibility");
+    let status = form.opt_parsed("status", StationStatus::read);
+    let visibility = form.opt_parsed("visibility", Visibility::read);
     let sources = sources(form);
     let first = form.opt_nullable_string("first_reported_on");
     let notes = optional_text(form, "notes", NOTES_MAX, true);
@@ -185,11 +184,8 @@ pub fn read(form: &mut Form, create: bool) -> StationFields {
         country: country_raw.and_then(|v| form.check("country", country(&v))),
         address,
         operating_bureau: bureau.and_then(|v| form.check("operating_bureau", single_line(BUREAU_MAX)(v))),
-        status: status.and_then(|v| {
-            form.check("status", one_of(v, &STATUSES, "must be reported, confirmed, closed or disputed"))
-        }),
-        visibility: visibility
-            .and_then(|v| form.check("visibility", one_of(v, &VISIBILITIES, "must be public or internal"))),
+        status,
+        visibility,
         sources,
         first_reported_on: first.map(|d| d.and_then(|d| form.check("first_reported_on", date(&d)))),
         notes,
@@ -205,8 +201,8 @@ pub fn read(form: &mut Form, create: bool) -> StationFields {
         // Defaults for a new entry: the bureau is often not known, and a new entry stays
         // internal until someone decides to publish it.
         fields.operating_bureau.get_or_insert_with(|| "unknown".into());
-        fields.status.get_or_insert_with(|| "reported".into());
-        fields.visibility.get_or_insert_with(|| "internal".into());
+        fields.status.get_or_insert(StationStatus::Reported);
+        fields.visibility.get_or_insert(Visibility::Internal);
         fields.sources.get_or_insert_with(Vec::new);
     }
     fields
@@ -233,7 +229,7 @@ mod tests {
         let f = parse(json!({"name": " Station ", "country": "nl"}), true).unwrap();
         assert_eq!(f.name.as_deref(), Some("Station"));
         assert_eq!(f.country.as_deref(), Some("NL"));
-        assert_eq!(f.visibility.as_deref(), Some("internal"));
+        assert_eq!(f.visibility, Some(super::Visibility::Internal));
         assert_eq!(f.operating_bureau.as_deref(), Some("unknown"));
     }
 

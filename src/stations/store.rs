@@ -2,7 +2,8 @@
 
 use diesel::prelude::*;
 
-use super::StationRow;
+use super::{StationRow, StationStatus, Visibility};
+use crate::db::keyset::{self, Order};
 use crate::db::schema::{case_stations, cases, reports, stations};
 use crate::db::{DbConn, Id};
 use crate::db_run;
@@ -12,8 +13,8 @@ pub struct Filter {
     pub country: Option<String>,
     pub city: Option<String>,
     pub bureau: Option<String>,
-    pub status: Option<String>,
-    pub visibility: Option<String>,
+    pub status: Option<StationStatus>,
+    pub visibility: Option<Visibility>,
     /// Case-insensitive text search in name, city, address and bureau.
     pub q: Option<String>,
     pub public_only: bool,
@@ -44,10 +45,10 @@ pub fn list(conn: &mut DbConn, f: &Filter) -> QueryResult<Vec<StationRow>> {
     db_run!(conn: {
         let mut q = stations::table.select(StationRow::as_select()).into_boxed();
         if f.public_only {
-            q = q.filter(stations::visibility.eq("public"));
+            q = q.filter(stations::visibility.eq(Visibility::Public));
         }
-        if let Some(v) = &f.visibility {
-            q = q.filter(stations::visibility.eq(v.clone()));
+        if let Some(v) = f.visibility {
+            q = q.filter(stations::visibility.eq(v));
         }
         if let Some(v) = &f.country {
             q = q.filter(stations::country.eq(v.clone()));
@@ -58,8 +59,8 @@ pub fn list(conn: &mut DbConn, f: &Filter) -> QueryResult<Vec<StationRow>> {
         if let Some(v) = &f.bureau {
             q = q.filter(lower("stations.operating_bureau").eq(v.to_lowercase()));
         }
-        if let Some(v) = &f.status {
-            q = q.filter(stations::status.eq(v.clone()));
+        if let Some(v) = f.status {
+            q = q.filter(stations::status.eq(v));
         }
         if let Some(text) = &f.q {
             let pattern = like_pattern(text);
@@ -73,7 +74,11 @@ pub fn list(conn: &mut DbConn, f: &Filter) -> QueryResult<Vec<StationRow>> {
             );
         }
         if let Some((name, id)) = &f.after {
-            q = q.filter(stations::name.gt(name.clone()).or(stations::name.eq(name.clone()).and(stations::id.gt(*id))));
+            q = q.filter(keyset::after(
+                "stations.name, stations.id",
+                vec![name.clone().into(), (*id).into()],
+                Order::Ascending,
+            ));
         }
         q.order((stations::name.asc(), stations::id.asc())).limit(f.limit + 1).load(conn)
     })
@@ -98,6 +103,7 @@ pub fn insert(conn: &mut DbConn, row: &StationRow) -> QueryResult<()> {
     db_run!(conn: { diesel::insert_into(stations::table).values(row).execute(conn) }).map(|_| ())
 }
 
+/// Writes a station's fields. Its version is claimed first (`db::versioned`).
 pub fn update(conn: &mut DbConn, row: &StationRow) -> QueryResult<()> {
     db_run!(conn: {
         diesel::update(stations::table.find(row.id))
@@ -114,8 +120,6 @@ pub fn update(conn: &mut DbConn, row: &StationRow) -> QueryResult<()> {
                 stations::notes.eq(&row.notes),
                 stations::latitude.eq(row.latitude),
                 stations::longitude.eq(row.longitude),
-                stations::version.eq(row.version),
-                stations::updated_at.eq(row.updated_at),
             ))
             .execute(conn)
     })
@@ -128,9 +132,9 @@ pub struct LinkedCase {
     pub id: Id,
     pub reference: String,
     pub title: String,
-    pub status: String,
-    pub relation: String,
-    pub confidence: String,
+    pub status: crate::cases::CaseStatus,
+    pub relation: crate::cases::Relation,
+    pub confidence: crate::cases::Confidence,
 }
 
 pub fn linked_cases(conn: &mut DbConn, station: Id) -> QueryResult<Vec<LinkedCase>> {

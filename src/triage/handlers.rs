@@ -1,90 +1,60 @@
-//! `PATCH /api/v1/reports/{id}`: triage with optimistic concurrency (SPEC §5). Caseworkers may
-//! change status, resolution, priority, assignee and tags; admins only the assignee.
+//! `GET /api/v1/reports` (the staff queue) and `PATCH /api/v1/reports/{id}` (triage with
+//! optimistic concurrency, SPEC §5). Caseworkers may change status, resolution, priority,
+//! assignee and tags; admins only the assignee.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::rules::{self, StatusChange, TransitionError};
-use super::{items, set_tags, tags};
-use crate::audit::{self, NewEntry};
+use super::queue::{Filter, Position};
+use super::rules::{self, Triage};
+use super::{store, QueueItem};
+use crate::audit::{self, Action};
 use crate::auth::Staff;
-use crate::db::schema::reports;
-use crate::db::{self, write_tx, DbConn, Id};
-use crate::db_run;
+use crate::db::versioned::{self, Expect, Versioned};
+use crate::db::{self, write_tx, Id};
 use crate::error::AppError;
-use crate::http::body::{one_of, Form, JsonBody};
-use crate::http::{self, RequestId};
-use crate::reports::{notes, store};
+use crate::http::body::{Form, JsonBody};
+use crate::http::{self, cursor, Page, RequestId};
+use crate::reports::{notes, Priority, Resolution, Status};
 use crate::state::AppState;
 use crate::users::Role;
 
-/// A triage request, validated field by field.
-#[derive(Debug, Default)]
-pub struct Triage {
-    pub status: Option<String>,
-    pub resolution: Option<String>,
-    pub duplicate_of: Option<Id>,
-    pub reason: Option<String>,
-    pub priority: Option<String>,
-    /// `Some(None)` unassigns.
-    pub assignee_id: Option<Option<Id>>,
-    pub tags: Option<Vec<String>>,
+pub async fn queue(state: web::Data<AppState>, Staff(user): Staff, req: HttpRequest) -> Result<HttpResponse, AppError> {
+    let filter = Filter::parse(http::query(&req)?, user.id())?;
+    let page = db::run(&state.pool, move |conn| {
+        let (rows, next_cursor) = cursor::paginate(store::queue(conn, &filter)?, filter.limit, |r| Position {
+            sort: filter.sort,
+            descending: filter.descending,
+            rank: r.priority_rank,
+            created_at: r.created_at,
+            id: r.id,
+        });
+        Ok(Page::<QueueItem> { items: store::items(conn, &rows)?, next_cursor })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
-impl Triage {
-    fn read(form: &mut Form) -> Triage {
-        let status = form.opt_string("status");
-        let resolution = form.opt_string("resolution");
-        let duplicate_of = form.opt_string("duplicate_of");
-        let reason = form.opt_string("reason");
-        let priority = form.opt_string("priority");
-        let assignee = form.opt_nullable_string("assignee_id");
-        let tag_list = form.opt_strings("tags");
-        Triage {
-            status: status.and_then(|v| {
-                form.check("status", one_of(v, &rules::STATUSES, "must be new, triaged, investigating or closed"))
-            }),
-            resolution: resolution.and_then(|v| {
-                let message = "must be substantiated, unsubstantiated, duplicate, referred or withdrawn";
-                form.check("resolution", one_of(v, &rules::RESOLUTIONS, message))
-            }),
-            duplicate_of: duplicate_of
-                .and_then(|v| form.check("duplicate_of", http::path_id(&v).map_err(|_| "must be a report's UUID"))),
-            reason: reason.and_then(|v| {
-                form.check("reason", crate::reports::rules::required_text(&v, rules::REASON_MAX).map(|_| v))
-            }),
-            priority: priority.and_then(|v| {
-                form.check("priority", one_of(v, &rules::PRIORITIES, "must be low, normal, high or urgent"))
-            }),
-            assignee_id: assignee.map(|a| {
-                a.and_then(|v| {
-                    form.check("assignee_id", http::path_id(&v).map_err(|_| "must be a user's UUID or null"))
-                })
-            }),
-            tags: tag_list.map(|list| read_tags(form, &list)),
-        }
-    }
+fn report_id(text: &str) -> Result<Id, &'static str> {
+    http::path_id(text).map_err(|_| "must be a report's UUID")
+}
 
-    fn is_empty(&self) -> bool {
-        self.status.is_none()
-            && self.resolution.is_none()
-            && self.duplicate_of.is_none()
-            && self.reason.is_none()
-            && self.priority.is_none()
-            && self.assignee_id.is_none()
-            && self.tags.is_none()
-    }
+fn user_id(text: &str) -> Result<Id, &'static str> {
+    http::path_id(text).map_err(|_| "must be a user's UUID or null")
+}
 
-    fn only_assignee(&self) -> bool {
-        self.assignee_id.is_some()
-            && self.status.is_none()
-            && self.resolution.is_none()
-            && self.duplicate_of.is_none()
-            && self.reason.is_none()
-            && self.priority.is_none()
-            && self.tags.is_none()
+/// Reads a triage request; every problem is collected in `form`.
+fn read(form: &mut Form) -> Triage {
+    Triage {
+        status: form.opt_parsed("status", Status::read),
+        resolution: form.opt_parsed("resolution", Resolution::read),
+        duplicate_of: form.opt_parsed("duplicate_of", report_id),
+        reason: form
+            .opt_parsed("reason", |v| crate::fields::required_text(v, rules::REASON_MAX).map(|_| v.to_string())),
+        priority: form.opt_parsed("priority", Priority::read),
+        assignee_id: form.opt_nullable_parsed("assignee_id", user_id),
+        tags: form.opt_strings("tags").map(|list| read_tags(form, &list)),
     }
 }
 
@@ -115,7 +85,7 @@ pub async fn update(
 ) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
     let mut form = Form::read(body).await?;
-    let triage = Triage::read(&mut form);
+    let triage = read(&mut form);
     form.finish()?;
     if triage.is_empty() {
         return Err(AppError::invalid("", "send at least one of status, priority, assignee_id, tags"));
@@ -123,107 +93,46 @@ pub async fn update(
     if user.role == Role::Admin && !triage.only_assignee() {
         return Err(AppError::Refused("Admins may change only the assignee of a report."));
     }
-    let expected_version = http::if_match(&req)?;
+    let expect = Expect::Version(http::if_match(&req)?);
     let state2 = state.clone();
     let item = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            let mut report = store::find(conn, id)?.ok_or(AppError::NotFound)?;
-            if report.version != expected_version {
-                return Err(AppError::PreconditionFailed);
-            }
-            let mut changes: Vec<Value> = Vec::new();
-            let mut change = |field: &str, old: Value, new: Value| {
-                if old != new {
-                    changes.push(json!({"field": field, "old": old, "new": new}));
-                }
-            };
-
-            let to = triage.status.clone().unwrap_or_else(|| report.status.clone());
-            let status_change = StatusChange {
-                from: &report.status,
-                to: &to,
-                resolution: triage.resolution.as_deref(),
-                has_duplicate_of: triage.duplicate_of.is_some(),
-                reason: triage.reason.as_deref(),
-            };
-            rules::check_transition(&status_change).map_err(|err| match err {
-                TransitionError::NotAllowed { from, allowed } => AppError::Transition { from, allowed },
-                TransitionError::Invalid { field, message } => AppError::invalid(field, message),
-            })?;
+            let report = crate::reports::store::find(conn, id)?.ok_or(AppError::NotFound)?;
+            // A stale ETag is answered before the request is judged against a state the client
+            // has not seen; the claim below is what makes it safe.
+            versioned::unchanged(report.version, expect)?;
+            let current = store::state(conn, &report)?;
+            let outcome = rules::apply(&current, &triage)?;
             if let Some(original) = triage.duplicate_of {
-                if original == report.id || store::find(conn, original)?.is_none() {
+                if original == report.id || crate::reports::store::find(conn, original)?.is_none() {
                     return Err(AppError::invalid("duplicate_of", "must be another existing report"));
                 }
             }
-            if to != report.status {
-                change("status", json!(report.status), json!(to));
-                let reopening = report.status == "closed";
-                let (resolution, duplicate_of) =
-                    if reopening { (None, None) } else { (triage.resolution.clone(), triage.duplicate_of) };
-                change("resolution", json!(report.resolution), json!(resolution));
-                change("duplicate_of", json!(report.duplicate_of), json!(duplicate_of));
-                report.status = to;
-                report.resolution = resolution;
-                report.duplicate_of = duplicate_of;
-                if let (true, Some(reason)) = (reopening, &triage.reason) {
+            if let Some(Some(assignee)) = triage.assignee_id {
+                if !crate::users::store::is_active_caseworker(conn, assignee)? {
+                    return Err(AppError::invalid("assignee_id", "must be an active caseworker"));
+                }
+            }
+            if !outcome.changes.is_empty() {
+                versioned::claim(conn, Versioned::Report, id, expect, db::now())?;
+                store::save(conn, id, &current.tags, &outcome.state)?;
+                if let Some(reason) = &outcome.reopened_because {
                     // The reason is the caseworker's own words: kept as an encrypted internal
                     // note, not in the audit trail.
-                    notes::add(&state2, conn, &report, user.id(), &format!("Reopened: {reason}"))?;
+                    notes::add(&state2, conn, id, user.id(), &format!("Reopened: {reason}"))?;
                 }
+                audit::record(
+                    conn,
+                    user.audit(&rid, Action::ReportTriage)
+                        .target("report", id)
+                        .details(json!({"changes": outcome.changes})),
+                )?;
             }
-            if let Some(priority) = &triage.priority {
-                change("priority", json!(report.priority), json!(priority));
-                report.priority_rank = rules::priority_rank(priority).unwrap_or(1);
-                report.priority = priority.clone();
-            }
-            if let Some(assignee) = triage.assignee_id {
-                if let Some(assignee) = assignee {
-                    if !crate::users::store::is_active_caseworker(conn, assignee)? {
-                        return Err(AppError::invalid("assignee_id", "must be an active caseworker"));
-                    }
-                }
-                change("assignee_id", json!(report.assignee_id), json!(assignee));
-                report.assignee_id = assignee;
-            }
-            if let Some(new_tags) = &triage.tags {
-                let old_tags = tags(conn, report.id)?;
-                if old_tags != *new_tags {
-                    change("tags", json!(old_tags), json!(new_tags));
-                    set_tags(conn, report.id, new_tags)?;
-                }
-            }
-            if !changes.is_empty() {
-                report.version += 1;
-                report.updated_at = db::now();
-                save(conn, &report)?;
-                let entry = NewEntry::new(user.actor(), "report.triage")
-                    .target("report", report.id)
-                    .details(json!({"changes": changes}))
-                    .request(Some(&rid.0));
-                audit::record(conn, entry)?;
-            }
-            let mut page = items(conn, std::slice::from_ref(&report))?;
-            page.pop().ok_or_else(|| AppError::internal("triaged report vanished"))
+            let report = crate::reports::store::find(conn, id)?.ok_or(AppError::NotFound)?;
+            let mut page = store::items(conn, std::slice::from_ref(&report))?;
+            page.pop().ok_or(AppError::NotFound)
         })
     })
     .await?;
     Ok(HttpResponse::Ok().insert_header((header::ETAG, http::etag(item.version))).json(item))
-}
-
-fn save(conn: &mut DbConn, r: &crate::reports::ReportRow) -> QueryResult<()> {
-    db_run!(conn: {
-        diesel::update(reports::table.find(r.id))
-            .set((
-                reports::status.eq(&r.status),
-                reports::resolution.eq(&r.resolution),
-                reports::duplicate_of.eq(r.duplicate_of),
-                reports::priority.eq(&r.priority),
-                reports::priority_rank.eq(r.priority_rank),
-                reports::assignee_id.eq(r.assignee_id),
-                reports::version.eq(r.version),
-                reports::updated_at.eq(r.updated_at),
-            ))
-            .execute(conn)
-    })
-    .map(|_| ())
 }

@@ -1,20 +1,19 @@
 //! `/api/v1/me` and the admin's account management (`/api/v1/users`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
+use super::rules::{self, UserChanges};
 use super::store::{self, ListFilter};
-use super::{rules, Role, User};
-use crate::audit::{self, NewEntry};
-use crate::auth::handlers::new_user;
+use super::{User, UserRow};
+use crate::audit::{self, Action};
 use crate::auth::{Admin, AnyUser};
-use crate::db::{self, write_tx, Id};
-use crate::error::{AppError, FieldError};
+use crate::db::{self, write_tx};
+use crate::error::AppError;
 use crate::http::body::{Form, JsonBody};
-use crate::http::{self, cursor, Page, RequestId};
+use crate::http::{self, cursor, cursor::ListQuery, param, Page, RequestId};
 use crate::state::AppState;
 
 pub async fn me(AnyUser(user): AnyUser) -> HttpResponse {
@@ -22,43 +21,31 @@ pub async fn me(AnyUser(user): AnyUser) -> HttpResponse {
 }
 
 #[derive(Deserialize)]
-pub struct ListQuery {
+pub struct UserQuery {
     role: Option<String>,
     active: Option<String>,
-    cursor: Option<String>,
-    limit: Option<String>,
+    #[serde(flatten)]
+    page: ListQuery,
 }
 
 pub async fn list(state: web::Data<AppState>, _: Admin, req: HttpRequest) -> Result<HttpResponse, AppError> {
-    let query: ListQuery = http::query(&req)?;
+    let query: UserQuery = http::query(&req)?;
     let mut errors = Vec::new();
-    let mut filter = ListFilter::default();
-    match cursor::limit(query.limit.as_deref()) {
-        Ok(limit) => filter.limit = limit,
-        Err(message) => errors.push(FieldError::new("limit", message)),
-    }
-    if let Some(role) = query.role {
-        match rules::role(&role) {
-            Ok(role) => filter.role = Some(role.as_str().to_string()),
-            Err(message) => errors.push(FieldError::new("role", message)),
-        }
-    }
-    match query.active.as_deref() {
-        None => {}
-        Some("true") => filter.active = Some(true),
-        Some("false") => filter.active = Some(false),
-        Some(_) => errors.push(FieldError::new("active", "must be true or false")),
-    }
-    if let Some(text) = query.cursor {
-        match cursor::decode::<(NaiveDateTime, Id)>(&text) {
-            Some(position) => filter.after = Some(position),
-            None => errors.push(FieldError::new("cursor", "is not a cursor this service issued")),
-        }
-    }
+    let e = &mut errors;
+    let limit = query.page.limit(e);
+    let filter = ListFilter {
+        role: param(e, "role", query.role, rules::role),
+        active: param(e, "active", query.active, |text| match text {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err("must be true or false"),
+        }),
+        after: query.page.after(e),
+        limit,
+    };
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    let limit = filter.limit;
     let rows = db::run(&state.pool, move |conn| Ok(store::list(conn, &filter)?)).await?;
     let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.created_at, r.id));
     let items = rows.into_iter().map(User::from).collect();
@@ -82,22 +69,20 @@ pub async fn create(
     }
     let role = role.and_then(|r| form.check("role", rules::role(&r)));
     let display_name = display_name.and_then(|n| form.check("display_name", rules::display_name(&n)));
-    form.finish()?;
-    let (Some(email), Some(password), Some(role), Some(display_name)) = (email, password, role, display_name) else {
-        return Err(AppError::internal("validated fields missing"));
-    };
+    let (((email, password), role), display_name) =
+        form.finish_with(email.zip(password).zip(role).zip(display_name))?;
     let password_hash = state.passwords.hash(password).await?;
-    let user = new_user(email, display_name, role, password_hash);
+    let user = UserRow::new(email, display_name, role, password_hash);
     let user = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             if store::email_taken(conn, &user.email)? {
                 return Err(AppError::Conflict("An account with this email already exists.".into()));
             }
             store::insert(conn, &user)?;
-            let entry = NewEntry::new(admin.actor(), "user.create")
+            let entry = admin
+                .audit(&rid, Action::UserCreate)
                 .target("user", user.id)
-                .details(json!({"role": user.role, "via": "admin"}))
-                .request(Some(&rid.0));
+                .details(json!({"role": user.role, "via": "admin"}));
             audit::record(conn, entry)?;
             Ok(user)
         })
@@ -110,14 +95,6 @@ pub async fn get(state: web::Data<AppState>, _: Admin, id: web::Path<String>) ->
     let id = http::path_id(&id)?;
     let user = db::run(&state.pool, move |conn| Ok(store::find(conn, id)?)).await?.ok_or(AppError::NotFound)?;
     Ok(HttpResponse::Ok().json(User::from(user)))
-}
-
-/// What a PATCH asks to change.
-#[derive(Debug, Default, PartialEq)]
-pub struct UserChanges {
-    pub role: Option<Role>,
-    pub active: Option<bool>,
-    pub display_name: Option<String>,
 }
 
 pub async fn update(
@@ -144,40 +121,22 @@ pub async fn update(
     let user = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             db::lock(conn, db::locks::ADMIN_ROLES)?;
-            let mut user = store::find(conn, id)?.ok_or(AppError::NotFound)?;
-            let mut diff = Map::new();
-            let mut end_sessions = false;
-            if let Some(role) = changes.role.filter(|r| r.as_str() != user.role) {
-                diff.insert("role".into(), json!({"old": user.role, "new": role.as_str()}));
-                user.role = role.as_str().to_string();
-                end_sessions = true;
-            }
-            if let Some(active) = changes.active.filter(|a| *a != user.active) {
-                diff.insert("active".into(), json!({"old": user.active, "new": active}));
-                user.active = active;
-                end_sessions |= !active;
-            }
-            if let Some(name) = changes.display_name.filter(|n| *n != user.display_name) {
-                diff.insert("display_name".into(), json!({"old": user.display_name, "new": name}));
-                user.display_name = name;
-            }
-            if diff.is_empty() {
+            let user = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+            let outcome = rules::apply(&user, &changes);
+            if outcome.diff.is_empty() {
                 return Ok(user);
             }
-            let was_admin = diff.get("role").is_some_and(|c| c["old"] == "admin")
-                || (user.role == "admin" && diff.contains_key("active"));
+            let mut user = outcome.user;
             user.updated_at = db::now();
             store::update(conn, &user)?;
-            if was_admin && store::count_active_admins(conn)? == 0 {
+            if outcome.loses_admin && store::count_active_admins(conn)? == 0 {
                 return Err(AppError::Conflict("This would leave no active admin.".into()));
             }
-            // A role change or deactivation ends the user's sessions: they sign in again with
-            // what they may now do, or not at all.
-            let ended = if end_sessions { store::revoke_sessions(conn, user.id)? } else { 0 };
-            let entry = NewEntry::new(admin.actor(), "user.update")
+            let ended = if outcome.end_sessions { store::revoke_sessions(conn, user.id)? } else { 0 };
+            let entry = admin
+                .audit(&rid, Action::UserUpdate)
                 .target("user", user.id)
-                .details(json!({"changes": Value::Object(diff), "sessions_revoked": ended}))
-                .request(Some(&rid.0));
+                .details(json!({"changes": Value::Object(outcome.diff), "sessions_revoked": ended}));
             audit::record(conn, entry)?;
             Ok(user)
         })
@@ -202,10 +161,8 @@ pub async fn revoke_sessions(
         write_tx(conn, |conn| {
             store::find(conn, id)?.ok_or(AppError::NotFound)?;
             let revoked = store::revoke_sessions(conn, id)?;
-            let entry = NewEntry::new(admin.actor(), "user.sessions_revoke")
-                .target("user", id)
-                .details(json!({"revoked": revoked}))
-                .request(Some(&rid.0));
+            let entry =
+                admin.audit(&rid, Action::UserSessionsRevoke).target("user", id).details(json!({"revoked": revoked}));
             audit::record(conn, entry)?;
             Ok(revoked)
         })

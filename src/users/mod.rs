@@ -11,28 +11,9 @@ use serde::Serialize;
 use crate::db::schema::users;
 use crate::db::Id;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Reporter,
-    Caseworker,
-    Admin,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Reporter, Role::Caseworker, Role::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Reporter => "reporter",
-            Role::Caseworker => "caseworker",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == text)
-    }
+crate::text_enum! {
+    /// SPEC §2.
+    pub enum Role { Reporter = "reporter", Caseworker = "caseworker", Admin = "admin" }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -41,11 +22,28 @@ pub struct UserRow {
     pub id: Id,
     pub email: String,
     pub display_name: String,
-    pub role: String,
+    pub role: Role,
     pub password_hash: String,
     pub active: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+impl UserRow {
+    /// A new, active account.
+    pub fn new(email: String, display_name: String, role: Role, password_hash: String) -> Self {
+        let now = crate::db::now();
+        UserRow {
+            id: Id::new(),
+            email,
+            display_name,
+            role,
+            password_hash,
+            active: true,
+            created_at: now,
+            updated_at: now,
+        }
+    }
 }
 
 /// A user as the API shows it.
@@ -54,7 +52,7 @@ pub struct User {
     pub id: Id,
     pub email: String,
     pub display_name: String,
-    pub role: String,
+    pub role: Role,
     pub active: bool,
     #[serde(with = "crate::time::rfc3339")]
     pub created_at: NaiveDateTime,

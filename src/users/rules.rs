@@ -1,6 +1,8 @@
 //! Rules for account fields (SPEC §3), plain functions tested without a database.
 
-use super::Role;
+use serde_json::{json, Map, Value};
+
+use super::{Role, UserRow};
 
 pub const PASSWORD_MIN_CHARS: usize = 12;
 pub const PASSWORD_MAX_CHARS: usize = 128;
@@ -69,9 +71,67 @@ pub fn role(text: &str) -> Result<Role, &'static str> {
     Role::parse(text).ok_or("must be one of reporter, caseworker, admin")
 }
 
+/// What an admin's PATCH asks to change.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct UserChanges {
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+    pub display_name: Option<String>,
+}
+
+/// What a change does to an account.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub user: UserRow,
+    /// Field by field, old and new: the audit details. Empty when nothing differs.
+    pub diff: Map<String, Value>,
+    /// A role change or deactivation ends the user's sessions: they sign in again with what
+    /// they may now do, or not at all.
+    pub end_sessions: bool,
+    /// Whether an admin is demoted or deactivated, so the last-admin rule must be checked.
+    pub loses_admin: bool,
+}
+
+pub fn apply(user: &UserRow, changes: &UserChanges) -> Outcome {
+    let mut next = user.clone();
+    let mut diff = Map::new();
+    if let Some(role) = changes.role.filter(|r| *r != user.role) {
+        diff.insert("role".into(), json!({"old": user.role, "new": role}));
+        next.role = role;
+    }
+    if let Some(active) = changes.active.filter(|a| *a != user.active) {
+        diff.insert("active".into(), json!({"old": user.active, "new": active}));
+        next.active = active;
+    }
+    if let Some(name) = changes.display_name.as_ref().filter(|n| **n != user.display_name) {
+        diff.insert("display_name".into(), json!({"old": user.display_name, "new": name}));
+        next.display_name = name.clone();
+    }
+    let end_sessions = diff.contains_key("role") || (diff.contains_key("active") && !next.active);
+    let loses_admin = user.role == Role::Admin && (next.role != Role::Admin || diff.contains_key("active"));
+    Outcome { user: next, diff, end_sessions, loses_admin }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn admin() -> UserRow {
+        UserRow::new("a@example.org".into(), "A".into(), Role::Admin, "hash".into())
+    }
+
+    #[test]
+    fn changes_sessions_and_the_last_admin_rule() {
+        let same = apply(&admin(), &UserChanges { role: Some(Role::Admin), ..Default::default() });
+        assert!(same.diff.is_empty() && !same.end_sessions && !same.loses_admin);
+        let demoted = apply(&admin(), &UserChanges { role: Some(Role::Caseworker), ..Default::default() });
+        assert_eq!(demoted.diff["role"], json!({"old": "admin", "new": "caseworker"}));
+        assert!(demoted.end_sessions && demoted.loses_admin);
+        let renamed = apply(&admin(), &UserChanges { display_name: Some("B".into()), ..Default::default() });
+        assert!(!renamed.end_sessions && !renamed.loses_admin);
+        let off = apply(&admin(), &UserChanges { active: Some(false), ..Default::default() });
+        assert!(off.end_sessions && off.loses_admin && !off.user.active);
+    }
 
     #[test]
     fn emails() {

@@ -3,7 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::UserRow;
+use super::{Role, UserRow};
+use crate::db::keyset::{self, Order};
 use crate::db::schema::{sessions, users};
 use crate::db::{DbConn, Id};
 use crate::db_run;
@@ -28,7 +29,7 @@ pub fn email_taken(conn: &mut DbConn, email: &str) -> QueryResult<bool> {
 
 #[derive(Debug, Default)]
 pub struct ListFilter {
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub active: Option<bool>,
     /// Keyset position: the last `(created_at, id)` of the previous page.
     pub after: Option<(NaiveDateTime, Id)>,
@@ -39,14 +40,14 @@ pub struct ListFilter {
 pub fn list(conn: &mut DbConn, filter: &ListFilter) -> QueryResult<Vec<UserRow>> {
     db_run!(conn: {
         let mut query = users::table.select(UserRow::as_select()).into_boxed();
-        if let Some(role) = &filter.role {
-            query = query.filter(users::role.eq(role.clone()));
+        if let Some(role) = filter.role {
+            query = query.filter(users::role.eq(role));
         }
         if let Some(active) = filter.active {
             query = query.filter(users::active.eq(active));
         }
         if let Some((at, id)) = filter.after {
-            query = query.filter(users::created_at.gt(at).or(users::created_at.eq(at).and(users::id.gt(id))));
+            query = query.filter(keyset::after("users.created_at, users.id", vec![at.into(), id.into()], Order::Ascending));
         }
         query.order((users::created_at.asc(), users::id.asc())).limit(filter.limit + 1).load(conn)
     })
@@ -80,7 +81,7 @@ pub fn set_password_hash(conn: &mut DbConn, id: Id, hash: &str) -> QueryResult<(
 pub fn count_active_admins(conn: &mut DbConn) -> QueryResult<i64> {
     db_run!(conn: {
         users::table
-            .filter(users::role.eq("admin"))
+            .filter(users::role.eq(Role::Admin))
             .filter(users::active.eq(true))
             .count()
             .get_result(conn)
@@ -106,7 +107,7 @@ pub fn revoke_sessions(conn: &mut DbConn, user_id: Id) -> QueryResult<usize> {
 pub fn is_active_caseworker(conn: &mut DbConn, id: Id) -> QueryResult<bool> {
     db_run!(conn: {
         diesel::select(diesel::dsl::exists(
-            users::table.filter(users::id.eq(id)).filter(users::role.eq("caseworker")).filter(users::active.eq(true)),
+            users::table.filter(users::id.eq(id)).filter(users::role.eq(Role::Caseworker)).filter(users::active.eq(true)),
         ))
         .get_result(conn)
     })

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::both_backends;
 use crate::common::TestApp;
-use tipline::audit::{self, Actor, NewEntry};
+use tipline::audit::{self, Action, Actor, NewEntry};
 use tipline::db::{self, Backend};
 
 async fn list_filters_and_pages_newest_first(app: TestApp) {
@@ -64,7 +64,7 @@ async fn verify_reports_an_intact_chain_and_is_audited(app: TestApp) {
 
 fn record_one(conn: &mut db::DbConn, n: usize) {
     db::write_tx(conn, |conn| {
-        audit::record(conn, NewEntry::new(Actor::system(), "test.write").details(json!({"n": n}))).map(|_| ())
+        audit::record(conn, NewEntry::new(Actor::system(), Action::StationsImport).details(json!({"n": n}))).map(|_| ())
     })
     .expect("append");
 }
@@ -82,7 +82,7 @@ async fn the_trail_rejects_update_delete_and_truncate(app: TestApp) {
         assert!(err.to_string().contains("append-only"), "{err}");
     }
     assert!(audit::verify(&mut conn).unwrap().ok);
-    assert_eq!(app.audit("test.write").len(), 1);
+    assert_eq!(app.audit("stations.import").len(), 1);
 }
 
 async fn fifty_concurrent_writers_leave_a_gap_free_chain(app: TestApp) {
@@ -98,7 +98,7 @@ async fn fifty_concurrent_writers_leave_a_gap_free_chain(app: TestApp) {
     for thread in threads {
         thread.join().expect("writer thread");
     }
-    let entries = app.audit("test.write");
+    let entries = app.audit("stations.import");
     let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=50).collect::<Vec<i64>>());
     let result = audit::verify(&mut app.db.connect()).unwrap();
@@ -112,7 +112,7 @@ async fn an_entry_altered_behind_the_triggers_is_found(app: TestApp) {
     for n in 0..4 {
         record_one(&mut conn, n);
     }
-    let target = app.audit("test.write")[1].seq;
+    let target = app.audit("stations.import")[1].seq;
     let tamper = match app.backend() {
         Backend::Postgres => format!(
             "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update; \

@@ -249,6 +249,15 @@ impl TestApp {
         self.send(with_token(TestRequest::patch().uri(path).set_json(body), token)).await
     }
 
+    /// A PATCH with `If-Match: "version"` (or without it when `version` is `None`).
+    pub async fn patch_if_match(&self, path: &str, token: &str, version: Option<i64>, body: Value) -> Response {
+        let mut req = with_token(TestRequest::patch().uri(path).set_json(body), Some(token));
+        if let Some(v) = version {
+            req = req.insert_header(("If-Match", format!("\"{v}\"")));
+        }
+        self.send(req).await
+    }
+
     pub fn conn(&self) -> db::PooledConn {
         self.pool.get().expect("pool")
     }
@@ -257,7 +266,7 @@ impl TestApp {
     pub fn insert_user(&self, role: Role) -> (Id, String) {
         let email = format!("{}-{}@example.org", role.as_str(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let hash = tipline::auth::password::hash(PASSWORD).expect("hash");
-        let row = tipline::auth::handlers::new_user(email.clone(), format!("Test {}", role.as_str()), role, hash);
+        let row = tipline::users::UserRow::new(email.clone(), format!("Test {}", role.as_str()), role, hash);
         store::insert(&mut self.conn(), &row).expect("insert user");
         (row.id, email)
     }

@@ -14,6 +14,7 @@ mod leaks;
 mod matrix;
 mod outage;
 mod process;
+mod races;
 mod reports;
 mod stations;
 mod storage;

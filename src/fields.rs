@@ -1,0 +1,69 @@
+//! Field rules shared by every feature: free text, country codes, language tags. Plain
+//! functions over values, tested without a database.
+
+/// Longest accepted BCP 47 language tag.
+pub const LANGUAGE_MAX: usize = 35;
+
+/// Free text: any script, at most `max` characters, no control characters other than line
+/// breaks and tabs (and none of those in single-line fields).
+pub fn text(value: &str, max: usize, multiline: bool) -> Result<(), String> {
+    if value.chars().count() > max {
+        return Err(format!("must be at most {max} characters long"));
+    }
+    let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
+    if value.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(if multiline {
+            "must not contain control characters other than line breaks and tabs".into()
+        } else {
+            "must not contain control characters or line breaks".into()
+        });
+    }
+    Ok(())
+}
+
+/// Required free text: as [`text`], and not blank.
+pub fn required_text(value: &str, max: usize) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    text(value, max, true)
+}
+
+pub fn country(code: &str) -> Result<String, &'static str> {
+    let upper = code.to_ascii_uppercase();
+    match upper.len() == 2 && isocountry::CountryCode::for_alpha2(&upper).is_ok() {
+        true => Ok(upper),
+        false => Err("must be an ISO 3166-1 alpha-2 country code, such as NL or CA"),
+    }
+}
+
+pub fn language(tag: &str) -> Result<String, &'static str> {
+    if tag.len() > LANGUAGE_MAX || oxilangtag::LanguageTag::parse(tag).is_err() {
+        return Err("must be a BCP 47 language tag, such as zh-Hans or ug");
+    }
+    Ok(tag.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_text() {
+        assert!(text("福州 ئۇيغۇر བོད", 20, false).is_ok());
+        assert!(text("a\nb", 10, false).is_err());
+        assert!(text("a\nb", 10, true).is_ok());
+        assert!(text("a\u{1b}b", 10, true).is_err());
+        assert!(text(&"x".repeat(11), 10, true).is_err());
+        assert!(required_text("  ", 10).is_err());
+    }
+
+    #[test]
+    fn countries_and_languages() {
+        assert_eq!(country("nl"), Ok("NL".to_string()));
+        assert!(country("XX").is_err());
+        assert!(country("NLD").is_err());
+        assert_eq!(language("zh-Hans"), Ok("zh-Hans".to_string()));
+        assert!(language("not a tag").is_err());
+    }
+}

@@ -1,0 +1,58 @@
+//! Who may see a report (SPEC §2.1): the reporter who filed it (by account or receipt) and
+//! caseworkers; admins never see content. A report the caller may not see is as absent as one
+//! that does not exist.
+
+use super::{store, ReportRow};
+use crate::auth::{Caller, CurrentUser};
+use crate::crypto::envelope::DataKey;
+use crate::db::{DbConn, Id};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::users::Role;
+
+/// How a caller may see one report's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The reporter: by account (their own reports) or by receipt (that one report).
+    Reporter,
+    /// A caseworker; every read is audited.
+    Staff,
+}
+
+/// Who may look at report content at all, before any report is loaded: admins never (SPEC §2).
+pub fn side_of(caller: &Caller) -> Result<Side, AppError> {
+    match caller {
+        Caller::Anonymous => Err(AppError::Unauthorized),
+        Caller::Receipt { .. } => Ok(Side::Reporter),
+        Caller::User(CurrentUser { role: Role::Reporter, .. }) => Ok(Side::Reporter),
+        Caller::User(CurrentUser { role: Role::Caseworker, .. }) => Ok(Side::Staff),
+        Caller::User(CurrentUser { role: Role::Admin, .. }) => Err(AppError::Forbidden),
+    }
+}
+
+/// Whether this caller may see this report. A reporter asking for someone else's report gets
+/// the same 404 as for one that does not exist.
+pub fn may_see(caller: &Caller, report: &ReportRow) -> bool {
+    match caller {
+        Caller::Anonymous => false,
+        Caller::Receipt { report_id } => *report_id == report.id,
+        Caller::User(user) => match user.role {
+            Role::Reporter => report.reporter_id == Some(user.id()),
+            Role::Caseworker => true,
+            Role::Admin => false,
+        },
+    }
+}
+
+/// Loads a report the caller may see, with its data key, inside the caller's transaction.
+pub fn load_for(
+    state: &AppState,
+    conn: &mut DbConn,
+    caller: &Caller,
+    id: Id,
+) -> Result<(ReportRow, DataKey), AppError> {
+    let report = store::find(conn, id)?.filter(|r| may_see(caller, r)).ok_or(AppError::NotFound)?;
+    let stored = store::key(conn, report.id)?.ok_or_else(|| AppError::internal("report key missing"))?;
+    let key = state.keyring.unwrap(report.id, &stored.wrapped_key()).map_err(|_| AppError::internal("report key"))?;
+    Ok((report, key))
+}
