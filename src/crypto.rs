@@ -66,8 +66,7 @@ pub mod envelope {
     use chacha20poly1305::{XChaCha20Poly1305, XNonce};
     use zeroize::Zeroizing;
 
-    use crate::config::Secret;
-    use crate::db::Id;
+    use std::fmt::Display;
 
     const VERSION: &str = "v1";
 
@@ -96,9 +95,10 @@ pub mod envelope {
     }
 
     impl Keyring {
-        pub fn new(secret: &Secret) -> Self {
-            let master = Zeroizing::new(super::derive_key(secret.expose(), "master-key"));
-            let master_id = hex::encode(&super::derive_key(secret.expose(), "master-key-id")[..8]);
+        /// The keyring of the configured secret (`TIPLINE_DATA_KEY`).
+        pub fn new(secret: &[u8]) -> Self {
+            let master = Zeroizing::new(super::derive_key(secret, "master-key"));
+            let master_id = hex::encode(&super::derive_key(secret, "master-key-id")[..8]);
             Keyring { master, master_id }
         }
 
@@ -107,7 +107,7 @@ pub mod envelope {
         }
 
         /// A fresh data key for the row `owner_id`, and its wrapped form for storage.
-        pub fn new_data_key(&self, owner_id: Id) -> (DataKey, WrappedKey) {
+        pub fn new_data_key(&self, owner_id: impl Display) -> (DataKey, WrappedKey) {
             let key = DataKey {
                 id: hex::encode(super::random_bytes::<8>()),
                 key: Zeroizing::new(super::random_bytes::<32>()),
@@ -118,7 +118,7 @@ pub mod envelope {
             (key, stored)
         }
 
-        pub fn unwrap(&self, owner_id: Id, stored: &WrappedKey) -> Result<DataKey, DecryptError> {
+        pub fn unwrap(&self, owner_id: impl Display, stored: &WrappedKey) -> Result<DataKey, DecryptError> {
             if stored.master_key_id != self.master_id {
                 return Err(DecryptError);
             }
@@ -130,21 +130,27 @@ pub mod envelope {
     }
 
     impl DataKey {
-        pub fn seal(&self, table: &str, column: &str, row_id: Id, plaintext: &str) -> String {
+        pub fn seal(&self, table: &str, column: &str, row_id: impl Display, plaintext: &str) -> String {
             seal_raw(&self.key, &value_ad(table, column, row_id, &self.id), plaintext.as_bytes())
         }
 
-        pub fn open(&self, table: &str, column: &str, row_id: Id, sealed: &str) -> Result<String, DecryptError> {
+        pub fn open(
+            &self,
+            table: &str,
+            column: &str,
+            row_id: impl Display,
+            sealed: &str,
+        ) -> Result<String, DecryptError> {
             let bytes = open_raw(&self.key, &value_ad(table, column, row_id, &self.id), sealed)?;
             String::from_utf8(bytes.to_vec()).map_err(|_| DecryptError)
         }
     }
 
-    fn wrap_ad(owner_id: Id, key_id: &str, master_id: &str) -> Vec<u8> {
+    fn wrap_ad(owner_id: impl Display, key_id: &str, master_id: &str) -> Vec<u8> {
         format!("tipline/{VERSION}|reports|data_key|{owner_id}|{key_id}|{master_id}").into_bytes()
     }
 
-    fn value_ad(table: &str, column: &str, row_id: Id, key_id: &str) -> Vec<u8> {
+    fn value_ad(table: &str, column: &str, row_id: impl Display, key_id: &str) -> Vec<u8> {
         format!("tipline/{VERSION}|{table}|{column}|{row_id}|{key_id}").into_bytes()
     }
 
@@ -180,8 +186,10 @@ pub mod envelope {
     mod tests {
         use super::*;
 
+        use crate::db::Id;
+
         fn keyring() -> Keyring {
-            Keyring::new(&Secret::new(b"a-master-secret-a-master-secret-0".to_vec()))
+            Keyring::new(b"a-master-secret-a-master-secret-0")
         }
 
         #[test]
@@ -205,7 +213,7 @@ pub mod envelope {
             let row = Id::new();
             let (_, stored) = ring.new_data_key(row);
             assert!(ring.unwrap(Id::new(), &stored).is_err());
-            let other = Keyring::new(&Secret::new(b"another-master-secret-another-000".to_vec()));
+            let other = Keyring::new(b"another-master-secret-another-000");
             assert!(other.unwrap(row, &stored).is_err());
         }
 

@@ -1,6 +1,9 @@
 //! Field rules shared by every feature: free text, country codes, language tags. Plain
 //! functions over values, tested without a database.
 
+/// Longest city name, for reports and stations alike.
+pub const CITY_MAX: usize = 120;
+
 /// Longest accepted BCP 47 language tag.
 pub const LANGUAGE_MAX: usize = 35;
 

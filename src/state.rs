@@ -28,7 +28,7 @@ impl AppState {
             tokens: Tokens::new(&config.jwt_secret),
             throttle_key: crate::crypto::derive_key(config.data_key.expose(), "login-throttle"),
             allow_registration: config.allow_registration,
-            keyring: Keyring::new(&config.data_key),
+            keyring: Keyring::new(config.data_key.expose()),
             receipt_key: crate::crypto::derive_key(config.data_key.expose(), "receipt"),
         }
     }

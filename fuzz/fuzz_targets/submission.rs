@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else { return };
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
     if let Ok(mut form) = Form::new(value.clone()) {
-        let submission = tipline::reports::rules::submission(&mut form, today);
+        let submission = tipline::reports::handlers::submission(&mut form, today);
         match form.finish() {
             Ok(()) => assert!(submission.is_some(), "a valid form yields a submission"),
             Err(AppError::Validation(errors)) => assert!(!errors.is_empty()),
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(mut form) = Form::new(value) {
-        let _ = tipline::stations::rules::read(&mut form, true);
+        let _ = tipline::stations::input::read(&mut form, true);
         let _ = form.finish();
     }
     if let Ok(text) = std::str::from_utf8(data) {

@@ -5,15 +5,15 @@ use serde::Serialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use super::session::{self, Rotation};
-use super::{throttle, token, AnyUser};
+use super::store::{self, Rotation};
+use super::{rules, token, AnyUser};
 use crate::audit::{self, Action, Actor, Context, NewEntry};
 use crate::db::{self, write_tx, Id};
 use crate::error::AppError;
 use crate::http::body::{Form, JsonBody};
 use crate::http::RequestId;
 use crate::state::AppState;
-use crate::users::{rules, store, Role, User, UserRow};
+use crate::users::{self, Role, User, UserRow};
 
 #[derive(Serialize)]
 pub struct TokenPair {
@@ -39,17 +39,17 @@ pub async fn register(state: web::Data<AppState>, rid: RequestId, body: JsonBody
     let email = form.string("email");
     let password = form.string("password").map(Zeroizing::new);
     let display_name = form.string("display_name");
-    let email = email.and_then(|e| form.check("email", rules::email(&e)));
+    let email = email.and_then(|e| form.check("email", users::rules::email(&e)));
     if let Some(password) = &password {
-        form.check("password", rules::password(password, email.as_deref()));
+        form.check("password", users::rules::password(password, email.as_deref()));
     }
-    let display_name = display_name.and_then(|n| form.check("display_name", rules::display_name(&n)));
+    let display_name = display_name.and_then(|n| form.check("display_name", users::rules::display_name(&n)));
     let ((email, password), display_name) = form.finish_with(email.zip(password).zip(display_name))?;
     let password_hash = state.passwords.hash(password).await?;
     let user = UserRow::new(email, display_name, Role::Reporter, password_hash);
     let user = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            store::insert(conn, &user)?;
+            users::store::insert(conn, &user)?;
             let entry = Context::new(Actor::user(user.id, user.role), &rid)
                 .entry(Action::UserCreate)
                 .target("user", user.id)
@@ -67,7 +67,7 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
     let email = form.string("email");
     let password = form.string("password").map(Zeroizing::new);
     let (email, password) = form.finish_with(email.zip(password))?;
-    let email = rules::normalize_email(&email);
+    let email = users::rules::normalize_email(&email);
     let key = crate::crypto::hmac_hex(&state.throttle_key, email.as_bytes());
     let anonymous = Context::new(Actor::anonymous(), &rid);
 
@@ -76,8 +76,8 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
     let (user, locked) = {
         let key = key.clone();
         db::run(&state.pool, move |conn| {
-            let user = store::find_by_email(conn, &email)?;
-            let locked = throttle::locked_for(throttle::get(conn, &key)?.as_ref(), db::now());
+            let user = users::store::find_by_email(conn, &email)?;
+            let locked = rules::locked_for(store::throttle(conn, &key)?.as_ref(), db::now());
             Ok::<_, AppError>((user, locked))
         })
         .await?
@@ -113,24 +113,24 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
     let outcome = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             let now = db::now();
-            let current = throttle::get_for_update(conn, &key)?;
-            if let Some(retry_after_secs) = throttle::locked_for(current.as_ref(), now) {
+            let current = store::throttle_for_update(conn, &key)?;
+            if let Some(retry_after_secs) = rules::locked_for(current.as_ref(), now) {
                 audit::record(conn, login_entry(&anonymous, Action::AuthThrottled, user_id, json!({})))?;
                 return Ok::<_, AppError>(Err(Some(retry_after_secs)));
             }
             let Some(user) = accepted else {
-                throttle::put(conn, &throttle::after_failure(current, &key, now))?;
+                store::put_throttle(conn, &rules::after_failure(current, &key, now))?;
                 let details = json!({"reason": failure_reason});
                 audit::record(conn, login_entry(&anonymous, Action::AuthLoginFailed, user_id, details))?;
                 return Ok(Err(None));
             };
             if current.is_some() {
-                throttle::clear(conn, &key)?;
+                store::clear_throttle(conn, &key)?;
             }
             if let Some(hash) = &rehashed {
-                store::set_password_hash(conn, user.id, hash)?;
+                users::store::set_password_hash(conn, user.id, hash)?;
             }
-            let (session_id, refresh_token) = session::create(conn, user.id)?;
+            let (session_id, refresh_token) = store::create_session(conn, user.id)?;
             let entry = Context { actor: Actor::user(user.id, user.role), ..anonymous.clone() }
                 .entry(Action::AuthLogin)
                 .target("user", user.id)
@@ -165,7 +165,7 @@ pub async fn refresh(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
     let presented = form.finish_with(presented)?;
     let rotation = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            let rotation = session::rotate(conn, &presented)?;
+            let rotation = store::rotate(conn, &presented)?;
             let entry = match &rotation {
                 Rotation::Rotated { user, session_id, .. } => Some(
                     NewEntry::new(Actor::user(user.id, user.role), Action::AuthRefresh).target("session", session_id),
@@ -201,7 +201,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, AppError> {
     db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            session::revoke(conn, user.session_id)?;
+            store::revoke_session(conn, user.session_id)?;
             let entry = user.audit(&rid, Action::AuthLogout).target("session", user.session_id);
             audit::record(conn, entry)?;
             Ok::<_, AppError>(())
@@ -233,7 +233,7 @@ pub async fn receipt(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
     let audit_ctx = Context::new(Actor::anonymous(), &rid);
     let outcome = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            if let Err(retry_after_secs) = throttle::reserve(conn, &throttle_key, db::now())? {
+            if let Err(retry_after_secs) = store::reserve_attempt(conn, &throttle_key, db::now())? {
                 audit::record(conn, audit_ctx.entry(Action::AuthThrottled))?;
                 return Ok::<_, AppError>(Err(Some(retry_after_secs)));
             }
@@ -245,7 +245,7 @@ pub async fn receipt(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
                 audit::record(conn, audit_ctx.entry(Action::AuthReceiptFailed))?;
                 return Ok(Err(None));
             };
-            throttle::clear(conn, &throttle_key)?;
+            store::clear_throttle(conn, &throttle_key)?;
             let entry = Context { actor: Actor::receipt(), ..audit_ctx.clone() }
                 .entry(Action::AuthReceipt)
                 .target("report", report.id);

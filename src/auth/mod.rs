@@ -4,21 +4,55 @@
 
 pub mod handlers;
 pub mod password;
-pub mod session;
-pub mod throttle;
+pub mod rules;
+pub mod store;
 pub mod token;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
 use futures_util::future::LocalBoxFuture;
 
 use crate::audit::{Action, Actor, Context, NewEntry};
+use crate::db::schema::{login_throttle, refresh_tokens, sessions};
 use crate::db::Id;
 use crate::error::AppError;
 use crate::http::RequestId;
 use crate::state::AppState;
 use crate::users::{Role, UserRow};
+
+/// A sign-in: lives 14 days from its last refresh, ended by logout or by an admin.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    pub id: Id,
+    pub user_id: Id,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+/// A refresh token, stored as its hash; `used_at` marks one already exchanged.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshRow {
+    pub token_hash: String,
+    pub session_id: Id,
+    pub created_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+}
+
+/// Failed attempts counted for one key (a keyed hash of an email or a receipt, never the value).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = login_throttle)]
+pub struct ThrottleRow {
+    pub key_hash: String,
+    pub failures: i32,
+    pub window_started_at: NaiveDateTime,
+    pub locked_until: Option<NaiveDateTime>,
+}
 
 /// The caller, checked against the database on this request: the session is live and the user
 /// active, so logout, deactivation and role changes take effect at once. The role is the one
@@ -62,7 +96,7 @@ async fn authenticate(req: HttpRequest) -> Result<CurrentUser, AppError> {
 
 async fn user_of(state: &web::Data<AppState>, claims: token::Claims) -> Result<CurrentUser, AppError> {
     let (session_id, user_id) = (claims.sid, claims.sub);
-    let user = crate::db::run(&state.pool, move |conn| Ok(session::live_user(conn, session_id, user_id)?))
+    let user = crate::db::run(&state.pool, move |conn| Ok(store::live_user(conn, session_id, user_id)?))
         .await?
         .ok_or(AppError::Unauthorized)?;
     Ok(CurrentUser { role: user.role, user, session_id })

@@ -303,7 +303,7 @@ pub async fn link_station(
         write_tx(conn, |conn| {
             let now = db::now();
             versioned::claim(conn, Versioned::Case, id, Expect::Any, now)?;
-            if crate::stations::store::find(conn, station)?.is_none() {
+            if !store::station_exists(conn, station)? {
                 return Err(AppError::invalid("station_id", "is not a station in the registry"));
             }
             if store::find_link(conn, id, station)?.is_some() {

@@ -136,3 +136,8 @@ pub fn insert_link(conn: &mut DbConn, row: &LinkRow) -> QueryResult<()> {
 pub fn delete_link(conn: &mut DbConn, case: Id, station: Id) -> QueryResult<bool> {
     db_run!(conn: { diesel::delete(case_stations::table.find((case, station))).execute(conn) }).map(|n| n == 1)
 }
+
+/// Whether `id` is an entry of the registry (any visibility: staff link internal ones too).
+pub fn station_exists(conn: &mut DbConn, id: Id) -> QueryResult<bool> {
+    db_run!(conn: { diesel::select(diesel::dsl::exists(stations::table.find(id))).get_result(conn) })
+}

@@ -218,7 +218,7 @@ pub fn lock(conn: &mut DbConn, key: i64) -> QueryResult<()> {
 }
 
 /// Advisory lock keys. Login throttling also locks per key, with values taken from the key
-/// itself (`auth::throttle::get_for_update`); a collision with these would only serialise more.
+/// itself (`auth::store::throttle_for_update`); a collision with these would only serialise more.
 pub mod locks {
     /// Appending to the audit chain.
     pub const AUDIT_APPEND: i64 = 0x5449_504c_0001;

@@ -268,7 +268,7 @@ pub fn submission(form: &mut Form, today: NaiveDate) -> Option<Submission> {
     };
     let country = country_raw.and_then(|c| form.check("country", fields::country(&c)));
     for (name, value, max, multiline) in [
-        ("city", &city, rules::CITY_MAX, false),
+        ("city", &city, fields::CITY_MAX, false),
         ("location_detail", &location_detail, rules::LOCATION_DETAIL_MAX, true),
         ("station_hint", &station_hint, rules::STATION_HINT_MAX, true),
         ("contact", &contact, rules::CONTACT_MAX, true),

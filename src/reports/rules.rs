@@ -7,7 +7,6 @@ use crate::db::Id;
 use crate::fields::required_text;
 
 pub const NARRATIVE_MAX: usize = 20_000;
-pub const CITY_MAX: usize = 120;
 pub const LOCATION_DETAIL_MAX: usize = 2_000;
 pub const STATION_HINT_MAX: usize = 2_000;
 pub const CONTACT_MAX: usize = 1_000;

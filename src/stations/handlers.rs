@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::store::{self, Filter, LinkedCase};
-use super::{rules, PublicStation, StaffStation, StationRow, StationStatus, Visibility};
+use super::{input, rules, PublicStation, StaffStation, StationRow, StationStatus, Visibility};
 use crate::audit::{self, Action};
 use crate::auth::{Caller, Staff};
 use crate::db::versioned::{self, Expect, Versioned};
@@ -118,7 +118,7 @@ pub async fn create(
     body: JsonBody,
 ) -> Result<HttpResponse, AppError> {
     let mut form = Form::read(body).await?;
-    let fields = rules::read(&mut form, true);
+    let fields = input::read(&mut form, true);
     form.finish()?;
     let row = StationRow::create(fields, db::now());
     let row = db::run(&state.pool, move |conn| {
@@ -152,7 +152,7 @@ pub async fn update(
 ) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
     let mut form = Form::read(body).await?;
-    let fields = rules::read(&mut form, false);
+    let fields = input::read(&mut form, false);
     form.finish()?;
     if fields == rules::StationFields::default() {
         return Err(AppError::invalid("", "send at least one field to change"));

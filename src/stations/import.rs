@@ -8,7 +8,7 @@ use std::io::Read;
 
 use serde_json::{json, Map, Value};
 
-use super::{rules, store, StationRow};
+use super::{input, rules, store, StationRow};
 use crate::audit::{self, Action, Context};
 use crate::db::versioned::{self, Expect, Versioned};
 use crate::db::{self, write_tx, DbConn};
@@ -75,7 +75,7 @@ pub fn parse(input: impl Read) -> Result<Vec<rules::StationFields>, Vec<String>>
             object.insert(column.to_string(), value);
         }
         let Ok(mut form) = Form::new(Value::Object(object)) else { continue };
-        let fields = rules::read(&mut form, true);
+        let fields = input::read(&mut form, true);
         match form.finish() {
             Ok(()) => out.push(fields),
             Err(AppError::Validation(errors)) => {

@@ -3,6 +3,7 @@
 
 pub mod handlers;
 pub mod import;
+pub mod input;
 pub mod rules;
 pub mod store;
 

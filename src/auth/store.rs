@@ -1,35 +1,19 @@
-//! Sessions and refresh-token rotation (SPEC §3).
+//! Queries of sign-in: sessions and their refresh tokens (rotated on every use, reuse revokes
+//! the session), and the login throttle's table.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
+use super::rules::{after_failure, locked_for};
 use super::token::{self, REFRESH_TTL_DAYS};
-use crate::db::schema::{refresh_tokens, sessions, users};
+use super::{RefreshRow, SessionRow, ThrottleRow as State};
+use crate::db::schema::{login_throttle, refresh_tokens, sessions, users};
 use crate::db::{DbConn, Id};
 use crate::db_run;
 use crate::users::UserRow;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = sessions)]
-pub struct SessionRow {
-    pub id: Id,
-    pub user_id: Id,
-    pub created_at: NaiveDateTime,
-    pub expires_at: NaiveDateTime,
-    pub revoked_at: Option<NaiveDateTime>,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = refresh_tokens)]
-pub struct RefreshRow {
-    pub token_hash: String,
-    pub session_id: Id,
-    pub created_at: NaiveDateTime,
-    pub used_at: Option<NaiveDateTime>,
-}
-
 /// Starts a session; returns its id and the first refresh token (shown once).
-pub fn create(conn: &mut DbConn, user_id: Id) -> QueryResult<(Id, String)> {
+pub fn create_session(conn: &mut DbConn, user_id: Id) -> QueryResult<(Id, String)> {
     let now = crate::db::now();
     let session = SessionRow {
         id: Id::new(),
@@ -67,7 +51,7 @@ pub fn live_user(conn: &mut DbConn, session_id: Id, user_id: Id) -> QueryResult<
     })
 }
 
-pub fn revoke(conn: &mut DbConn, session_id: Id) -> QueryResult<()> {
+pub fn revoke_session(conn: &mut DbConn, session_id: Id) -> QueryResult<()> {
     let now = crate::db::now();
     db_run!(conn: {
         diesel::update(sessions::table.find(session_id).filter(sessions::revoked_at.is_null()))
@@ -109,7 +93,7 @@ pub fn rotate(conn: &mut DbConn, presented: &str) -> QueryResult<Rotation> {
     };
     if refresh.used_at.is_some() {
         let was_live = session.revoked_at.is_none();
-        revoke(conn, session.id)?;
+        revoke_session(conn, session.id)?;
         return Ok(if was_live {
             Rotation::Reused { user_id: session.user_id, session_id: session.id }
         } else {
@@ -134,4 +118,60 @@ pub fn rotate(conn: &mut DbConn, presented: &str) -> QueryResult<Rotation> {
     })?;
     let refresh_token = add_refresh_token(conn, session.id, now)?;
     Ok(Rotation::Rotated { user, session_id: session.id, refresh_token })
+}
+
+/// Checks the lock and counts this attempt as a failure in one step, for a check quick enough
+/// to run inside the same write transaction (the receipt lookup): a success then calls
+/// [`clear_throttle`]. `Err` carries the seconds until the lock lifts. Call inside a write transaction.
+///
+/// A login cannot hash a password inside a write transaction; it reads the lock first, hashes,
+/// and then, in one write transaction, checks the lock again and counts a failure
+/// ([`after_failure`]) or clears the count (see `auth::handlers::login`).
+pub fn reserve_attempt(conn: &mut DbConn, key_hash: &str, now: NaiveDateTime) -> QueryResult<Result<(), u64>> {
+    let current = throttle_for_update(conn, key_hash)?;
+    if let Some(retry_after) = locked_for(current.as_ref(), now) {
+        return Ok(Err(retry_after));
+    }
+    put_throttle(conn, &after_failure(current, key_hash, now))?;
+    Ok(Ok(()))
+}
+
+/// The state, read to be changed in this write transaction: on PostgreSQL an advisory lock per
+/// key makes concurrent attempts on one key wait for each other, so none counts from a stale
+/// state (a row lock would not do: the first failure has no row to lock yet). On SQLite the
+/// write transaction already holds the database's only write lock.
+pub fn throttle_for_update(conn: &mut DbConn, key_hash: &str) -> QueryResult<Option<State>> {
+    crate::db::lock(conn, lock_key(key_hash))?;
+    throttle(conn, key_hash)
+}
+
+/// The advisory lock key of a throttle key: its first 60 bits (the key is a hex HMAC).
+fn lock_key(key_hash: &str) -> i64 {
+    key_hash.get(..15).and_then(|hex| i64::from_str_radix(hex, 16).ok()).unwrap_or(0)
+}
+
+pub fn throttle(conn: &mut DbConn, key_hash: &str) -> QueryResult<Option<State>> {
+    db_run!(conn: {
+        login_throttle::table.find(key_hash).select(State::as_select()).first(conn).optional()
+    })
+}
+
+pub fn put_throttle(conn: &mut DbConn, state: &State) -> QueryResult<()> {
+    db_run!(conn: {
+        diesel::insert_into(login_throttle::table)
+            .values(state)
+            .on_conflict(login_throttle::key_hash)
+            .do_update()
+            .set((
+                login_throttle::failures.eq(state.failures),
+                login_throttle::window_started_at.eq(state.window_started_at),
+                login_throttle::locked_until.eq(state.locked_until),
+            ))
+            .execute(conn)
+    })
+    .map(|_| ())
+}
+
+pub fn clear_throttle(conn: &mut DbConn, key_hash: &str) -> QueryResult<()> {
+    db_run!(conn: { diesel::delete(login_throttle::table.find(key_hash)).execute(conn) }).map(|_| ())
 }
