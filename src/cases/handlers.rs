@@ -14,7 +14,7 @@ use crate::auth::{Caseworker, CurrentUser, Staff};
 use crate::db::versioned::{self, Expect, Versioned};
 use crate::db::{self, write_tx, DbConn, Id};
 use crate::error::AppError;
-use crate::http::body::{Form, JsonBody};
+use crate::http::body::{edit, Form, JsonBody};
 use crate::http::{self, cursor::ListQuery, param, Page, RequestId};
 use crate::reports::Priority;
 use crate::state::AppState;
@@ -206,12 +206,9 @@ pub async fn update(
     body: JsonBody,
 ) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
-    let mut form = Form::read(body).await?;
-    let fields = read(&mut form, true);
-    form.finish()?;
-    if fields == CaseFields::default() {
-        return Err(AppError::invalid("", "send at least one of title, summary, status, priority, assignee_id"));
-    }
+    let fields =
+        edit(body, |form| read(form, true), "send at least one of title, summary, status, priority, assignee_id")
+            .await?;
     let expect = Expect::Version(http::if_match(&req)?);
     let detail = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
@@ -233,6 +230,26 @@ pub async fn update(
     Ok(respond(StatusCode::OK, detail))
 }
 
+/// A change to what a case holds (its reports or stations), in one transaction: the case's
+/// version moves on, since its ETag stands for those too; `change` makes the change and says
+/// what to record; `action` is recorded with it.
+fn change_case<T>(
+    conn: &mut DbConn,
+    context: (&CurrentUser, &RequestId),
+    id: Id,
+    action: Action,
+    change: impl FnOnce(&mut DbConn, NaiveDateTime) -> Result<(T, serde_json::Value), AppError>,
+) -> Result<T, AppError> {
+    let (user, rid) = context;
+    write_tx(conn, |conn| {
+        let now = db::now();
+        versioned::claim(conn, Versioned::Case, id, Expect::Any, now)?;
+        let (out, details) = change(conn, now)?;
+        audit::record(conn, user.audit(rid, action).target("case", id).details(details))?;
+        Ok(out)
+    })
+}
+
 pub async fn add_report(
     state: web::Data<AppState>,
     Caseworker(user): Caseworker,
@@ -245,16 +262,11 @@ pub async fn add_report(
     let report = form.parsed("report_id", report_id);
     let report = form.finish_with(report)?;
     let detail = db::run(&state.pool, move |conn| {
-        write_tx(conn, |conn| {
-            let now = db::now();
-            // The case's reports are part of what its ETag stands for.
-            versioned::claim(conn, Versioned::Case, id, Expect::Any, now)?;
+        change_case(conn, (&user, &rid), id, Action::CaseAddReport, |conn, now| {
             attach(conn, id, report, now, "report_id")?;
-            let entry =
-                user.audit(&rid, Action::CaseAddReport).target("case", id).details(json!({"report_id": report}));
-            audit::record(conn, entry)?;
-            detail(conn, id, &user)
-        })
+            Ok(((), json!({"report_id": report})))
+        })?;
+        detail(conn, id, &user)
     })
     .await?;
     Ok(respond(StatusCode::OK, detail))
@@ -269,16 +281,11 @@ pub async fn remove_report(
     let (id, report) = path.into_inner();
     let (id, report) = (http::path_id(&id)?, http::path_id(&report)?);
     db::run(&state.pool, move |conn| {
-        write_tx(conn, |conn| {
-            let now = db::now();
-            versioned::claim(conn, Versioned::Case, id, Expect::Any, now)?;
-            if !store::detach(conn, id, report, now)? {
-                return Err(AppError::NotFound);
+        change_case(conn, (&user, &rid), id, Action::CaseRemoveReport, |conn, now| {
+            match store::detach(conn, id, report, now)? {
+                true => Ok(((), json!({"report_id": report}))),
+                false => Err(AppError::NotFound),
             }
-            let entry =
-                user.audit(&rid, Action::CaseRemoveReport).target("case", id).details(json!({"report_id": report}));
-            audit::record(conn, entry)?;
-            Ok::<_, AppError>(())
         })
     })
     .await?;
@@ -299,33 +306,21 @@ pub async fn link_station(
     let confidence = form.parsed("confidence", Confidence::read);
     let note = form.opt_parsed("note", rules::link_note).flatten();
     let ((station, relation), confidence) = form.finish_with(station.zip(relation).zip(confidence))?;
+    let created_by = Some(user.id());
     let link = db::run(&state.pool, move |conn| {
-        write_tx(conn, |conn| {
-            let now = db::now();
-            versioned::claim(conn, Versioned::Case, id, Expect::Any, now)?;
+        change_case(conn, (&user, &rid), id, Action::CaseLinkStation, |conn, now| {
             if !store::station_exists(conn, station)? {
                 return Err(AppError::invalid("station_id", "is not a station in the registry"));
             }
             if store::find_link(conn, id, station)?.is_some() {
                 return Err(AppError::Conflict("This station is already linked to the case.".into()));
             }
-            let link = LinkRow {
-                case_id: id,
-                station_id: station,
-                relation,
-                confidence,
-                note,
-                created_by: Some(user.id()),
-                created_at: now,
-            };
+            let link =
+                LinkRow { case_id: id, station_id: station, relation, confidence, note, created_by, created_at: now };
             store::insert_link(conn, &link)?;
-            let entry = user
-                .audit(&rid, Action::CaseLinkStation)
-                .target("case", id)
-                .details(json!({"station_id": station, "relation": link.relation, "confidence": link.confidence}));
-            audit::record(conn, entry)?;
-            let links = store::links_of(conn, id)?;
-            links.into_iter().find(|l| l.station_id == station).ok_or(AppError::NotFound)
+            let view =
+                store::links_of(conn, id)?.into_iter().find(|l| l.station_id == station).ok_or(AppError::NotFound)?;
+            Ok((view, json!({"station_id": station, "relation": relation, "confidence": confidence})))
         })
     })
     .await?;
@@ -343,16 +338,10 @@ pub async fn unlink_station(
     let (id, station) = path.into_inner();
     let (id, station) = (http::path_id(&id)?, http::path_id(&station)?);
     db::run(&state.pool, move |conn| {
-        write_tx(conn, |conn| {
-            versioned::claim(conn, Versioned::Case, id, Expect::Any, db::now())?;
+        change_case(conn, (&user, &rid), id, Action::CaseUnlinkStation, |conn, _| {
             let link = store::find_link(conn, id, station)?.ok_or(AppError::NotFound)?;
             store::delete_link(conn, id, station)?;
-            let entry = user
-                .audit(&rid, Action::CaseUnlinkStation)
-                .target("case", id)
-                .details(json!({"station_id": station, "relation": link.relation, "confidence": link.confidence}));
-            audit::record(conn, entry)?;
-            Ok::<_, AppError>(())
+            Ok(((), json!({"station_id": station, "relation": link.relation, "confidence": link.confidence})))
         })
     })
     .await?;

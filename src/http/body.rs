@@ -81,6 +81,22 @@ impl JsonBody {
     }
 }
 
+/// The body of a partial edit (a PATCH): the fields sent, read by `read`. A body that changes
+/// nothing is a 422 saying what may be sent.
+pub async fn edit<T: Default + PartialEq>(
+    body: JsonBody,
+    read: impl FnOnce(&mut Form) -> T,
+    what_may_be_sent: &'static str,
+) -> Result<T, AppError> {
+    let mut form = Form::read(body).await?;
+    let fields = read(&mut form);
+    form.finish()?;
+    if fields == T::default() {
+        return Err(AppError::invalid("", what_may_be_sent));
+    }
+    Ok(fields)
+}
+
 /// A value from a fixed list.
 pub fn one_of(value: String, allowed: &[&str], message: &'static str) -> Result<String, &'static str> {
     if allowed.contains(&value.as_str()) {

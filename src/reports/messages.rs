@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::access::{load_for, side_of, Side};
-use super::{rules, store, MessageRow};
+use super::{rules, store, view, MessageRow};
 use crate::audit::{self, Action};
 use crate::auth::Caller;
 use crate::db::{self, write_tx, Id};
@@ -51,13 +51,13 @@ pub async fn list(
             let (report, key) = load_for(&state2, conn, &caller, id)?;
             let rows = store::messages(conn, report.id, after, limit)?;
             let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.created_at, r.id));
-            let mut items = Vec::with_capacity(rows.len());
-            for row in rows {
-                let body = key
-                    .open("report_messages", "body", row.id, &row.body)
-                    .map_err(|_| AppError::internal("decryption"))?;
-                items.push(Message { id: row.id, author: row.author_role, body, created_at: row.created_at });
-            }
+            let items = rows
+                .into_iter()
+                .map(|row| {
+                    let body = view::open(&key, "report_messages", "body", row.id, &row.body)?;
+                    Ok(Message { id: row.id, author: row.author_role, body, created_at: row.created_at })
+                })
+                .collect::<Result<Vec<_>, AppError>>()?;
             let entry = caller
                 .audit(&rid, Action::MessageRead)
                 .target("report", report.id)

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::access::load_for;
 use super::messages::read_body;
-use super::{store, NoteRow};
+use super::{store, view, NoteRow};
 use crate::audit::{self, Action};
 use crate::auth::{Caller, Caseworker};
 use crate::db::{self, write_tx, DbConn, Id};
@@ -60,13 +60,13 @@ pub async fn list(
             let (report, key) = load_for(&state2, conn, &caller, id)?;
             let rows = store::notes(conn, report.id, after, limit)?;
             let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.created_at, r.id));
-            let mut items = Vec::with_capacity(rows.len());
-            for row in rows {
-                let body = key
-                    .open("report_notes", "body", row.id, &row.body)
-                    .map_err(|_| AppError::internal("decryption"))?;
-                items.push(Note { id: row.id, author_id: row.author_id, body, created_at: row.created_at });
-            }
+            let items = rows
+                .into_iter()
+                .map(|row| {
+                    let body = view::open(&key, "report_notes", "body", row.id, &row.body)?;
+                    Ok(Note { id: row.id, author_id: row.author_id, body, created_at: row.created_at })
+                })
+                .collect::<Result<Vec<_>, AppError>>()?;
             let entry =
                 user.audit(&rid, Action::NoteRead).target("report", report.id).details(json!({"notes": items.len()}));
             audit::record(conn, entry)?;

@@ -67,16 +67,23 @@ impl From<&ReportRow> for ReportSummary {
     }
 }
 
-fn open(key: &DataKey, report: &ReportRow, column: &str, value: &Option<String>) -> Result<Option<String>, AppError> {
-    value
-        .as_deref()
-        .map(|sealed| key.open("reports", column, report.id, sealed).map_err(|_| AppError::internal("decryption")))
-        .transpose()
+/// Decrypts one stored value of a report (its fields, messages or notes). A value that does not
+/// open is a server fault, never shown as empty.
+pub fn open(key: &DataKey, table: &str, column: &str, row_id: Id, sealed: &str) -> Result<String, AppError> {
+    key.open(table, column, row_id, sealed).map_err(|_| AppError::internal("decryption"))
+}
+
+fn open_field(
+    key: &DataKey,
+    report: &ReportRow,
+    column: &str,
+    value: &Option<String>,
+) -> Result<Option<String>, AppError> {
+    value.as_deref().map(|sealed| open(key, "reports", column, report.id, sealed)).transpose()
 }
 
 pub fn reporter_view(key: &DataKey, report: &ReportRow, tactics: Vec<Tactic>) -> Result<ReporterView, AppError> {
-    let narrative =
-        key.open("reports", "narrative", report.id, &report.narrative).map_err(|_| AppError::internal("decryption"))?;
+    let narrative = open(key, "reports", "narrative", report.id, &report.narrative)?;
     Ok(ReporterView {
         id: report.id,
         reference: report.reference.clone(),
@@ -87,10 +94,10 @@ pub fn reporter_view(key: &DataKey, report: &ReportRow, tactics: Vec<Tactic>) ->
         occurred_on_precision: report.occurred_on_precision,
         country: report.country.clone(),
         city: report.city.clone(),
-        location_detail: open(key, report, "location_detail", &report.location_detail)?,
+        location_detail: open_field(key, report, "location_detail", &report.location_detail)?,
         station_id: report.station_id,
-        station_hint: open(key, report, "station_hint", &report.station_hint)?,
-        contact: open(key, report, "contact", &report.contact)?,
+        station_hint: open_field(key, report, "station_hint", &report.station_hint)?,
+        contact: open_field(key, report, "contact", &report.contact)?,
         consent: Consent {
             contact_ok: report.consent_contact_ok,
             share_with_authorities: report.consent_share_with_authorities,

@@ -6,13 +6,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::store::{self, Filter, LinkedCase};
-use super::{input, rules, PublicStation, StaffStation, StationRow, StationStatus, Visibility};
+use super::{input, PublicStation, StaffStation, StationRow, StationStatus, Visibility};
 use crate::audit::{self, Action};
 use crate::auth::{Caller, Staff};
 use crate::db::versioned::{self, Expect, Versioned};
 use crate::db::{self, write_tx};
 use crate::error::{AppError, FieldError};
-use crate::http::body::{Form, JsonBody};
+use crate::http::body::{edit, Form, JsonBody};
 use crate::http::{self, cursor, cursor::ListQuery, param, Page, RequestId};
 use crate::state::AppState;
 use crate::users::Role;
@@ -151,12 +151,7 @@ pub async fn update(
     body: JsonBody,
 ) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
-    let mut form = Form::read(body).await?;
-    let fields = input::read(&mut form, false);
-    form.finish()?;
-    if fields == rules::StationFields::default() {
-        return Err(AppError::invalid("", "send at least one field to change"));
-    }
+    let fields = edit(body, |form| input::read(form, false), "send at least one field to change").await?;
     let expect = Expect::Version(http::if_match(&req)?);
     let row = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {

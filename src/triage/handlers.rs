@@ -14,7 +14,7 @@ use crate::auth::Staff;
 use crate::db::versioned::{self, Expect, Versioned};
 use crate::db::{self, write_tx, Id};
 use crate::error::AppError;
-use crate::http::body::{Form, JsonBody};
+use crate::http::body::{edit, Form, JsonBody};
 use crate::http::{self, cursor, Page, RequestId};
 use crate::reports::{notes, Priority, Resolution, Status};
 use crate::state::AppState;
@@ -84,12 +84,7 @@ pub async fn update(
     body: JsonBody,
 ) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
-    let mut form = Form::read(body).await?;
-    let triage = read(&mut form);
-    form.finish()?;
-    if triage.is_empty() {
-        return Err(AppError::invalid("", "send at least one of status, priority, assignee_id, tags"));
-    }
+    let triage = edit(body, read, "send at least one of status, priority, assignee_id, tags").await?;
     if user.role == Role::Admin && !triage.only_assignee() {
         return Err(AppError::Refused("Admins may change only the assignee of a report."));
     }

@@ -102,16 +102,6 @@ pub fn items(conn: &mut DbConn, rows: &[ReportRow]) -> QueryResult<Vec<QueueItem
         .collect())
 }
 
-pub fn tags(conn: &mut DbConn, report_id: Id) -> QueryResult<Vec<String>> {
-    db_run!(conn: {
-        report_tags::table
-            .filter(report_tags::report_id.eq(report_id))
-            .select(report_tags::tag)
-            .order(report_tags::tag.asc())
-            .load(conn)
-    })
-}
-
 /// A report's triage fields as stored.
 pub fn state(conn: &mut DbConn, report: &ReportRow) -> QueryResult<TriageState> {
     Ok(TriageState {
@@ -120,7 +110,7 @@ pub fn state(conn: &mut DbConn, report: &ReportRow) -> QueryResult<TriageState> 
         duplicate_of: report.duplicate_of,
         priority: report.priority,
         assignee_id: report.assignee_id,
-        tags: tags(conn, report.id)?,
+        tags: crate::reports::store::tags(conn, report.id)?,
     })
 }
 

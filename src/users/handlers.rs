@@ -12,7 +12,7 @@ use crate::audit::{self, Action};
 use crate::auth::{Admin, AnyUser};
 use crate::db::{self, write_tx};
 use crate::error::AppError;
-use crate::http::body::{Form, JsonBody};
+use crate::http::body::{edit, Form, JsonBody};
 use crate::http::{self, cursor, cursor::ListQuery, param, Page, RequestId};
 use crate::state::AppState;
 
@@ -105,19 +105,12 @@ pub async fn update(
     body: JsonBody,
 ) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
-    let mut form = Form::read(body).await?;
-    let role = form.opt_string("role");
-    let active = form.opt_bool("active");
-    let display_name = form.opt_string("display_name");
-    let changes = UserChanges {
-        role: role.and_then(|r| form.check("role", rules::role(&r))),
-        active,
-        display_name: display_name.and_then(|n| form.check("display_name", rules::display_name(&n))),
+    let read = |form: &mut Form| UserChanges {
+        role: form.opt_parsed("role", rules::role),
+        active: form.opt_bool("active"),
+        display_name: form.opt_parsed("display_name", rules::display_name),
     };
-    form.finish()?;
-    if changes == UserChanges::default() {
-        return Err(AppError::invalid("", "send at least one of role, active, display_name"));
-    }
+    let changes = edit(body, read, "send at least one of role, active, display_name").await?;
     let user = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             db::lock(conn, db::locks::ADMIN_ROLES)?;
