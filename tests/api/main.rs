@@ -15,6 +15,7 @@ mod matrix;
 mod outage;
 mod process;
 mod reports;
+mod spec;
 mod stations;
 mod storage;
 mod triage;
