@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use crate::common::TestApp;
-use crate::spec::{self, document};
+use crate::spec::{self, document, resolve};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
@@ -47,7 +47,60 @@ fn every_operation_documents_its_errors() {
     }
 }
 
-// --- Responses match the document ----------------------------------------------------------
+// --- Responses are closed: a field the document lacks is an error --------------------------
+
+/// Every object schema a response can hold states what it admits beyond its `properties`:
+/// `additionalProperties: false` (or `unevaluatedProperties: false`) for the API's own objects,
+/// `additionalProperties: true` only where the document leaves an object open on purpose.
+#[test]
+fn every_response_object_is_closed_or_deliberately_open() {
+    let mut seen = BTreeSet::new();
+    let mut unstated = Vec::new();
+    for (name, op) in operations() {
+        for (status, response) in op["responses"].as_object().expect("responses") {
+            for (media_type, content) in resolve(response)["content"].as_object().into_iter().flatten() {
+                let place = format!("{name} {status} {media_type}");
+                walk(&content["schema"], &place, &mut seen, &mut unstated);
+            }
+        }
+    }
+    assert!(unstated.is_empty(), "response objects that do not say whether they admit other fields: {unstated:#?}");
+}
+
+fn walk(schema: &'static Value, place: &str, seen: &mut BTreeSet<&'static str>, unstated: &mut Vec<String>) {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        if seen.insert(reference) {
+            walk(resolve(schema), reference, seen, unstated);
+        }
+    }
+    let Some(map) = schema.as_object() else { return };
+    let is_object = match &map.get("type") {
+        Some(Value::String(t)) => t == "object",
+        Some(Value::Array(types)) => types.iter().any(|t| t == "object"),
+        _ => map.contains_key("properties"),
+    };
+    if is_object && !map.contains_key("additionalProperties") && !map.contains_key("unevaluatedProperties") {
+        unstated.push(place.to_string());
+    }
+    for (keyword, value) in map {
+        match keyword.as_str() {
+            "properties" => {
+                for (field, sub) in value.as_object().into_iter().flatten() {
+                    walk(sub, &format!("{place}.{field}"), seen, unstated);
+                }
+            }
+            "items" | "additionalProperties" | "unevaluatedProperties" => {
+                walk(value, &format!("{place}[]"), seen, unstated)
+            }
+            "allOf" | "anyOf" | "oneOf" => {
+                for sub in value.as_array().into_iter().flatten() {
+                    walk(sub, place, seen, unstated);
+                }
+            }
+            _ => {}
+        }
+    }
+}
 
 /// The check of `TestApp::send` catches a field the code would add to a response and the
 /// document does not list, at the top level and inside nested objects; the same body without
