@@ -1,6 +1,6 @@
-//! SPEC §10: the code and api-spec/openapi.yaml say the same thing: the same routes and the
+//! SPEC §10: the code and api-spec/openapi.yaml say the same thing: the same routes, the
 //! responses the document describes (checked on every response in `TestApp::send`, see
-//! `spec.rs`).
+//! `spec.rs`), and the same enums and limits.
 
 use std::collections::BTreeSet;
 
@@ -153,4 +153,220 @@ fn a_status_or_value_outside_the_spec_fails() {
 
 fn check_json(method: &str, path: &str, status: u16, body: &Value) -> Result<(), String> {
     spec::check(method, path, status, Some("application/json"), body.to_string().as_bytes())
+}
+
+// --- The code's enums and limits are the document's ----------------------------------------
+//
+// One function per constant of the code, each naming the places of the document that state it
+// (JSON pointers under `components/schemas`).
+
+/// The values an enum of the document allows, `null` left out (in a request it means absent).
+fn spec_enum(place: &str) -> Vec<&'static str> {
+    let mut schema = schema_at(place);
+    if let Some(branches) = schema.get("oneOf").and_then(Value::as_array) {
+        schema = branches.iter().map(resolve).find(|b| b.get("enum").is_some()).unwrap_or(schema);
+    }
+    let values = schema["enum"].as_array().unwrap_or_else(|| panic!("{place}: no enum"));
+    values.iter().filter_map(Value::as_str).collect()
+}
+
+fn spec_number(place: &str, keyword: &str) -> i64 {
+    schema_at(place)[keyword].as_i64().unwrap_or_else(|| panic!("{place}: no {keyword}"))
+}
+
+fn schema_at(place: &str) -> &'static Value {
+    let pointer = format!("/components/schemas/{place}");
+    resolve(document().pointer(&pointer).unwrap_or_else(|| panic!("no {pointer} in the document")))
+}
+
+#[track_caller]
+fn assert_enum(code: &[&str], places: &[&str]) {
+    for place in places {
+        assert_eq!(spec_enum(place), code, "{place}: the document and the code list different values");
+    }
+}
+
+#[track_caller]
+fn assert_number(code: usize, keyword: &str, places: &[impl AsRef<str>]) {
+    for place in places.iter().map(AsRef::as_ref) {
+        assert_eq!(spec_number(place, keyword), code as i64, "{place}: {keyword} differs from the code");
+    }
+}
+
+/// `field` in each of `schemas`, as places for `assert_number`.
+fn field_of(schemas: &[&str], field: &str) -> Vec<String> {
+    schemas.iter().map(|schema| format!("{schema}/properties/{field}")).collect()
+}
+
+#[test]
+fn roles() {
+    let code = tipline::users::Role::ALL.map(tipline::users::Role::as_str);
+    assert_enum(&code, &["Role", "UserUpdateRequest/properties/role"]);
+}
+
+#[test]
+fn report_statuses() {
+    assert_enum(&tipline::triage::rules::STATUSES, &["ReportStatus", "TriageRequest/properties/status"]);
+}
+
+/// Cases take the priorities of reports.
+#[test]
+fn priorities() {
+    assert_enum(
+        &tipline::triage::rules::PRIORITIES,
+        &[
+            "ReportPriority",
+            "TriageRequest/properties/priority",
+            "CasePriority",
+            "CaseUpdateRequest/properties/priority",
+        ],
+    );
+}
+
+#[test]
+fn report_resolutions() {
+    assert_enum(&tipline::triage::rules::RESOLUTIONS, &["ReportResolution", "TriageRequest/properties/resolution"]);
+}
+
+#[test]
+fn report_sources() {
+    use tipline::reports::source::{ANONYMOUS, REPORTER, STAFF};
+    assert_enum(&[ANONYMOUS, REPORTER, STAFF], &["ReportSource"]);
+}
+
+#[test]
+fn tactics() {
+    let tactics = tipline::reports::rules::TACTICS;
+    assert_enum(&tactics, &["Tactic"]);
+    assert_number(tactics.len(), "maxItems", &["ReportSubmission/properties/tactics"]);
+}
+
+#[test]
+fn case_statuses() {
+    assert_enum(&tipline::cases::rules::STATUSES, &["CaseStatus", "CaseUpdateRequest/properties/status"]);
+}
+
+#[test]
+fn link_relations() {
+    assert_enum(&tipline::cases::rules::RELATIONS, &["LinkRelation"]);
+}
+
+#[test]
+fn link_confidences() {
+    assert_enum(&tipline::cases::rules::CONFIDENCES, &["LinkConfidence"]);
+}
+
+#[test]
+fn station_statuses() {
+    assert_enum(&tipline::stations::rules::STATUSES, &["StationStatus", "StationUpdateRequest/properties/status"]);
+}
+
+#[test]
+fn station_visibilities() {
+    assert_enum(
+        &tipline::stations::rules::VISIBILITIES,
+        &["StationVisibility", "StationUpdateRequest/properties/visibility"],
+    );
+}
+
+/// `limit` of every list: what `cursor::limit` accepts and what it takes when it is absent.
+#[test]
+fn list_limit() {
+    use tipline::http::cursor::limit;
+    let schema = &resolve(&document()["components"]["parameters"]["Limit"])["schema"];
+    let bound = |keyword: &str| schema[keyword].as_i64().unwrap_or_else(|| panic!("Limit: no {keyword}"));
+    let (minimum, maximum, default) = (bound("minimum"), bound("maximum"), bound("default"));
+    assert_eq!(limit(None), Ok(default), "default limit");
+    assert_eq!(limit(Some(&minimum.to_string())), Ok(minimum), "smallest limit");
+    assert!(limit(Some(&(minimum - 1).to_string())).is_err(), "below the smallest limit");
+    assert_eq!(limit(Some(&maximum.to_string())), Ok(maximum), "largest limit");
+    assert!(limit(Some(&(maximum + 1).to_string())).is_err(), "above the largest limit");
+    let pages = [
+        "UserPage",
+        "ReportPage",
+        "QueuePage",
+        "MessageThread",
+        "NoteList",
+        "CasePage",
+        "PublicStationPage",
+        "StaffStationPage",
+        "AuditPage",
+    ];
+    // A page holds at most `limit` items.
+    assert_number(usize::try_from(maximum).expect("positive"), "maxItems", &field_of(&pages, "items"));
+}
+
+#[test]
+fn token_lifetime() {
+    let seconds = usize::try_from(tipline::auth::token::ACCESS_TTL_SECS).expect("positive");
+    assert_number(seconds, "const", &["TokenPair/properties/expires_in", "ReceiptToken/properties/expires_in"]);
+}
+
+#[test]
+fn throttle_lockout() {
+    let retry_after = &document()["components"]["headers"]["RetryAfter"]["schema"]["maximum"];
+    assert_eq!(retry_after.as_i64(), Some(tipline::auth::throttle::LOCKOUT.num_seconds()));
+}
+
+#[test]
+fn email_length() {
+    assert_number(tipline::users::rules::EMAIL_MAX_CHARS, "maxLength", &["Email", "User/properties/email"]);
+}
+
+#[test]
+fn password_length() {
+    assert_number(tipline::users::rules::PASSWORD_MIN_CHARS, "minLength", &["Password"]);
+    assert_number(tipline::users::rules::PASSWORD_MAX_CHARS, "maxLength", &["Password"]);
+}
+
+#[test]
+fn display_name_length() {
+    let places = ["DisplayName", "UserUpdateRequest/properties/display_name", "User/properties/display_name"];
+    assert_number(tipline::users::rules::DISPLAY_NAME_MAX_CHARS, "maxLength", &places);
+}
+
+#[test]
+fn report_text_lengths() {
+    use tipline::reports::rules;
+    let submission = |field| field_of(&["ReportSubmission"], field);
+    assert_number(rules::NARRATIVE_MAX, "maxLength", &submission("narrative"));
+    let cities = field_of(&["ReportSubmission", "StationCreateRequest", "StationUpdateRequest"], "city");
+    assert_number(rules::CITY_MAX, "maxLength", &cities);
+    assert_number(rules::LOCATION_DETAIL_MAX, "maxLength", &submission("location_detail"));
+    assert_number(rules::STATION_HINT_MAX, "maxLength", &submission("station_hint"));
+    assert_number(rules::CONTACT_MAX, "maxLength", &submission("contact"));
+    assert_number(rules::LANGUAGE_MAX, "maxLength", &submission("language"));
+    assert_number(rules::MESSAGE_MAX, "maxLength", &field_of(&["MessageRequest", "NoteRequest"], "body"));
+}
+
+#[test]
+fn triage_limits() {
+    use tipline::triage::rules;
+    assert_number(rules::TAG_MAX_CHARS, "maxLength", &["Tag", "StoredTag"]);
+    assert_number(rules::TAGS_MAX, "maxItems", &field_of(&["TriageRequest", "StaffView", "QueueItem"], "tags"));
+    assert_number(rules::REASON_MAX, "maxLength", &field_of(&["TriageRequest"], "reason"));
+}
+
+#[test]
+fn case_limits() {
+    use tipline::cases::rules;
+    let cases = ["CaseCreateRequest", "CaseUpdateRequest", "CaseView", "CaseDetail"];
+    assert_number(rules::TITLE_MAX, "maxLength", &field_of(&cases, "title"));
+    assert_number(rules::SUMMARY_MAX, "maxLength", &field_of(&cases, "summary"));
+    assert_number(rules::LINK_NOTE_MAX, "maxLength", &field_of(&["LinkRequest", "LinkView"], "note"));
+    assert_number(rules::REPORTS_MAX, "maxItems", &["CaseCreateRequest/properties/report_ids"]);
+}
+
+#[test]
+fn station_limits() {
+    use tipline::stations::rules;
+    let requests = ["StationCreateRequest", "StationUpdateRequest"];
+    let all = ["StationCreateRequest", "StationUpdateRequest", "PublicStation", "StaffStation", "StationDetail"];
+    assert_number(rules::NAME_MAX, "maxLength", &field_of(&all, "name"));
+    assert_number(rules::BUREAU_MAX, "maxLength", &field_of(&requests, "operating_bureau"));
+    assert_number(rules::ADDRESS_MAX, "maxLength", &field_of(&requests, "address"));
+    assert_number(rules::NOTES_MAX, "maxLength", &field_of(&requests, "notes"));
+    assert_number(rules::SOURCES_MAX, "maxItems", &field_of(&all, "sources"));
+    assert_number(rules::SOURCE_TITLE_MAX, "maxLength", &field_of(&["SourceRequest", "Source"], "title"));
+    assert_number(rules::URL_MAX, "maxLength", &field_of(&["SourceRequest", "Source"], "url"));
 }
