@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use futures_util::future::LocalBoxFuture;
 use serde_json::{json, Value};
 
+use crate::spec;
 use tipline::audit::Entry;
 use tipline::config::{Config, Secret};
 use tipline::db::schema::audit_log;
@@ -213,11 +214,18 @@ impl TestApp {
         let call: Call = Rc::new(move |req| {
             let service = service.clone();
             Box::pin(async move {
-                let res = test::call_service(&*service, req.to_request()).await;
+                let req = req.to_request();
+                let (method, path) = (req.method().to_string(), req.path().to_string());
+                let res = test::call_service(&*service, req).await;
                 let status = res.status();
                 let headers = res.headers().clone();
                 let body = test::read_body(res).await;
-                Response { status, headers, body }
+                let response = Response { status, headers, body };
+                let content_type = response.header("content-type");
+                if let Err(disagreement) = spec::check(&method, &path, status.as_u16(), content_type, &response.body) {
+                    panic!("response outside api-spec/openapi.yaml: {disagreement}");
+                }
+                response
             })
         });
         TestApp { call, pool, config, db }

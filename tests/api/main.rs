@@ -16,6 +16,7 @@ mod outage;
 mod process;
 mod races;
 mod reports;
+mod spec;
 mod stations;
 mod storage;
 mod triage;
