@@ -198,22 +198,34 @@ fn field_of(schemas: &[&str], field: &str) -> Vec<String> {
     schemas.iter().map(|schema| format!("{schema}/properties/{field}")).collect()
 }
 
+/// The words of one of the code's closed vocabularies, in order.
+macro_rules! words {
+    ($vocabulary:ty) => {
+        <$vocabulary>::ALL.iter().map(|v| v.as_str()).collect::<Vec<&str>>()
+    };
+}
+
 #[test]
 fn roles() {
-    let code = tipline::users::Role::ALL.map(tipline::users::Role::as_str);
-    assert_enum(&code, &["Role", "UserUpdateRequest/properties/role"]);
+    assert_enum(&words!(tipline::users::Role), &["Role", "UserUpdateRequest/properties/role"]);
+}
+
+#[test]
+fn report_kinds_and_date_precisions() {
+    assert_enum(&words!(tipline::reports::Kind), &["ReportKind"]);
+    assert_enum(&words!(tipline::reports::Precision), &["DatePrecision"]);
 }
 
 #[test]
 fn report_statuses() {
-    assert_enum(&tipline::triage::rules::STATUSES, &["ReportStatus", "TriageRequest/properties/status"]);
+    assert_enum(&words!(tipline::reports::Status), &["ReportStatus", "TriageRequest/properties/status"]);
 }
 
 /// Cases take the priorities of reports.
 #[test]
 fn priorities() {
     assert_enum(
-        &tipline::triage::rules::PRIORITIES,
+        &words!(tipline::reports::Priority),
         &[
             "ReportPriority",
             "TriageRequest/properties/priority",
@@ -225,46 +237,48 @@ fn priorities() {
 
 #[test]
 fn report_resolutions() {
-    assert_enum(&tipline::triage::rules::RESOLUTIONS, &["ReportResolution", "TriageRequest/properties/resolution"]);
+    assert_enum(&words!(tipline::reports::Resolution), &["ReportResolution", "TriageRequest/properties/resolution"]);
 }
 
 #[test]
 fn report_sources() {
-    use tipline::reports::source::{ANONYMOUS, REPORTER, STAFF};
-    assert_enum(&[ANONYMOUS, REPORTER, STAFF], &["ReportSource"]);
+    assert_enum(&words!(tipline::reports::Source), &["ReportSource"]);
 }
 
 #[test]
 fn tactics() {
-    let tactics = tipline::reports::rules::TACTICS;
+    let tactics = words!(tipline::reports::Tactic);
     assert_enum(&tactics, &["Tactic"]);
     assert_number(tactics.len(), "maxItems", &["ReportSubmission/properties/tactics"]);
 }
 
 #[test]
 fn case_statuses() {
-    assert_enum(&tipline::cases::rules::STATUSES, &["CaseStatus", "CaseUpdateRequest/properties/status"]);
+    assert_enum(&words!(tipline::cases::CaseStatus), &["CaseStatus", "CaseUpdateRequest/properties/status"]);
 }
 
 #[test]
 fn link_relations() {
-    assert_enum(&tipline::cases::rules::RELATIONS, &["LinkRelation"]);
+    assert_enum(&words!(tipline::cases::Relation), &["LinkRelation"]);
 }
 
 #[test]
 fn link_confidences() {
-    assert_enum(&tipline::cases::rules::CONFIDENCES, &["LinkConfidence"]);
+    assert_enum(&words!(tipline::cases::Confidence), &["LinkConfidence"]);
 }
 
 #[test]
 fn station_statuses() {
-    assert_enum(&tipline::stations::rules::STATUSES, &["StationStatus", "StationUpdateRequest/properties/status"]);
+    assert_enum(
+        &words!(tipline::stations::StationStatus),
+        &["StationStatus", "StationUpdateRequest/properties/status"],
+    );
 }
 
 #[test]
 fn station_visibilities() {
     assert_enum(
-        &tipline::stations::rules::VISIBILITIES,
+        &words!(tipline::stations::Visibility),
         &["StationVisibility", "StationUpdateRequest/properties/visibility"],
     );
 }
@@ -305,7 +319,7 @@ fn token_lifetime() {
 #[test]
 fn throttle_lockout() {
     let retry_after = &document()["components"]["headers"]["RetryAfter"]["schema"]["maximum"];
-    assert_eq!(retry_after.as_i64(), Some(tipline::auth::throttle::LOCKOUT.num_seconds()));
+    assert_eq!(retry_after.as_i64(), Some(tipline::auth::rules::LOCKOUT.num_seconds()));
 }
 
 #[test]
@@ -331,11 +345,11 @@ fn report_text_lengths() {
     let submission = |field| field_of(&["ReportSubmission"], field);
     assert_number(rules::NARRATIVE_MAX, "maxLength", &submission("narrative"));
     let cities = field_of(&["ReportSubmission", "StationCreateRequest", "StationUpdateRequest"], "city");
-    assert_number(rules::CITY_MAX, "maxLength", &cities);
+    assert_number(tipline::fields::CITY_MAX, "maxLength", &cities);
     assert_number(rules::LOCATION_DETAIL_MAX, "maxLength", &submission("location_detail"));
     assert_number(rules::STATION_HINT_MAX, "maxLength", &submission("station_hint"));
     assert_number(rules::CONTACT_MAX, "maxLength", &submission("contact"));
-    assert_number(rules::LANGUAGE_MAX, "maxLength", &submission("language"));
+    assert_number(tipline::fields::LANGUAGE_MAX, "maxLength", &submission("language"));
     assert_number(rules::MESSAGE_MAX, "maxLength", &field_of(&["MessageRequest", "NoteRequest"], "body"));
 }
 
