@@ -134,7 +134,7 @@ pub fn admin_create(config: &Config, email: &str, password_stdin: bool, display_
     let user = UserRow::new(email, display_name, Role::Admin, hash);
     let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
     write_tx(&mut conn, |conn| {
-        if store::email_taken(conn, &user.email)? {
+        if store::login_taken(conn, &user.login)? {
             return Err(AppError::Conflict("an account with this email already exists".into()));
         }
         store::insert(conn, &user)?;
@@ -145,7 +145,7 @@ pub fn admin_create(config: &Config, email: &str, password_stdin: bool, display_
         audit::record(conn, entry)?;
         Ok(())
     })?;
-    println!("created admin {} ({})", user.email, user.id);
+    println!("created admin {} ({})", user.login, user.id);
     if generated {
         println!("password (shown once, store it now): {}", password.as_str());
     }

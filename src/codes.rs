@@ -18,6 +18,24 @@ pub fn receipt() -> String {
     random(RECEIPT_LEN)
 }
 
+/// A reporter's account name (SPEC §14.1): `TA-` and 16 symbols (80 bits), shown once.
+pub fn account() -> String {
+    format!("TA-{}", random(ACCOUNT_LEN))
+}
+
+pub const ACCOUNT_LEN: usize = 16;
+
+/// Reads an account name as a person types it: the `TA-` prefix is optional, and the rest is
+/// read like any code (case, hyphens, spaces and look-alikes do not matter).
+pub fn normalize_account(input: &str) -> Option<String> {
+    let trimmed = input.trim();
+    let rest = match trimmed.get(..3) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("TA-") => &trimmed[3..],
+        _ => trimmed,
+    };
+    normalize(rest, ACCOUNT_LEN).map(|code| format!("TA-{code}"))
+}
+
 /// A report reference: `TL-` and 8 symbols (40 bits).
 pub fn report_reference() -> String {
     format!("TL-{}", random(8))
@@ -54,6 +72,17 @@ mod tests {
         assert!(r.starts_with("TL-"));
         assert!(r[3..].bytes().all(|b| ALPHABET.contains(&b)));
         assert_ne!(random(20), random(20));
+    }
+
+    #[test]
+    fn account_names() {
+        let name = account();
+        assert!(name.starts_with("TA-") && name.len() == 19, "{name}");
+        assert_eq!(normalize_account(&name).as_deref(), Some(name.as_str()));
+        let typed = name[3..].to_lowercase().replace('1', "l");
+        assert_eq!(normalize_account(&typed).as_deref(), Some(name.as_str()), "prefix optional, look-alikes read");
+        assert_eq!(normalize_account("TA-123"), None);
+        assert_eq!(normalize_account("someone@example.org"), None);
     }
 
     #[test]

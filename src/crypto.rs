@@ -106,23 +106,39 @@ pub mod envelope {
             &self.master_id
         }
 
-        /// A fresh data key for the row `owner_id`, and its wrapped form for storage.
+        /// A fresh data key for the report `owner_id`, and its wrapped form for storage.
         pub fn new_data_key(&self, owner_id: impl Display) -> (DataKey, WrappedKey) {
+            self.new_key_for("reports", owner_id)
+        }
+
+        /// The data key of the report `owner_id`, from its stored form.
+        pub fn unwrap(&self, owner_id: impl Display, stored: &WrappedKey) -> Result<DataKey, DecryptError> {
+            self.unwrap_for("reports", owner_id, stored)
+        }
+
+        /// A fresh data key for the row `owner_id` of `owner_table` (a report, a case, a station),
+        /// and its wrapped form for storage; the wrapping is bound to that table and row.
+        pub fn new_key_for(&self, owner_table: &str, owner_id: impl Display) -> (DataKey, WrappedKey) {
             let key = DataKey {
                 id: hex::encode(super::random_bytes::<8>()),
                 key: Zeroizing::new(super::random_bytes::<32>()),
             };
-            let ad = wrap_ad(owner_id, &key.id, &self.master_id);
+            let ad = wrap_ad(owner_table, owner_id, &key.id, &self.master_id);
             let wrapped = seal_raw(&self.master, &ad, key.key.as_slice());
             let stored = WrappedKey { key_id: key.id.clone(), wrapped, master_key_id: self.master_id.clone() };
             (key, stored)
         }
 
-        pub fn unwrap(&self, owner_id: impl Display, stored: &WrappedKey) -> Result<DataKey, DecryptError> {
+        pub fn unwrap_for(
+            &self,
+            owner_table: &str,
+            owner_id: impl Display,
+            stored: &WrappedKey,
+        ) -> Result<DataKey, DecryptError> {
             if stored.master_key_id != self.master_id {
                 return Err(DecryptError);
             }
-            let ad = wrap_ad(owner_id, &stored.key_id, &stored.master_key_id);
+            let ad = wrap_ad(owner_table, owner_id, &stored.key_id, &stored.master_key_id);
             let raw = open_raw(&self.master, &ad, &stored.wrapped)?;
             let key: [u8; 32] = raw.as_slice().try_into().map_err(|_| DecryptError)?;
             Ok(DataKey { id: stored.key_id.clone(), key: Zeroizing::new(key) })
@@ -146,8 +162,8 @@ pub mod envelope {
         }
     }
 
-    fn wrap_ad(owner_id: impl Display, key_id: &str, master_id: &str) -> Vec<u8> {
-        format!("tipline/{VERSION}|reports|data_key|{owner_id}|{key_id}|{master_id}").into_bytes()
+    fn wrap_ad(owner_table: &str, owner_id: impl Display, key_id: &str, master_id: &str) -> Vec<u8> {
+        format!("tipline/{VERSION}|{owner_table}|data_key|{owner_id}|{key_id}|{master_id}").into_bytes()
     }
 
     fn value_ad(table: &str, column: &str, row_id: impl Display, key_id: &str) -> Vec<u8> {

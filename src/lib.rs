@@ -23,6 +23,7 @@ pub mod stations;
 pub mod terms;
 pub mod time;
 pub mod triage;
+pub mod upgrade;
 pub mod users;
 
 use actix_web::body::MessageBody;
@@ -78,6 +79,10 @@ pub fn open_database(config: &Config) -> Result<db::Pool, StartupError> {
     let applied = db::migrate(&mut conn).map_err(|e| StartupError::Migrate(e.to_string()))?;
     if applied > 0 {
         tracing::info!(applied, "migrations applied");
+    }
+    let upgraded = upgrade::run(&mut conn, config).map_err(|e| StartupError::Migrate(e.to_string()))?;
+    if upgraded > 0 {
+        tracing::info!(upgraded, "stored data upgraded");
     }
     Ok(db::pool(&config.database_url, config.db_pool_size))
 }

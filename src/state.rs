@@ -18,6 +18,10 @@ pub struct AppState {
     pub keyring: Keyring,
     /// Keys the stored HMAC of a receipt.
     pub receipt_key: [u8; 32],
+    /// Keys the stored hash of a reporter's login name.
+    pub login_key: [u8; 32],
+    /// Keys a report's owner tag (SPEC §14.2).
+    pub owner_key: [u8; 32],
 }
 
 impl AppState {
@@ -30,6 +34,18 @@ impl AppState {
             allow_registration: config.allow_registration,
             keyring: Keyring::new(config.data_key.expose()),
             receipt_key: crate::crypto::derive_key(config.data_key.expose(), "receipt"),
+            login_key: login_key(config),
+            owner_key: owner_key(config),
         }
     }
+}
+
+/// The key of reporters' login hashes, derived from the master key.
+pub fn login_key(config: &Config) -> [u8; 32] {
+    crate::crypto::derive_key(config.data_key.expose(), "login-name")
+}
+
+/// The key of reports' owner tags, derived from the master key.
+pub fn owner_key(config: &Config) -> [u8; 32] {
+    crate::crypto::derive_key(config.data_key.expose(), "report-owner")
 }

@@ -19,8 +19,12 @@ use serde_json::{json, Value};
 
 use crate::db::schema::audit_log;
 use crate::db::Id;
+use crate::users::Role;
 
-/// Who did it. `id` and `role` are both absent for an anonymous reporter.
+/// Who did it. Staff are named by id and role. A reporter is never named (SPEC §14.3): an
+/// account reporter is recorded as the role `reporter`, a receipt holder or someone submitting
+/// without an account as `anonymous`, so the trail cannot connect an account to what it did.
+/// An unauthenticated request (a failed login) has no actor at all.
 #[derive(Debug, Clone, Default)]
 pub struct Actor {
     pub id: Option<Id>,
@@ -28,6 +32,7 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// No actor: a request that did not authenticate.
     pub fn anonymous() -> Self {
         Actor { id: None, role: None }
     }
@@ -35,12 +40,15 @@ impl Actor {
     pub fn system() -> Self {
         Actor { id: None, role: Some("system".into()) }
     }
-    pub fn user(id: Id, role: crate::users::Role) -> Self {
-        Actor { id: Some(id), role: Some(role.as_str().to_string()) }
+    /// A signed-in user: staff by id, a reporter by role only.
+    pub fn user(id: Id, role: Role) -> Self {
+        let id = (role != Role::Reporter).then_some(id);
+        Actor { id, role: Some(role.as_str().to_string()) }
     }
-    /// The holder of a report's receipt.
-    pub fn receipt() -> Self {
-        Actor { id: None, role: Some("receipt".into()) }
+    /// A reporter without an account: the holder of a report's receipt, or someone submitting
+    /// without a token.
+    pub fn anonymous_reporter() -> Self {
+        Actor { id: None, role: Some("anonymous".into()) }
     }
 }
 
@@ -114,6 +122,14 @@ pub struct NewEntry {
 impl NewEntry {
     pub fn new(actor: Actor, action: Action) -> Self {
         NewEntry { actor, action, target_type: None, target_id: None, details: json!({}), request_id: None }
+    }
+    /// What an account's own event is about: a staff account by id, a reporter's not at all
+    /// (SPEC §14.3: a reporter's own sign-in events carry no account id).
+    pub fn about(self, target_type: &'static str, target_id: impl ToString, role: Role) -> Self {
+        match role {
+            Role::Reporter => self,
+            _ => self.target(target_type, target_id),
+        }
     }
     pub fn target(mut self, target_type: &'static str, target_id: impl ToString) -> Self {
         self.target_type = Some(target_type);

@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::http::body::{Form, JsonBody};
 use crate::http::RequestId;
 use crate::state::AppState;
-use crate::users::{self, Role, User, UserRow};
+use crate::users::{self, Role, UserRow};
 
 #[derive(Serialize)]
 pub struct TokenPair {
@@ -31,44 +31,86 @@ fn token_pair(state: &AppState, user: &UserRow, session_id: Id, refresh_token: S
     Ok(TokenPair { access_token, token_type: "Bearer", expires_in: token::ACCESS_TTL_SECS, refresh_token })
 }
 
+/// What a new reporter account is shown, once: its generated name is the only way in.
+#[derive(Serialize)]
+pub struct Registered {
+    pub account: String,
+    pub id: Id,
+    pub display_name: String,
+    #[serde(with = "crate::time::rfc3339")]
+    pub created_at: chrono::NaiveDateTime,
+}
+
+/// `POST /api/v1/auth/register` (SPEC §14.1): a reporter account with a generated name and
+/// nothing the person is known by. The name is stored only as a keyed hash, so the answer is
+/// the same whoever else has an account.
 pub async fn register(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
     if !state.allow_registration {
         return Err(AppError::Refused("Self-registration is switched off on this server."));
     }
     let mut form = Form::read(body).await?;
-    let email = form.string("email");
     let password = form.string("password").map(Zeroizing::new);
-    let display_name = form.string("display_name");
-    let email = email.and_then(|e| form.check("email", users::rules::email(&e)));
     if let Some(password) = &password {
-        form.check("password", users::rules::password(password, email.as_deref()));
+        form.check("password", users::rules::password(password, None));
     }
-    let display_name = display_name.and_then(|n| form.check("display_name", users::rules::display_name(&n)));
-    let ((email, password), display_name) = form.finish_with(email.zip(password).zip(display_name))?;
+    let display_name = form.opt_parsed("display_name", users::rules::display_name);
+    let password = form.finish_with(password)?;
+    let display_name = display_name.unwrap_or_else(|| "Reporter".to_string());
     let password_hash = state.passwords.hash(password).await?;
-    let user = UserRow::new(email, display_name, Role::Reporter, password_hash);
-    let user = db::run(&state.pool, move |conn| {
+    let login_key = state.login_key;
+    let (user, account) = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
+            // 80 random bits: a clash is all but impossible, and harmless: draw again.
+            let mut account = crate::codes::account();
+            while users::store::login_taken(conn, &token::login_hash(&login_key, &account))? {
+                account = crate::codes::account();
+            }
+            let user =
+                UserRow::new(token::login_hash(&login_key, &account), display_name, Role::Reporter, password_hash);
             users::store::insert(conn, &user)?;
             let entry = Context::new(Actor::user(user.id, user.role), &rid)
                 .entry(Action::UserCreate)
-                .target("user", user.id)
                 .details(json!({"role": user.role, "via": "register"}));
             audit::record(conn, entry)?;
-            Ok::<_, AppError>(user)
+            Ok::<_, AppError>((user, account))
         })
     })
     .await?;
-    Ok(HttpResponse::Created().json(User::from(user)))
+    Ok(HttpResponse::Created().json(Registered {
+        account,
+        id: user.id,
+        display_name: user.display_name,
+        created_at: user.created_at,
+    }))
+}
+
+/// The logins an attempt may sign in by: staff by email; a reporter by account name, or by the
+/// email an older reporter account signed up with, both as their keyed hash.
+fn logins_for(state: &AppState, email: Option<&str>, account: Option<&str>) -> (Vec<String>, String) {
+    match (email, account) {
+        (Some(email), _) => {
+            let email = users::rules::normalize_email(email);
+            (vec![token::login_hash(&state.login_key, &email), email.clone()], email)
+        }
+        (None, Some(account)) => {
+            let name = crate::codes::normalize_account(account).unwrap_or_else(|| account.trim().to_string());
+            (vec![token::login_hash(&state.login_key, &name)], name)
+        }
+        (None, None) => (Vec::new(), String::new()),
+    }
 }
 
 pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
     let mut form = Form::read(body).await?;
-    let email = form.string("email");
+    let email = form.opt_string("email");
+    let account = form.opt_string("account");
     let password = form.string("password").map(Zeroizing::new);
-    let (email, password) = form.finish_with(email.zip(password))?;
-    let email = users::rules::normalize_email(&email);
-    let key = crate::crypto::hmac_hex(&state.throttle_key, email.as_bytes());
+    if email.is_some() == account.is_some() && !form.has_error("email") && !form.has_error("account") {
+        form.error("", "send either email (staff) or account (reporters)");
+    }
+    let password = form.finish_with(password)?;
+    let (logins, name) = logins_for(&state, email.as_deref(), account.as_deref());
+    let key = crate::crypto::hmac_hex(&state.throttle_key, name.as_bytes());
     let anonymous = Context::new(Actor::anonymous(), &rid);
 
     // Read only: the account, and whether the key is locked now. No write lock is taken here,
@@ -76,17 +118,17 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
     let (user, locked) = {
         let key = key.clone();
         db::run(&state.pool, move |conn| {
-            let user = users::store::find_by_email(conn, &email)?;
+            let user = users::store::find_by_login(conn, &logins)?;
             let locked = rules::locked_for(store::throttle(conn, &key)?.as_ref(), db::now());
             Ok::<_, AppError>((user, locked))
         })
         .await?
     };
-    let user_id = user.as_ref().map(|u| u.id);
+    let account_of = user.as_ref().map(|u| (u.id, u.role));
     if let Some(retry_after_secs) = locked {
         db::run(&state.pool, move |conn| {
             write_tx(conn, |conn| {
-                audit::record(conn, login_entry(&anonymous, Action::AuthThrottled, user_id, json!({})))?;
+                audit::record(conn, login_entry(&anonymous, Action::AuthThrottled, account_of, json!({})))?;
                 Ok::<_, AppError>(())
             })
         })
@@ -115,13 +157,13 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
             let now = db::now();
             let current = store::throttle_for_update(conn, &key)?;
             if let Some(retry_after_secs) = rules::locked_for(current.as_ref(), now) {
-                audit::record(conn, login_entry(&anonymous, Action::AuthThrottled, user_id, json!({})))?;
+                audit::record(conn, login_entry(&anonymous, Action::AuthThrottled, account_of, json!({})))?;
                 return Ok::<_, AppError>(Err(Some(retry_after_secs)));
             }
             let Some(user) = accepted else {
                 store::put_throttle(conn, &rules::after_failure(current, &key, now))?;
                 let details = json!({"reason": failure_reason});
-                audit::record(conn, login_entry(&anonymous, Action::AuthLoginFailed, user_id, details))?;
+                audit::record(conn, login_entry(&anonymous, Action::AuthLoginFailed, account_of, details))?;
                 return Ok(Err(None));
             };
             if current.is_some() {
@@ -131,10 +173,13 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
                 users::store::set_password_hash(conn, user.id, hash)?;
             }
             let (session_id, refresh_token) = store::create_session(conn, user.id)?;
-            let entry = Context { actor: Actor::user(user.id, user.role), ..anonymous.clone() }
+            let mut entry = Context { actor: Actor::user(user.id, user.role), ..anonymous.clone() }
                 .entry(Action::AuthLogin)
-                .target("user", user.id)
-                .details(json!({"session_id": session_id, "rehashed": rehashed.is_some()}));
+                .about("user", user.id, user.role)
+                .details(json!({"rehashed": rehashed.is_some()}));
+            if user.role != Role::Reporter {
+                entry = entry.details(json!({"session_id": session_id, "rehashed": rehashed.is_some()}));
+            }
             audit::record(conn, entry)?;
             Ok(Ok((user, session_id, refresh_token)))
         })
@@ -150,13 +195,18 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
 }
 
 /// Failed and throttled logins have no authenticated actor; the target is the account when
-/// one exists. The email itself is never recorded.
-fn login_entry(anonymous: &Context, action: Action, user_id: Option<Id>, details: serde_json::Value) -> NewEntry {
-    let mut entry = anonymous.entry(action).details(details);
-    if let Some(id) = user_id {
-        entry = entry.target("user", id);
+/// one exists and is a staff account. The login name itself is never recorded.
+fn login_entry(
+    anonymous: &Context,
+    action: Action,
+    account: Option<(Id, Role)>,
+    details: serde_json::Value,
+) -> NewEntry {
+    let entry = anonymous.entry(action).details(details);
+    match account {
+        Some((id, role)) => entry.about("user", id, role),
+        None => entry,
     }
-    entry
 }
 
 pub async fn refresh(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
@@ -172,11 +222,15 @@ pub async fn refresh(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
                 ),
                 // Someone presented a token that was already exchanged: it was stolen or
                 // replayed. The session has been revoked; record it.
-                Rotation::Reused { user_id, session_id } => Some(
-                    NewEntry::new(Actor::anonymous(), Action::AuthRefreshReuse)
-                        .target("session", session_id)
-                        .details(json!({"user_id": user_id})),
-                ),
+                Rotation::Reused { user_id, session_id } => {
+                    let entry = NewEntry::new(Actor::anonymous(), Action::AuthRefreshReuse);
+                    // A reporter's session is not named: it would lead to the account.
+                    let role = users::store::find(conn, *user_id)?.map_or(Role::Reporter, |u| u.role);
+                    Some(match role {
+                        Role::Reporter => entry,
+                        _ => entry.target("session", session_id).details(json!({"user_id": user_id})),
+                    })
+                }
                 Rotation::Invalid => None,
             };
             if let Some(entry) = entry {
@@ -202,7 +256,7 @@ pub async fn logout(
     db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             store::revoke_session(conn, user.session_id)?;
-            let entry = user.audit(&rid, Action::AuthLogout).target("session", user.session_id);
+            let entry = user.audit(&rid, Action::AuthLogout).about("session", user.session_id, user.role);
             audit::record(conn, entry)?;
             Ok::<_, AppError>(())
         })
@@ -246,7 +300,7 @@ pub async fn receipt(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
                 return Ok(Err(None));
             };
             store::clear_throttle(conn, &throttle_key)?;
-            let entry = Context { actor: Actor::receipt(), ..audit_ctx.clone() }
+            let entry = Context { actor: Actor::anonymous_reporter(), ..audit_ctx.clone() }
                 .entry(Action::AuthReceipt)
                 .target("report", report.id);
             audit::record(conn, entry)?;

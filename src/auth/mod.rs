@@ -163,9 +163,8 @@ pub enum Caller {
 impl Caller {
     pub fn actor(&self) -> Actor {
         match self {
-            Caller::Anonymous => Actor::anonymous(),
+            Caller::Anonymous | Caller::Receipt { .. } => Actor::anonymous_reporter(),
             Caller::User(user) => user.actor(),
-            Caller::Receipt { .. } => Actor::receipt(),
         }
     }
 

@@ -103,6 +103,13 @@ pub fn receipt_hash(receipt_key: &[u8], receipt: &str) -> String {
     crate::crypto::hmac_hex(receipt_key, receipt.as_bytes())
 }
 
+/// The stored login of a reporter (SPEC §14.1): a keyed hash of their login name (a generated
+/// account name, or the email an older account signed up with), so the database holds nothing
+/// the person is known by.
+pub fn login_hash(login_key: &[u8], name: &str) -> String {
+    format!("hmac:{}", crate::crypto::hmac_hex(login_key, name.as_bytes()))
+}
+
 /// The bearer token of an `Authorization` header value.
 pub fn bearer(header: &str) -> Option<&str> {
     let (scheme, token) = header.split_once(' ')?;

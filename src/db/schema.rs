@@ -6,7 +6,7 @@ diesel::table! {
 
     users (id) {
         id -> DbUuid,
-        email -> Text,
+        login -> Text,
         display_name -> Text,
         role -> Text,
         password_hash -> Text,
@@ -128,6 +128,7 @@ diesel::table! {
         duplicate_of -> Nullable<DbUuid>,
         assignee_id -> Nullable<DbUuid>,
         case_id -> Nullable<DbUuid>,
+        owner_tag -> Nullable<Text>,
     }
 }
 
@@ -225,6 +226,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    data_keys (owner_table, owner_id) {
+        owner_table -> Text,
+        owner_id -> DbUuid,
+        key_id -> Text,
+        wrapped -> Text,
+        master_key_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(report_tags -> reports (report_id));
 diesel::joinable!(report_keys -> reports (report_id));
@@ -250,4 +265,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     report_notes,
     cases,
     case_stations,
+    data_keys,
 );

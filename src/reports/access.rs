@@ -32,12 +32,12 @@ pub fn side_of(caller: &Caller) -> Result<Side, AppError> {
 
 /// Whether this caller may see this report. A reporter asking for someone else's report gets
 /// the same 404 as for one that does not exist.
-pub fn may_see(caller: &Caller, report: &ReportRow) -> bool {
+pub fn may_see(state: &AppState, caller: &Caller, report: &ReportRow) -> bool {
     match caller {
         Caller::Anonymous => false,
         Caller::Receipt { report_id } => *report_id == report.id,
         Caller::User(user) => match user.role {
-            Role::Reporter => report.reporter_id == Some(user.id()),
+            Role::Reporter => report.owner_tag.as_deref() == Some(owner_tag(state, user.id()).as_str()),
             Role::Caseworker => true,
             Role::Admin => false,
         },
@@ -51,8 +51,18 @@ pub fn load_for(
     caller: &Caller,
     id: Id,
 ) -> Result<(ReportRow, DataKey), AppError> {
-    let report = store::find(conn, id)?.filter(|r| may_see(caller, r)).ok_or(AppError::NotFound)?;
+    let report = store::find(conn, id)?.filter(|r| may_see(state, caller, r)).ok_or(AppError::NotFound)?;
     let stored = store::key(conn, report.id)?.ok_or_else(|| AppError::internal("report key missing"))?;
     let key = state.keyring.unwrap(report.id, &stored.wrapped_key()).map_err(|_| AppError::internal("report key"))?;
     Ok((report, key))
+}
+
+/// The tag a reporter's reports carry instead of their account id (SPEC §14.2): an HMAC under a
+/// key the database does not hold, so the link exists only for the service.
+pub fn owner_tag(state: &AppState, account: Id) -> String {
+    tag_with(&state.owner_key, account)
+}
+
+pub fn tag_with(owner_key: &[u8], account: Id) -> String {
+    crate::crypto::hmac_hex(owner_key, format!("owner:{account}").as_bytes())
 }

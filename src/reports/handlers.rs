@@ -6,7 +6,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use serde::Serialize;
 use serde_json::json;
 
-use super::access::{load_for, side_of, Side};
+use super::access::{load_for, owner_tag, side_of, Side};
 use super::rules::{self, Submission, STATION_UNKNOWN};
 use super::view::{reporter_view, ReportSummary, StaffView};
 use super::{store, KeyRow, Kind, Precision, Priority, ReportRow, Source, Status};
@@ -35,28 +35,28 @@ pub struct Created {
 /// Who submits, and how it is recorded.
 struct Submitter {
     source: Source,
-    reporter_id: Option<Id>,
+    owner_tag: Option<String>,
     submitted_by: Option<Id>,
     /// Anonymous reporters get a receipt; so does a caseworker taking a report by phone or in
     /// person, to pass on to the person, who can then follow up without an account.
     gets_receipt: bool,
 }
 
-fn submitter(caller: &Caller) -> Result<Submitter, AppError> {
+fn submitter(state: &AppState, caller: &Caller) -> Result<Submitter, AppError> {
     match caller {
         Caller::Anonymous => {
-            Ok(Submitter { source: Source::Anonymous, reporter_id: None, submitted_by: None, gets_receipt: true })
+            Ok(Submitter { source: Source::Anonymous, owner_tag: None, submitted_by: None, gets_receipt: true })
         }
         Caller::User(user) => match user.role {
             Role::Reporter => Ok(Submitter {
                 source: Source::Reporter,
-                reporter_id: Some(user.id()),
-                submitted_by: Some(user.id()),
+                owner_tag: Some(owner_tag(state, user.id())),
+                submitted_by: None,
                 gets_receipt: false,
             }),
             Role::Caseworker => Ok(Submitter {
                 source: Source::Staff,
-                reporter_id: None,
+                owner_tag: None,
                 submitted_by: Some(user.id()),
                 gets_receipt: true,
             }),
@@ -74,7 +74,7 @@ pub async fn submit(
     rid: RequestId,
     body: JsonBody,
 ) -> Result<HttpResponse, AppError> {
-    let submitter = submitter(&caller)?;
+    let submitter = submitter(&state, &caller)?;
     let mut form = Form::read(body).await?;
     let today = chrono::Utc::now().date_naive();
     let submission = submission(&mut form, today);
@@ -141,7 +141,7 @@ fn seal(state: &AppState, s: &Submission, who: &Submitter, receipt_hash: Option<
         consent_share_with_authorities: s.share_with_authorities,
         on_behalf_of_other: s.on_behalf_of_other,
         source: who.source,
-        reporter_id: who.reporter_id,
+        reporter_id: None,
         submitted_by: who.submitted_by,
         receipt_hash,
         status: Status::New,
@@ -158,6 +158,7 @@ fn seal(state: &AppState, s: &Submission, who: &Submitter, receipt_hash: Option<
         duplicate_of: None,
         assignee_id: None,
         case_id: None,
+        owner_tag: who.owner_tag.clone(),
     };
     (row, KeyRow::new(id, wrapped, now))
 }
@@ -216,8 +217,8 @@ pub async fn mine(
     req: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let (limit, before) = cursor::page::<(NaiveDateTime, Id)>(&req)?;
-    let user_id = user.id();
-    let rows = db::run(&state.pool, move |conn| Ok(store::list_mine(conn, user_id, before, limit)?)).await?;
+    let tag = owner_tag(&state, user.id());
+    let rows = db::run(&state.pool, move |conn| Ok(store::list_mine(conn, &tag, before, limit)?)).await?;
     let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.created_at, r.id));
     let items = rows.iter().map(ReportSummary::from).collect();
     Ok(HttpResponse::Ok().json(Page::<ReportSummary> { items, next_cursor }))

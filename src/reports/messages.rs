@@ -88,8 +88,9 @@ pub async fn create(
                 Side::Reporter => "reporter",
                 Side::Staff => "caseworker",
             };
-            let author_id = match &caller {
-                Caller::User(user) => Some(user.id()),
+            // Which caseworker wrote is kept; which account a reporter is, never (SPEC §14.2).
+            let author_id = match (&caller, side) {
+                (Caller::User(user), Side::Staff) => Some(user.id()),
                 _ => None,
             };
             let message_id = Id::new();

@@ -101,7 +101,9 @@ pub struct ReportRow {
     pub consent_share_with_authorities: bool,
     pub on_behalf_of_other: bool,
     pub source: Source,
+    /// Not used: always empty since ownership became `owner_tag` (SPEC §14.2).
     pub reporter_id: Option<Id>,
+    /// The caseworker who entered a report taken by phone or in person; never a reporter.
     pub submitted_by: Option<Id>,
     pub receipt_hash: Option<String>,
     pub status: Status,
@@ -122,6 +124,9 @@ pub struct ReportRow {
     pub duplicate_of: Option<Id>,
     pub assignee_id: Option<Id>,
     pub case_id: Option<Id>,
+    /// The owner's account as a keyed tag (`access::owner_tag`), so a dump of the database
+    /// cannot tell which account filed which report.
+    pub owner_tag: Option<String>,
 }
 
 /// A report's wrapped data key.

@@ -67,16 +67,16 @@ pub fn public_station_exists(conn: &mut DbConn, id: Id) -> QueryResult<bool> {
     })
 }
 
-/// A reporter's own reports, newest first, after the keyset position `before`.
+/// A reporter's own reports (by their owner tag), newest first, after the keyset position `before`.
 pub fn list_mine(
     conn: &mut DbConn,
-    reporter: Id,
+    owner_tag: &str,
     before: Option<(NaiveDateTime, Id)>,
     limit: i64,
 ) -> QueryResult<Vec<ReportRow>> {
     db_run!(conn: {
         let mut query = reports::table
-            .filter(reports::reporter_id.eq(reporter))
+            .filter(reports::owner_tag.eq(owner_tag))
             .select(ReportRow::as_select())
             .into_boxed();
         if let Some((at, id)) = before {
@@ -149,4 +149,34 @@ pub fn notes(
 
 pub fn insert_note(conn: &mut DbConn, row: &NoteRow) -> QueryResult<()> {
     db_run!(conn: { diesel::insert_into(report_notes::table).values(row).execute(conn) }).map(|_| ())
+}
+
+/// Reports still linked to their owner's account id (from before SPEC §14.2).
+pub fn owned_by_id(conn: &mut DbConn) -> QueryResult<Vec<(Id, Id)>> {
+    db_run!(conn: {
+        reports::table
+            .filter(reports::reporter_id.is_not_null())
+            .select((reports::id, reports::reporter_id.assume_not_null()))
+            .load(conn)
+    })
+}
+
+/// Replaces a report's owner id by its owner tag; a reporter is not its submitter either.
+pub fn set_owner_tag(conn: &mut DbConn, id: Id, tag: &str) -> QueryResult<()> {
+    db_run!(conn: {
+        diesel::update(reports::table.find(id))
+            .set((reports::owner_tag.eq(tag), reports::reporter_id.eq(None::<Id>), reports::submitted_by.eq(None::<Id>)))
+            .execute(conn)
+    })
+    .map(|_| ())
+}
+
+/// Forgets which account wrote a reporter's messages (from before SPEC §14.2).
+pub fn forget_reporter_authors(conn: &mut DbConn) -> QueryResult<usize> {
+    db_run!(conn: {
+        diesel::update(report_messages::table.filter(report_messages::author_role.eq("reporter")))
+            .filter(report_messages::author_id.is_not_null())
+            .set(report_messages::author_id.eq(None::<Id>))
+            .execute(conn)
+    })
 }

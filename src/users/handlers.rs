@@ -17,7 +17,7 @@ use crate::http::{self, cursor, cursor::ListQuery, param, Page, RequestId};
 use crate::state::AppState;
 
 pub async fn me(AnyUser(user): AnyUser) -> HttpResponse {
-    HttpResponse::Ok().json(User::from(user.user))
+    HttpResponse::Ok().json(User::own(user.user))
 }
 
 #[derive(Deserialize)]
@@ -48,7 +48,7 @@ pub async fn list(state: web::Data<AppState>, _: Admin, req: HttpRequest) -> Res
     }
     let rows = db::run(&state.pool, move |conn| Ok(store::list(conn, &filter)?)).await?;
     let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.created_at, r.id));
-    let items = rows.into_iter().map(User::from).collect();
+    let items = rows.into_iter().map(User::for_admin).collect();
     Ok(HttpResponse::Ok().json(Page::<User> { items, next_cursor }))
 }
 
@@ -67,7 +67,7 @@ pub async fn create(
     if let Some(password) = &password {
         form.check("password", rules::password(password, email.as_deref()));
     }
-    let role = role.and_then(|r| form.check("role", rules::role(&r)));
+    let role = role.and_then(|r| form.check("role", rules::staff_role(&r)));
     let display_name = display_name.and_then(|n| form.check("display_name", rules::display_name(&n)));
     let (((email, password), role), display_name) =
         form.finish_with(email.zip(password).zip(role).zip(display_name))?;
@@ -75,7 +75,7 @@ pub async fn create(
     let user = UserRow::new(email, display_name, role, password_hash);
     let user = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            if store::email_taken(conn, &user.email)? {
+            if store::login_taken(conn, &user.login)? {
                 return Err(AppError::Conflict("An account with this email already exists.".into()));
             }
             store::insert(conn, &user)?;
@@ -88,13 +88,13 @@ pub async fn create(
         })
     })
     .await?;
-    Ok(HttpResponse::Created().json(User::from(user)))
+    Ok(HttpResponse::Created().json(User::for_admin(user)))
 }
 
 pub async fn get(state: web::Data<AppState>, _: Admin, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
     let user = db::run(&state.pool, move |conn| Ok(store::find(conn, id)?)).await?.ok_or(AppError::NotFound)?;
-    Ok(HttpResponse::Ok().json(User::from(user)))
+    Ok(HttpResponse::Ok().json(User::for_admin(user)))
 }
 
 pub async fn update(
@@ -115,6 +115,9 @@ pub async fn update(
         write_tx(conn, |conn| {
             db::lock(conn, db::locks::ADMIN_ROLES)?;
             let user = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+            if let Some(role) = changes.role {
+                rules::check_role_change(user.role, role).map_err(|m| AppError::invalid("role", m))?;
+            }
             let outcome = rules::apply(&user, &changes);
             if outcome.diff.is_empty() {
                 return Ok(user);
@@ -135,7 +138,7 @@ pub async fn update(
         })
     })
     .await?;
-    Ok(HttpResponse::Ok().json(User::from(user)))
+    Ok(HttpResponse::Ok().json(User::for_admin(user)))
 }
 
 #[derive(Serialize)]

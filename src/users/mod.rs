@@ -20,7 +20,9 @@ crate::text_enum! {
 #[diesel(table_name = users)]
 pub struct UserRow {
     pub id: Id,
-    pub email: String,
+    /// How the account signs in: a staff member's email, or for a reporter the keyed hash of
+    /// their login name (`hmac:…`, see `auth::token::login_hash`), never the name itself.
+    pub login: String,
     pub display_name: String,
     pub role: Role,
     pub password_hash: String,
@@ -31,11 +33,11 @@ pub struct UserRow {
 
 impl UserRow {
     /// A new, active account.
-    pub fn new(email: String, display_name: String, role: Role, password_hash: String) -> Self {
+    pub fn new(login: String, display_name: String, role: Role, password_hash: String) -> Self {
         let now = crate::db::now();
         UserRow {
             id: Id::new(),
-            email,
+            login,
             display_name,
             role,
             password_hash,
@@ -44,29 +46,54 @@ impl UserRow {
             updated_at: now,
         }
     }
+
+    /// A staff member's email; a reporter has none (SPEC §14.1).
+    pub fn email(&self) -> Option<&str> {
+        (self.role != Role::Reporter).then_some(self.login.as_str())
+    }
 }
 
-/// A user as the API shows it.
+/// A user as the API shows it. A reporter account shows no login name (SPEC §14.1); to admins
+/// it shows neither its display name, which the person chose and may be their own, nor more of
+/// its creation time than the day (§14.2).
 #[derive(Debug, Clone, Serialize)]
 pub struct User {
     pub id: Id,
-    pub email: String,
-    pub display_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     pub role: Role,
     pub active: bool,
     #[serde(with = "crate::time::rfc3339")]
     pub created_at: NaiveDateTime,
 }
 
-impl From<UserRow> for User {
-    fn from(row: UserRow) -> Self {
+impl User {
+    /// The account as its owner sees it (`/me`).
+    pub fn own(row: UserRow) -> Self {
         User {
             id: row.id,
-            email: row.email,
-            display_name: row.display_name,
+            email: row.email().map(str::to_string),
+            display_name: Some(row.display_name),
             role: row.role,
             active: row.active,
             created_at: row.created_at,
+        }
+    }
+
+    /// The account as an admin sees it.
+    pub fn for_admin(row: UserRow) -> Self {
+        if row.role != Role::Reporter {
+            return User::own(row);
+        }
+        User {
+            id: row.id,
+            email: None,
+            display_name: None,
+            role: row.role,
+            active: row.active,
+            created_at: row.created_at.date().and_time(chrono::NaiveTime::MIN),
         }
     }
 }

@@ -71,6 +71,16 @@ pub fn role(text: &str) -> Result<Role, &'static str> {
     Role::parse(text).ok_or("must be one of reporter, caseworker, admin")
 }
 
+/// The role of an account an admin creates: staff only. Reporters register themselves and are
+/// known by no email (SPEC §14.1).
+pub fn staff_role(text: &str) -> Result<Role, &'static str> {
+    match Role::parse(text) {
+        Some(Role::Reporter) => Err("must be caseworker or admin: reporters register themselves"),
+        Some(role) => Ok(role),
+        None => Err("must be one of caseworker, admin"),
+    }
+}
+
 /// What an admin's PATCH asks to change.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct UserChanges {
@@ -90,6 +100,15 @@ pub struct Outcome {
     pub end_sessions: bool,
     /// Whether an admin is demoted or deactivated, so the last-admin rule must be checked.
     pub loses_admin: bool,
+}
+
+/// A role change may not cross between reporter and staff: a reporter account has no email to
+/// sign in with as staff, and a staff account's email must not become a reporter's.
+pub fn check_role_change(from: Role, to: Role) -> Result<(), &'static str> {
+    if (from == Role::Reporter) != (to == Role::Reporter) {
+        return Err("cannot turn a reporter account into a staff account, or the other way round");
+    }
+    Ok(())
 }
 
 pub fn apply(user: &UserRow, changes: &UserChanges) -> Outcome {
@@ -164,5 +183,10 @@ mod tests {
     fn roles() {
         assert_eq!(role("caseworker"), Ok(Role::Caseworker));
         assert!(role("root").is_err());
+        assert!(staff_role("reporter").is_err());
+        assert_eq!(staff_role("admin"), Ok(Role::Admin));
+        assert!(check_role_change(Role::Reporter, Role::Caseworker).is_err());
+        assert!(check_role_change(Role::Admin, Role::Reporter).is_err());
+        assert!(check_role_change(Role::Caseworker, Role::Admin).is_ok());
     }
 }

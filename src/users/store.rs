@@ -17,14 +17,15 @@ pub fn find(conn: &mut DbConn, id: Id) -> QueryResult<Option<UserRow>> {
     db_run!(conn: { users::table.find(id).select(UserRow::as_select()).first(conn).optional() })
 }
 
-pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<UserRow>> {
+/// The account that signs in by one of `logins` (an email, or a reporter's login hash).
+pub fn find_by_login(conn: &mut DbConn, logins: &[String]) -> QueryResult<Option<UserRow>> {
     db_run!(conn: {
-        users::table.filter(users::email.eq(email)).select(UserRow::as_select()).first(conn).optional()
+        users::table.filter(users::login.eq_any(logins)).select(UserRow::as_select()).first(conn).optional()
     })
 }
 
-pub fn email_taken(conn: &mut DbConn, email: &str) -> QueryResult<bool> {
-    find_by_email(conn, email).map(|u| u.is_some())
+pub fn login_taken(conn: &mut DbConn, login: &str) -> QueryResult<bool> {
+    find_by_login(conn, &[login.to_string()]).map(|u| u.is_some())
 }
 
 #[derive(Debug, Default)]
@@ -111,4 +112,19 @@ pub fn is_active_caseworker(conn: &mut DbConn, id: Id) -> QueryResult<bool> {
         ))
         .get_result(conn)
     })
+}
+
+/// Reporter accounts whose login is still a plain email (from before SPEC §14.1).
+pub fn reporters_with_plain_login(conn: &mut DbConn) -> QueryResult<Vec<(Id, String)>> {
+    db_run!(conn: {
+        users::table
+            .filter(users::role.eq(Role::Reporter))
+            .filter(users::login.not_like("hmac:%"))
+            .select((users::id, users::login))
+            .load(conn)
+    })
+}
+
+pub fn set_login(conn: &mut DbConn, id: Id, login: &str) -> QueryResult<()> {
+    db_run!(conn: { diesel::update(users::table.find(id)).set(users::login.eq(login)).execute(conn) }).map(|_| ())
 }

@@ -92,24 +92,31 @@ async fn role_change_takes_effect_at_once(app: TestApp) {
         .patch(
             &format!("/api/v1/users/{}", worker.id),
             Some(&admin.access_token),
-            json!({"role": "reporter", "display_name": "Now Reporter"}),
+            json!({"role": "admin", "display_name": "Now Admin"}),
         )
         .await;
     res.assert_status(200);
-    assert_eq!(res.json()["role"], "reporter");
+    assert_eq!(res.json()["role"], "admin");
     // The old token's session was ended with the role change.
     app.get("/api/v1/me", Some(&worker.access_token)).await.assert_problem(401);
     let entry = app.audit_one("user.update");
     assert_eq!(entry.actor_id, Some(admin.id));
     let details = TestApp::details(&entry);
-    assert_eq!(details["changes"]["role"], json!({"old": "caseworker", "new": "reporter"}));
-    assert_eq!(details["changes"]["display_name"]["new"], "Now Reporter");
+    assert_eq!(details["changes"]["role"], json!({"old": "caseworker", "new": "admin"}));
+    assert_eq!(details["changes"]["display_name"]["new"], "Now Admin");
     assert_eq!(details["sessions_revoked"], 1);
 
     // A PATCH that changes nothing records nothing.
-    app.patch(&format!("/api/v1/users/{}", worker.id), Some(&admin.access_token), json!({"role": "reporter"}))
+    app.patch(&format!("/api/v1/users/{}", worker.id), Some(&admin.access_token), json!({"role": "admin"}))
         .await
         .assert_status(200);
+    assert_eq!(app.audit("user.update").len(), 1);
+    // Staff never become reporters, nor reporters staff (SPEC §14.1): a reporter has no email.
+    let reporter = app.reporter().await;
+    for (who, role) in [(worker.id, "reporter"), (reporter.id, "caseworker")] {
+        let res = app.patch(&format!("/api/v1/users/{who}"), Some(&admin.access_token), json!({"role": role})).await;
+        assert_eq!(res.assert_problem(422)["errors"][0]["field"], "role");
+    }
     assert_eq!(app.audit("user.update").len(), 1);
     app.patch(&format!("/api/v1/users/{}", worker.id), Some(&admin.access_token), json!({})).await.assert_problem(422);
     app.patch(&format!("/api/v1/users/{}", uuid::Uuid::new_v4()), Some(&admin.access_token), json!({"active": false}))

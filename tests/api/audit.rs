@@ -10,7 +10,7 @@ use tipline::db::{self, Backend};
 
 async fn list_filters_and_pages_newest_first(app: TestApp) {
     let admin = app.admin().await;
-    let reporter = app.reporter().await;
+    let reporter = app.caseworker().await;
     for _ in 0..3 {
         app.login(&reporter.email, "not the right password").await.assert_problem(401);
     }
@@ -37,7 +37,7 @@ async fn list_filters_and_pages_newest_first(app: TestApp) {
     assert_eq!(by_actor["items"].as_array().unwrap().len(), 1, "the admin's login");
     let by_target =
         app.get(&format!("/api/v1/audit?target_id={}", reporter.id), Some(&admin.access_token)).await.json();
-    assert_eq!(by_target["items"].as_array().unwrap().len(), 4, "reporter's login and three failures");
+    assert_eq!(by_target["items"].as_array().unwrap().len(), 4, "the caseworker's login and three failures");
     let future = app.get("/api/v1/audit?from=2999-01-01T00:00:00Z", Some(&admin.access_token)).await.json();
     assert!(future["items"].as_array().unwrap().is_empty());
     let past = app.get("/api/v1/audit?to=2000-01-01T00:00:00Z", Some(&admin.access_token)).await.json();

@@ -270,17 +270,32 @@ impl TestApp {
         self.pool.get().expect("pool")
     }
 
-    /// Creates an active user straight in the database (as the CLI does for the first admin).
+    /// Creates an active user straight in the database (as the CLI does for the first admin)
+    /// and returns its id and login name: an email for staff, a generated account name for a
+    /// reporter, stored the way registration stores it (SPEC §14.1).
     pub fn insert_user(&self, role: Role) -> (Id, String) {
-        let email = format!("{}-{}@example.org", role.as_str(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let (name, login) = match role {
+            Role::Reporter => {
+                let account = tipline::codes::account();
+                let login = tipline::auth::token::login_hash(&tipline::state::login_key(&self.config), &account);
+                (account, login)
+            }
+            _ => {
+                let email =
+                    format!("{}-{}@example.org", role.as_str(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+                (email.clone(), email)
+            }
+        };
         let hash = tipline::auth::password::hash(PASSWORD).expect("hash");
-        let row = tipline::users::UserRow::new(email.clone(), format!("Test {}", role.as_str()), role, hash);
+        let row = tipline::users::UserRow::new(login, format!("Test {}", role.as_str()), role, hash);
         store::insert(&mut self.conn(), &row).expect("insert user");
-        (row.id, email)
+        (row.id, name)
     }
 
-    pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await
+    /// Logs in by a login name: an account name (`TA-…`) as `account`, anything else as `email`.
+    pub async fn login(&self, name: &str, password: &str) -> Response {
+        let field = if name.starts_with("TA-") { "account" } else { "email" };
+        self.post("/api/v1/auth/login", None, json!({field: name, "password": password})).await
     }
 
     pub async fn client(&self, role: Role) -> Client {

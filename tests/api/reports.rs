@@ -53,7 +53,7 @@ async fn anonymous_submission_gets_a_receipt_once(app: TestApp) {
     // Only a keyed hash of the receipt is stored.
     assert!(!contains(&app.raw_database(), receipt));
     let entry = app.audit_one("report.create");
-    assert_eq!((entry.actor_id, entry.actor_role.as_deref()), (None, None), "anonymous: no actor at all");
+    assert_eq!((entry.actor_id, entry.actor_role.as_deref()), (None, Some("anonymous")), "anonymous: the role only");
     assert_eq!(entry.target_id.as_deref(), Some(id.to_string().as_str()));
     assert_eq!(TestApp::details(&entry), json!({"kind": "incident", "source": "anonymous"}));
     assert_eq!(app.count("report_tactics"), 2);
@@ -157,7 +157,7 @@ async fn the_receipt_holder_follows_up_on_that_report_only(app: TestApp) {
     assert_eq!(exchange_entry.actor_id, None);
     let read = app.audit_one("report.read");
     assert_eq!(read.target_id.as_deref(), mine["id"].as_str());
-    assert_eq!(read.actor_role.as_deref(), Some("receipt"));
+    assert_eq!((read.actor_id, read.actor_role.as_deref()), (None, Some("anonymous")));
 }
 
 async fn wrong_receipts_all_look_the_same_and_are_throttled(app: TestApp) {
@@ -216,8 +216,9 @@ async fn reporters_see_their_own_reports_only(app: TestApp) {
     assert_eq!(reads.len(), 2);
     assert_eq!(reads[1].actor_id, Some(worker.id));
     assert_eq!(TestApp::details(&reads[1])["side"], "staff");
+    // A reporter is recorded by role only, never by account (SPEC §14.3).
     let created = app.audit("report.create");
-    assert_eq!(created[0].actor_id, Some(alice.id));
+    assert_eq!((created[0].actor_id, created[0].actor_role.as_deref()), (None, Some("reporter")));
 }
 
 async fn caseworkers_take_reports_admins_may_not(app: TestApp) {
@@ -270,7 +271,7 @@ async fn the_message_thread_joins_reporter_and_caseworker(app: TestApp) {
 
     let created_entries = app.audit("message.create");
     assert_eq!(created_entries.len(), 2);
-    assert_eq!(created_entries[0].actor_role.as_deref(), Some("receipt"));
+    assert_eq!(created_entries[0].actor_role.as_deref(), Some("anonymous"));
     assert_eq!(created_entries[1].actor_id, Some(worker.id));
     assert_eq!(TestApp::details(&created_entries[1])["author"], "caseworker");
     let read = app.audit_one("message.read");
