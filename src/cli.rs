@@ -189,7 +189,8 @@ pub fn stations_import(config: &Config, file: &std::path::Path) -> Result<(), Cl
     let pool = crate::open_database(config)?;
     let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let outcome = crate::stations::import::apply(&mut conn, rows, &name)?;
+    let keyring = crate::crypto::envelope::Keyring::new(config.data_key.expose());
+    let outcome = crate::stations::import::apply(&mut conn, &keyring, rows, &name)?;
     if outcome.created == 0 && outcome.updated == 0 {
         println!("{} rows read; the registry already matches the file: nothing changed", outcome.rows);
     } else {

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod codes;
 pub mod config;
 pub mod crypto;
+pub mod data_keys;
 pub mod db;
 pub mod error;
 pub mod fields;
@@ -83,6 +84,12 @@ pub fn open_database(config: &Config) -> Result<db::Pool, StartupError> {
     let upgraded = upgrade::run(&mut conn, config).map_err(|e| StartupError::Migrate(e.to_string()))?;
     if upgraded > 0 {
         tracing::info!(upgraded, "stored data upgraded");
+        // What was replaced must not linger in the WAL: fold it into the file (whose freed
+        // space `secure_delete` zeroes) and empty it.
+        if let db::DbConn::Sqlite(_) = &conn {
+            use diesel::connection::SimpleConnection;
+            conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)").map_err(|e| StartupError::Migrate(e.to_string()))?;
+        }
     }
     Ok(db::pool(&config.database_url, config.db_pool_size))
 }

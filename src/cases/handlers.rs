@@ -11,6 +11,8 @@ use super::rules::{self, CaseFields};
 use super::{store, CaseRow, CaseStatus, CaseView, Confidence, LinkRow, LinkView, Relation};
 use crate::audit::{self, Action};
 use crate::auth::{Caseworker, CurrentUser, Staff};
+use crate::crypto::envelope::Keyring;
+use crate::data_keys::{self, Owner};
 use crate::db::versioned::{self, Expect, Versioned};
 use crate::db::{self, write_tx, DbConn, Id};
 use crate::error::AppError;
@@ -30,19 +32,55 @@ pub struct CaseDetail {
     pub stations: Vec<LinkView>,
 }
 
-fn detail(conn: &mut DbConn, id: Id, viewer: &CurrentUser) -> Result<CaseDetail, AppError> {
+fn detail(conn: &mut DbConn, keyring: &Keyring, id: Id, viewer: &CurrentUser) -> Result<CaseDetail, AppError> {
     let row = store::find(conn, id)?.ok_or(AppError::NotFound)?;
     let caseworker = viewer.role == Role::Caseworker;
     let reports = store::reports_of(conn, row.id)?;
-    let mut stations = store::links_of(conn, row.id)?;
-    if !caseworker {
-        stations.iter_mut().for_each(|l| l.note = None);
-    }
+    let stations = store::links_of(conn, row.id)?;
+    let (row, stations) = opened(conn, keyring, row, stations, caseworker)?;
     Ok(CaseDetail {
         case: CaseView::new(&row, caseworker),
         reports: crate::triage::store::items(conn, &reports)?,
         stations,
     })
+}
+
+/// The case's summary and its links' notes, decrypted for a caseworker; admins read case
+/// metadata only (SPEC §2.1), so for them they are left out without being opened.
+fn opened(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    mut row: CaseRow,
+    mut links: Vec<LinkView>,
+    caseworker: bool,
+) -> Result<(CaseRow, Vec<LinkView>), AppError> {
+    if !caseworker {
+        row.summary = None;
+        links.iter_mut().for_each(|l| l.note = None);
+        return Ok((row, links));
+    }
+    let key = data_keys::find(conn, keyring, Owner::Case, row.id)?;
+    row.summary = data_keys::open(key.as_ref(), "cases", "summary", row.id, row.summary.as_deref())?;
+    for link in &mut links {
+        link.note = data_keys::open(key.as_ref(), "case_stations", "note", link.station_id, link.note.as_deref())?;
+    }
+    Ok((row, links))
+}
+
+/// Seals a summary for storing.
+fn sealed_summary(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    id: Id,
+    summary: Option<&str>,
+) -> Result<Option<String>, AppError> {
+    match summary {
+        None => Ok(None),
+        Some(text) => {
+            let key = data_keys::find_or_make(conn, keyring, Owner::Case, id)?;
+            Ok(data_keys::seal(&key, "cases", "summary", id, Some(text)))
+        }
+    }
 }
 
 fn respond(status: StatusCode, detail: CaseDetail) -> HttpResponse {
@@ -111,6 +149,7 @@ pub async fn create(
     form.finish()?;
     let CaseFields { title, summary, priority, assignee_id, .. } = fields;
     let now = db::now();
+    let keyring = state.keyring.clone();
     let case = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             check_assignee(conn, assignee_id)?;
@@ -118,11 +157,12 @@ pub async fn create(
             while store::reference_taken(conn, &reference)? {
                 reference = rules::reference();
             }
+            let id = Id::new();
             let row = CaseRow {
-                id: Id::new(),
+                id,
                 reference,
                 title: title.unwrap_or_default(),
-                summary: summary.flatten(),
+                summary: sealed_summary(conn, &keyring, id, summary.flatten().as_deref())?,
                 status: CaseStatus::Open,
                 priority: priority.unwrap_or(Priority::Normal),
                 assignee_id: assignee_id.flatten(),
@@ -140,7 +180,7 @@ pub async fn create(
                 .target("case", row.id)
                 .details(json!({"reference": row.reference, "report_ids": ids}));
             audit::record(conn, entry)?;
-            detail(conn, row.id, &user)
+            detail(conn, &keyring, row.id, &user)
         })
     })
     .await?;
@@ -180,10 +220,18 @@ pub async fn list(state: web::Data<AppState>, Staff(user): Staff, req: HttpReque
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    let rows = db::run(&state.pool, move |conn| Ok(store::list(conn, &filter)?)).await?;
-    let (rows, next_cursor) = http::cursor::paginate(rows, limit, |r| (r.created_at, r.id));
     let caseworker = user.role == Role::Caseworker;
-    let items: Vec<CaseView> = rows.iter().map(|r| CaseView::new(r, caseworker)).collect();
+    let keyring = state.keyring.clone();
+    let (items, next_cursor) = db::run(&state.pool, move |conn| {
+        let (rows, next_cursor) = http::cursor::paginate(store::list(conn, &filter)?, limit, |r| (r.created_at, r.id));
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (row, _) = opened(conn, &keyring, row, Vec::new(), caseworker)?;
+            items.push(CaseView::new(&row, caseworker));
+        }
+        Ok((items, next_cursor))
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
 }
 
@@ -193,7 +241,8 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
-    let detail = db::run(&state.pool, move |conn| detail(conn, id, &user)).await?;
+    let keyring = state.keyring.clone();
+    let detail = db::run(&state.pool, move |conn| detail(conn, &keyring, id, &user)).await?;
     Ok(respond(StatusCode::OK, detail))
 }
 
@@ -210,20 +259,23 @@ pub async fn update(
         edit(body, |form| read(form, true), "send at least one of title, summary, status, priority, assignee_id")
             .await?;
     let expect = Expect::Version(http::if_match(&req)?);
+    let keyring = state.keyring.clone();
     let detail = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             let row = store::find(conn, id)?.ok_or(AppError::NotFound)?;
             versioned::unchanged(row.version, expect)?;
             check_assignee(conn, fields.assignee_id)?;
-            let (next, changes) = rules::apply(&row, &fields);
+            let (row, _) = opened(conn, &keyring, row, Vec::new(), true)?;
+            let (mut next, changes) = rules::apply(&row, &fields);
             if !changes.is_empty() {
                 versioned::claim(conn, Versioned::Case, id, expect, db::now())?;
+                next.summary = sealed_summary(conn, &keyring, id, next.summary.as_deref())?;
                 store::save(conn, &next)?;
                 let entry =
                     user.audit(&rid, Action::CaseUpdate).target("case", id).details(json!({"changes": changes}));
                 audit::record(conn, entry)?;
             }
-            detail(conn, id, &user)
+            detail(conn, &keyring, id, &user)
         })
     })
     .await?;
@@ -261,12 +313,13 @@ pub async fn add_report(
     let mut form = Form::read(body).await?;
     let report = form.parsed("report_id", report_id);
     let report = form.finish_with(report)?;
+    let keyring = state.keyring.clone();
     let detail = db::run(&state.pool, move |conn| {
         change_case(conn, (&user, &rid), id, Action::CaseAddReport, |conn, now| {
             attach(conn, id, report, now, "report_id")?;
             Ok(((), json!({"report_id": report})))
         })?;
-        detail(conn, id, &user)
+        detail(conn, &keyring, id, &user)
     })
     .await?;
     Ok(respond(StatusCode::OK, detail))
@@ -307,6 +360,7 @@ pub async fn link_station(
     let note = form.opt_parsed("note", rules::link_note).flatten();
     let ((station, relation), confidence) = form.finish_with(station.zip(relation).zip(confidence))?;
     let created_by = Some(user.id());
+    let keyring = state.keyring.clone();
     let link = db::run(&state.pool, move |conn| {
         change_case(conn, (&user, &rid), id, Action::CaseLinkStation, |conn, now| {
             if !store::station_exists(conn, station)? {
@@ -315,11 +369,20 @@ pub async fn link_station(
             if store::find_link(conn, id, station)?.is_some() {
                 return Err(AppError::Conflict("This station is already linked to the case.".into()));
             }
+            let note = match note {
+                Some(text) => {
+                    let key = data_keys::find_or_make(conn, &keyring, Owner::Case, id)?;
+                    data_keys::seal(&key, "case_stations", "note", station, Some(&text))
+                }
+                None => None,
+            };
             let link =
                 LinkRow { case_id: id, station_id: station, relation, confidence, note, created_by, created_at: now };
             store::insert_link(conn, &link)?;
-            let view =
-                store::links_of(conn, id)?.into_iter().find(|l| l.station_id == station).ok_or(AppError::NotFound)?;
+            let links = store::links_of(conn, id)?.into_iter().filter(|l| l.station_id == station).collect();
+            let case = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+            let (_, mut links) = opened(conn, &keyring, case, links, true)?;
+            let view = links.pop().ok_or(AppError::NotFound)?;
             Ok((view, json!({"station_id": station, "relation": relation, "confidence": confidence})))
         })
     })

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::{CaseRow, CaseStatus, LinkRow, LinkView};
 use crate::db::keyset::{self, Order};
-use crate::db::schema::{case_stations, cases, reports, stations};
+use crate::db::schema::{case_stations, cases, data_keys, reports, stations};
 use crate::db::{DbConn, Id};
 use crate::db_run;
 use crate::reports::ReportRow;
@@ -140,4 +140,43 @@ pub fn delete_link(conn: &mut DbConn, case: Id, station: Id) -> QueryResult<bool
 /// Whether `id` is an entry of the registry (any visibility: staff link internal ones too).
 pub fn station_exists(conn: &mut DbConn, id: Id) -> QueryResult<bool> {
     db_run!(conn: { diesel::select(diesel::dsl::exists(stations::table.find(id))).get_result(conn) })
+}
+
+/// Cases whose summary or link notes are still stored in the clear (from before SPEC §14.4):
+/// those with such text and no data key yet.
+pub fn with_plain_text(conn: &mut DbConn) -> QueryResult<Vec<(Id, Option<String>)>> {
+    use diesel::dsl::{exists, not};
+    db_run!(conn: {
+        let keyed = data_keys::table
+            .filter(data_keys::owner_table.eq("cases"))
+            .filter(data_keys::owner_id.eq(cases::id));
+        let noted = case_stations::table.filter(case_stations::case_id.eq(cases::id)).filter(case_stations::note.is_not_null());
+        cases::table
+            .filter(not(exists(keyed)))
+            .filter(cases::summary.is_not_null().or(exists(noted)))
+            .select((cases::id, cases::summary))
+            .load(conn)
+    })
+}
+
+pub fn set_summary(conn: &mut DbConn, id: Id, summary: Option<&str>) -> QueryResult<()> {
+    db_run!(conn: { diesel::update(cases::table.find(id)).set(cases::summary.eq(summary)).execute(conn) }).map(|_| ())
+}
+
+/// The notes of a case's links: `(station_id, note)`.
+pub fn link_notes(conn: &mut DbConn, case: Id) -> QueryResult<Vec<(Id, String)>> {
+    db_run!(conn: {
+        case_stations::table
+            .filter(case_stations::case_id.eq(case))
+            .filter(case_stations::note.is_not_null())
+            .select((case_stations::station_id, case_stations::note.assume_not_null()))
+            .load(conn)
+    })
+}
+
+pub fn set_link_note(conn: &mut DbConn, case: Id, station: Id, note: &str) -> QueryResult<()> {
+    db_run!(conn: {
+        diesel::update(case_stations::table.find((case, station))).set(case_stations::note.eq(note)).execute(conn)
+    })
+    .map(|_| ())
 }

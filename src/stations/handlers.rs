@@ -67,8 +67,17 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, req: HttpRequest) 
     if !errors.is_empty() {
         return Err(AppError::Validation(errors));
     }
-    let rows = db::run(&state.pool, move |conn| Ok(store::list(conn, &filter)?)).await?;
-    let (rows, next_cursor) = cursor::paginate(rows, limit, |r| (r.name.clone(), r.id));
+    let keyring = state.keyring.clone();
+    let (rows, next_cursor) = db::run(&state.pool, move |conn| {
+        let (rows, next_cursor) = cursor::paginate(store::list(conn, &filter)?, limit, |r| (r.name.clone(), r.id));
+        // Internal notes are opened for staff only; the public view has none.
+        let rows = match staff {
+            true => rows.into_iter().map(|row| store::opened(conn, &keyring, row)).collect::<Result<Vec<_>, _>>()?,
+            false => rows,
+        };
+        Ok((rows, next_cursor))
+    })
+    .await?;
     Ok(if staff {
         HttpResponse::Ok().json(Page { items: rows.iter().map(StaffStation::from).collect(), next_cursor })
     } else {
@@ -88,12 +97,14 @@ pub struct StationDetail {
 pub async fn get(state: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = http::path_id(&id)?;
     let staff = is_staff(&caller);
+    let keyring = state.keyring.clone();
     let found = db::run(&state.pool, move |conn| {
         let Some(row) = store::find(conn, id)? else { return Ok(None) };
         if !staff {
             // An internal entry is as absent to the public as one that does not exist.
             return Ok((row.visibility == Visibility::Public).then(|| serde_json::to_value(PublicStation::from(&row))));
         }
+        let row = store::opened(conn, &keyring, row)?;
         let detail = StationDetail {
             cases: store::linked_cases(conn, id)?,
             report_count: store::report_count(conn, id)?,
@@ -121,12 +132,14 @@ pub async fn create(
     let fields = input::read(&mut form, true);
     form.finish()?;
     let row = StationRow::create(fields, db::now());
+    let keyring = state.keyring.clone();
     let row = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             if store::find_by_name(conn, &row.name, &row.country)?.is_some() {
                 return Err(AppError::Conflict("A station with this name already exists in this country.".into()));
             }
-            store::insert(conn, &row)?;
+            let stored = store::sealed(conn, &keyring, row.clone())?;
+            store::insert(conn, &stored)?;
             let entry = user
                 .audit(&rid, Action::StationCreate)
                 .target("station", row.id)
@@ -153,10 +166,12 @@ pub async fn update(
     let id = http::path_id(&id)?;
     let fields = edit(body, |form| input::read(form, false), "send at least one field to change").await?;
     let expect = Expect::Version(http::if_match(&req)?);
+    let keyring = state.keyring.clone();
     let row = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            let mut row = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+            let row = store::find(conn, id)?.ok_or(AppError::NotFound)?;
             versioned::unchanged(row.version, expect)?;
+            let mut row = store::opened(conn, &keyring, row)?;
             let changed = row.apply(fields);
             if changed.is_empty() {
                 return Ok(row);
@@ -167,11 +182,13 @@ pub async fn update(
                 }
             }
             versioned::claim(conn, Versioned::Station, id, expect, db::now())?;
-            store::update(conn, &row)?;
+            let stored = store::sealed(conn, &keyring, row.clone())?;
+            store::update(conn, &stored)?;
             let entry =
                 user.audit(&rid, Action::StationUpdate).target("station", row.id).details(json!({"fields": changed}));
             audit::record(conn, entry)?;
-            store::find(conn, id)?.ok_or(AppError::NotFound)
+            let stored = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+            store::opened(conn, &keyring, stored)
         })
     })
     .await?;

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::{input, rules, store, StationRow};
 use crate::audit::{self, Action, Context};
+use crate::crypto::envelope::Keyring;
 use crate::db::versioned::{self, Expect, Versioned};
 use crate::db::{self, write_tx, DbConn};
 use crate::error::AppError;
@@ -99,7 +100,12 @@ pub fn parse(input: impl Read) -> Result<Vec<rules::StationFields>, Vec<String>>
 }
 
 /// Writes checked rows in one transaction, with one audit entry.
-pub fn apply(conn: &mut DbConn, rows: Vec<rules::StationFields>, source: &str) -> Result<Outcome, AppError> {
+pub fn apply(
+    conn: &mut DbConn,
+    keyring: &Keyring,
+    rows: Vec<rules::StationFields>,
+    source: &str,
+) -> Result<Outcome, AppError> {
     write_tx(conn, |conn| {
         let mut outcome = Outcome { rows: rows.len(), ..Outcome::default() };
         let now = db::now();
@@ -109,16 +115,19 @@ pub fn apply(conn: &mut DbConn, rows: Vec<rules::StationFields>, source: &str) -
             };
             match store::find_by_name(conn, &name, &country)? {
                 None => {
-                    store::insert(conn, &StationRow::create(fields, now))?;
+                    let row = store::sealed(conn, keyring, StationRow::create(fields, now))?;
+                    store::insert(conn, &row)?;
                     outcome.created += 1;
                 }
-                Some(mut existing) => {
+                Some(existing) => {
                     // The file speaks for the fields it has; a field it leaves empty stays.
+                    let mut existing = store::opened(conn, keyring, existing)?;
                     if existing.apply(fields).is_empty() {
                         outcome.unchanged += 1;
                     } else {
                         versioned::claim(conn, Versioned::Station, existing.id, Expect::Any, now)?;
-                        store::update(conn, &existing)?;
+                        let row = store::sealed(conn, keyring, existing)?;
+                        store::update(conn, &row)?;
                         outcome.updated += 1;
                     }
                 }

@@ -3,10 +3,13 @@
 use diesel::prelude::*;
 
 use super::{StationRow, StationStatus, Visibility};
+use crate::crypto::envelope::Keyring;
+use crate::data_keys::{self as keys, Owner};
 use crate::db::keyset::{self, Order};
-use crate::db::schema::{case_stations, cases, reports, stations};
+use crate::db::schema::{case_stations, cases, data_keys, reports, stations};
 use crate::db::{DbConn, Id};
 use crate::db_run;
+use crate::error::AppError;
 
 #[derive(Debug, Default)]
 pub struct Filter {
@@ -150,4 +153,37 @@ pub fn linked_cases(conn: &mut DbConn, station: Id) -> QueryResult<Vec<LinkedCas
 
 pub fn report_count(conn: &mut DbConn, station: Id) -> QueryResult<i64> {
     db_run!(conn: { reports::table.filter(reports::station_id.eq(station)).count().get_result(conn) })
+}
+
+/// The station with its internal notes decrypted (SPEC §14.4).
+pub fn opened(conn: &mut DbConn, keyring: &Keyring, mut row: StationRow) -> Result<StationRow, AppError> {
+    if row.notes.is_some() {
+        let key = keys::find(conn, keyring, Owner::Station, row.id)?;
+        row.notes = keys::open(key.as_ref(), "stations", "notes", row.id, row.notes.as_deref())?;
+    }
+    Ok(row)
+}
+
+/// The station as stored: its internal notes sealed under its own key.
+pub fn sealed(conn: &mut DbConn, keyring: &Keyring, mut row: StationRow) -> Result<StationRow, AppError> {
+    if let Some(notes) = row.notes.take() {
+        let key = keys::find_or_make(conn, keyring, Owner::Station, row.id)?;
+        row.notes = keys::seal(&key, "stations", "notes", row.id, Some(&notes));
+    }
+    Ok(row)
+}
+
+/// Stations whose internal notes are still stored in the clear (from before SPEC §14.4).
+pub fn with_plain_notes(conn: &mut DbConn) -> QueryResult<Vec<StationRow>> {
+    use diesel::dsl::{exists, not};
+    db_run!(conn: {
+        let keyed = data_keys::table
+            .filter(data_keys::owner_table.eq("stations"))
+            .filter(data_keys::owner_id.eq(stations::id));
+        stations::table
+            .filter(stations::notes.is_not_null())
+            .filter(not(exists(keyed)))
+            .select(StationRow::as_select())
+            .load(conn)
+    })
 }

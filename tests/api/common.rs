@@ -347,7 +347,30 @@ impl TestApp {
     }
 }
 
+impl TestDb {
+    /// A backup as an operator would take it: a copy of the SQLite file and its WAL, or
+    /// `pg_dump` of the test's schema (its output must be complete: it fails the test if not).
+    pub fn dump(&self) -> Vec<u8> {
+        match (&self.pg, self.backend()) {
+            (Some((base, schema)), Backend::Postgres) => {
+                let out = std::process::Command::new("pg_dump")
+                    .args(["--schema", schema, "--data-only", "--inserts", base])
+                    .output()
+                    .expect("pg_dump runs");
+                assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
+                out.stdout
+            }
+            _ => self.raw_database(),
+        }
+    }
+}
+
 impl TestApp {
+    /// A backup of the database (see [`TestDb::dump`]).
+    pub fn dump(&self) -> Vec<u8> {
+        self.db.dump()
+    }
+
     /// Everything the database holds, as bytes (see [`TestDb::raw_database`]).
     pub fn raw_database(&self) -> Vec<u8> {
         self.db.raw_database()

@@ -4,6 +4,7 @@
 mod common;
 
 mod accounts;
+mod anonymity;
 mod audit;
 mod auth;
 mod cases;
