@@ -40,6 +40,9 @@ pub struct Config {
     pub jwt_secret: Secret,
     pub data_key: Secret,
     pub allow_registration: bool,
+    /// Whether responses carry `Strict-Transport-Security` (for a deployment served only over
+    /// TLS, behind a proxy).
+    pub hsts: bool,
     /// Database connections in the pool.
     pub db_pool_size: u32,
 }
@@ -71,6 +74,12 @@ impl Config {
             Some(value) => parse_bool(&value)
                 .ok_or_else(|| ConfigError("TIPLINE_ALLOW_REGISTRATION: expected true or false".into()))?,
         };
+        let hsts = match lookup("TIPLINE_HSTS") {
+            None => false,
+            Some(value) => {
+                parse_bool(&value).ok_or_else(|| ConfigError("TIPLINE_HSTS: expected true or false".into()))?
+            }
+        };
         let db_pool_size = match lookup("TIPLINE_DB_POOL_SIZE") {
             None => 16,
             Some(value) => value
@@ -84,7 +93,7 @@ impl Config {
         }
         let jwt_secret = secret(&lookup, "TIPLINE_JWT_SECRET", &data_dir, "jwt_secret")?;
         let data_key = secret(&lookup, "TIPLINE_DATA_KEY", &data_dir, "data_key")?;
-        Ok(Config { database_url, bind, data_dir, jwt_secret, data_key, allow_registration, db_pool_size })
+        Ok(Config { database_url, bind, data_dir, jwt_secret, data_key, allow_registration, hsts, db_pool_size })
     }
 }
 
@@ -192,6 +201,7 @@ mod tests {
             ("TIPLINE_DATA_KEY", "short"),
             ("TIPLINE_BIND", "localhost"),
             ("TIPLINE_ALLOW_REGISTRATION", "maybe"),
+            ("TIPLINE_HSTS", "sometimes"),
             ("TIPLINE_DB_POOL_SIZE", "0"),
             ("DATABASE_URL", "mysql://db"),
         ];

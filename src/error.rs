@@ -86,7 +86,7 @@ impl AppError {
                 "The resource changed since you read it (If-Match does not match its ETag).".into()
             }
             AppError::PreconditionRequired => "Send If-Match with the ETag you last read.".into(),
-            AppError::PayloadTooLarge => "The request body is larger than 64 KiB.".into(),
+            AppError::PayloadTooLarge => "The request body is larger than 256 KiB.".into(),
             AppError::UnsupportedMediaType => "Send the body as application/json.".into(),
             AppError::Validation(_) => "The request has invalid fields; see errors.".into(),
             AppError::TooManyRequests { .. } => "Too many attempts. Try again after Retry-After seconds.".into(),

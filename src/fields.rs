@@ -47,9 +47,38 @@ pub fn language(tag: &str) -> Result<String, &'static str> {
     Ok(tag.to_string())
 }
 
+/// Characters that make text shown to staff read differently from what it holds: bidirectional
+/// overrides, embeddings, isolates and marks (which can reorder a name so it impersonates
+/// another, or hide part of it), and zero-width characters (which make two different names look
+/// the same).
+fn deceptive(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+        || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+}
+
+/// A name or title shown to staff (display names, case titles, station names, tags), SPEC
+/// §12.3: NFC-normalised, so one name has one form whatever keyboard typed it, and without
+/// bidirectional-control or zero-width characters.
+pub fn shown_text(value: &str) -> Result<String, &'static str> {
+    if value.chars().any(deceptive) {
+        return Err("must not contain bidirectional-control or zero-width characters");
+    }
+    Ok(icu_normalizer::ComposingNormalizerBorrowed::new_nfc().normalize(value).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_text_is_nfc_without_deceptive_characters() {
+        // "é" typed as e + combining acute becomes the single code point.
+        assert_eq!(shown_text("Cafe\u{301}").as_deref(), Ok("Caf\u{e9}"));
+        assert_eq!(shown_text("ئۇيغۇر 福州").as_deref(), Ok("ئۇيغۇر 福州"));
+        for bad in ["admin\u{202E}txt", "a\u{200B}b", "\u{2066}x\u{2069}", "x\u{FEFF}"] {
+            assert!(shown_text(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn free_text() {

@@ -14,6 +14,8 @@ pub struct AppState {
     /// Keys the login-throttle hash of an email.
     pub throttle_key: [u8; 32],
     pub allow_registration: bool,
+    /// Whether responses carry `Strict-Transport-Security`.
+    pub hsts: bool,
     /// Wraps and unwraps each report's data key.
     pub keyring: Keyring,
     /// Keys the stored HMAC of a receipt.
@@ -32,6 +34,7 @@ impl AppState {
             tokens: Tokens::new(&config.jwt_secret),
             throttle_key: crate::crypto::derive_key(config.data_key.expose(), "login-throttle"),
             allow_registration: config.allow_registration,
+            hsts: config.hsts,
             keyring: Keyring::new(config.data_key.expose()),
             receipt_key: crate::crypto::derive_key(config.data_key.expose(), "receipt"),
             login_key: login_key(config),

@@ -22,7 +22,8 @@ pub fn title(value: &str) -> Result<String, String> {
     if value.trim().is_empty() {
         return Err("must not be empty".into());
     }
-    text(value, TITLE_MAX, false).map(|_| value.trim().to_string())
+    text(value, TITLE_MAX, false)?;
+    Ok(crate::fields::shown_text(value.trim())?)
 }
 
 /// A summary: blank clears it.

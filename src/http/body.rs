@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use crate::error::{AppError, FieldError};
 
 /// Largest accepted request body.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 pub fn payload_config() -> PayloadConfig {
     PayloadConfig::new(MAX_BODY_BYTES)
@@ -58,7 +58,7 @@ impl FromRequest for JsonBody {
 }
 
 impl JsonBody {
-    /// Reads and parses the body: 415 when it is not JSON, 413 over 64 KiB, 400 when it does
+    /// Reads and parses the body: 415 when it is not JSON, 413 over 256 KiB, 400 when it does
     /// not parse (or is not UTF-8).
     pub async fn value(self) -> Result<Value, AppError> {
         if !self.is_json {

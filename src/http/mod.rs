@@ -47,6 +47,7 @@ pub async fn envelope(
     let request_id = uuid::Uuid::new_v4().to_string();
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let method = req.method().clone();
+    let hsts = req.app_data::<actix_web::web::Data<crate::state::AppState>>().is_some_and(|s| s.hsts);
     let span = tracing::info_span!("request", request_id = %request_id);
     let result = next.call(req).instrument(span).await;
     // Handlers and extractors turn their errors into responses, so an `Err` here can only come
@@ -59,7 +60,7 @@ pub async fn envelope(
         let detail = match status.as_u16() {
             400 => "The request could not be understood.".to_string(),
             404 => "There is nothing here, or it is not yours to see.".to_string(),
-            413 => "The request body is larger than 64 KiB.".to_string(),
+            413 => "The request body is larger than 256 KiB.".to_string(),
             _ => status.canonical_reason().unwrap_or("Error").to_string(),
         };
         let replacement = problem_response(status, detail, None);
@@ -82,6 +83,15 @@ pub async fn envelope(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // The API serves data, never a page: nothing in a response may load or frame anything.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    if hsts {
+        headers
+            .insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
+    }
     let route = response.request().match_pattern().unwrap_or_else(|| "(unmatched)".to_string());
     tracing::info!(
         request_id = %request_id,

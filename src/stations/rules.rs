@@ -44,7 +44,8 @@ pub fn single_line(max: usize) -> impl Fn(String) -> Result<String, String> {
         if v.trim().is_empty() {
             return Err("must not be empty".into());
         }
-        text(&v, max, false).map(|_| v.trim().to_string())
+        text(&v, max, false)?;
+        Ok(crate::fields::shown_text(v.trim())?)
     }
 }
 

@@ -171,7 +171,7 @@ pub fn tag(raw: &str) -> Result<String, &'static str> {
     if !tag.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' ')) {
         return Err("may hold letters, digits, spaces, - and _ only");
     }
-    Ok(tag)
+    crate::fields::shown_text(&tag)
 }
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ pub fn display_name(name: &str) -> Result<String, &'static str> {
     if name.chars().any(char::is_control) {
         return Err("must not contain control characters");
     }
-    Ok(name.to_string())
+    crate::fields::shown_text(name)
 }
 
 pub fn role(text: &str) -> Result<Role, &'static str> {

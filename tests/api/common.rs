@@ -82,6 +82,7 @@ impl TestDb {
             jwt_secret: Secret::new(b"test-jwt-secret-test-jwt-secret-0123".to_vec()),
             data_key: Secret::new(b"test-data-key-test-data-key-test-0123".to_vec()),
             allow_registration: true,
+            hsts: false,
             db_pool_size: 8,
         }
     }

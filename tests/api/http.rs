@@ -39,7 +39,7 @@ async fn malformed_bodies_get_problems_without_echo(app: TestApp) {
                 .set_payload(MARKER),
         ),
         (415, TestRequest::post().uri("/api/v1/auth/login").set_payload(format!("{{\"email\":\"{MARKER}\"}}"))),
-        (413, json_req(format!("{{\"email\": \"{}\"}}", MARKER.repeat(70 * 1024 / MARKER.len())).into_bytes())),
+        (413, json_req(format!("{{\"email\": \"{}\"}}", MARKER.repeat(260 * 1024 / MARKER.len())).into_bytes())),
         (404, TestRequest::get().uri(&format!("/api/v1/{MARKER}"))),
         (401, TestRequest::get().uri(&format!("/api/v1/users/{MARKER}"))),
         (405, TestRequest::put().uri("/api/v1/auth/login").set_payload(MARKER)),
@@ -80,12 +80,41 @@ async fn every_response_carries_the_security_headers(app: TestApp) {
         assert_eq!(res.header("cache-control"), Some("no-store"));
         assert_eq!(res.header("x-content-type-options"), Some("nosniff"));
         assert_eq!(res.header("referrer-policy"), Some("no-referrer"));
+        assert_eq!(res.header("content-security-policy"), Some("default-src 'none'; frame-ancestors 'none'"));
+        assert_eq!(res.header("strict-transport-security"), None, "HSTS only when asked for");
     }
+    ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), responses.len());
     // A client-chosen request id is not adopted.
     let res = app.send(TestRequest::get().uri("/healthz").insert_header(("X-Request-Id", MARKER))).await;
-    assert_ne!(res.header("x-request-id"), Some(MARKER));
+    res.assert_status(200);
+    assert!(res.header("x-request-id").is_some_and(|id| id != MARKER));
+    // Behind TLS, HSTS on request (TIPLINE_HSTS).
+    let app = app.restart(|c| c.hsts = true).await;
+    let res = app.get("/api/v1/me", None).await;
+    res.assert_problem(401);
+    assert_eq!(res.header("strict-transport-security"), Some("max-age=63072000; includeSubDomains"));
+}
+
+/// SPEC §12.3: a 20 000-character narrative fits in any script and any escaping (256 KiB), and
+/// names shown to staff are NFC and free of bidirectional-control and zero-width characters.
+async fn bodies_up_to_256_kib_and_names_staff_can_trust(app: TestApp) {
+    // 20 000 characters of Chinese, each escaped as \uXXXX by the client: 120 KB of JSON.
+    let narrative = "\\u5b57".repeat(20_000);
+    let raw = format!(r#"{{"kind":"station","narrative":"{narrative}","country":"CN"}}"#);
+    assert!(raw.len() > 64 * 1024, "the old limit would have refused it");
+    let req = TestRequest::post().uri("/api/v1/reports").insert_header(("Content-Type", "application/json"));
+    app.send(req.set_payload(raw)).await.assert_status(201);
+    let worker = app.caseworker().await;
+    for bad in ["Kashgar\u{202E}nimda", "Site\u{200B}"] {
+        let res = app.post("/api/v1/stations", Some(&worker.access_token), json!({"name": bad, "country": "NL"})).await;
+        assert_eq!(res.assert_problem(422)["errors"][0]["field"], "name", "{bad:?}");
+    }
+    let res =
+        app.post("/api/v1/stations", Some(&worker.access_token), json!({"name": "Cafe\u{301}", "country": "NL"})).await;
+    res.assert_status(201);
+    assert_eq!(res.json()["name"], "Caf\u{e9}", "stored in NFC");
 }
 
 async fn health_and_readiness(app: TestApp) {
@@ -108,6 +137,7 @@ both_backends!(
     malformed_bodies_get_problems_without_echo,
     validation_errors_name_their_fields,
     every_response_carries_the_security_headers,
+    bodies_up_to_256_kib_and_names_staff_can_trust,
     health_and_readiness,
     request_ids_reach_the_audit_trail,
 );

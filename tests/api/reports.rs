@@ -95,7 +95,7 @@ async fn every_violation_comes_back_at_once_and_nothing_is_stored(app: TestApp) 
         .insert_header(("content-type", "application/json"))
         .set_payload(b"{\"kind\":\"station\",\"narrative\":\"\xff\",\"country\":\"CA\"}".to_vec());
     app.send(invalid_utf8).await.assert_problem(400);
-    let huge = json!({"kind": "station", "narrative": "x".repeat(70_000), "country": "CA"});
+    let huge = json!({"kind": "station", "narrative": "x".repeat(260 * 1024), "country": "CA"});
     app.post("/api/v1/reports", None, huge).await.assert_problem(413);
 
     assert_eq!(app.count("reports"), 0);
