@@ -67,6 +67,12 @@ pub enum AdminCommand {
         #[arg(long, default_value = "Administrator")]
         display_name: String,
     },
+    /// Clear the login throttle of a staff account locked by failed logins (reporter accounts,
+    /// which have no email, are unlocked by an admin with POST /api/v1/users/{id}/unlock).
+    Unlock {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,6 +117,27 @@ pub fn migrate(config: &Config) -> Result<(), CliError> {
     let mut conn = db::connect(&config.database_url).map_err(|e| StartupError::Connect(e.to_string()))?;
     let applied = db::migrate(&mut conn).map_err(|e| StartupError::Migrate(e.to_string()))?;
     println!("{applied} migration(s) applied; the database is up to date");
+    Ok(())
+}
+
+/// `tipline admin unlock --email E`: clears the throttle of that staff account; audited.
+pub fn admin_unlock(config: &Config, email: &str) -> Result<(), CliError> {
+    let email = rules::normalize_email(email);
+    let pool = crate::open_database(config)?;
+    let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
+    let login_hash = crate::auth::token::login_hash(&crate::state::login_key(config), &email);
+    let key = crate::auth::throttle_key_with(&crate::state::throttle_key(config), &login_hash);
+    let cleared = write_tx(&mut conn, |conn| {
+        let user = store::find_by_login(conn, &[email.clone()])?
+            .filter(|u| u.role != Role::Reporter)
+            .ok_or_else(|| AppError::Conflict("no staff account has this email".into()))?;
+        let cleared = crate::auth::store::clear_throttle(conn, &key)?;
+        let entry =
+            Context::system().entry(Action::UserUnlock).target("user", user.id).details(json!({"was_locked": cleared}));
+        audit::record(conn, entry)?;
+        Ok::<_, AppError>(cleared)
+    })?;
+    println!("{}", if cleared { "unlocked" } else { "was not locked" });
     Ok(())
 }
 

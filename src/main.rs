@@ -39,6 +39,7 @@ fn main() -> ExitCode {
         Command::Admin { command: AdminCommand::Create { email, password_stdin, display_name } } => {
             cli::admin_create(&config, &email, password_stdin, &display_name)
         }
+        Command::Admin { command: AdminCommand::Unlock { email } } => cli::admin_unlock(&config, &email),
         Command::Stations { command: StationsCommand::Import { file } } => cli::stations_import(&config, &file),
         Command::Audit { command: AuditCommand::Verify } => match cli::audit_verify(&config) {
             Ok(true) => Ok(()),

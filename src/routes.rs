@@ -24,6 +24,7 @@ fn register(r: &mut Router) {
     r.get("/api/v1/users/{id}", users::handlers::get);
     r.patch("/api/v1/users/{id}", users::handlers::update);
     r.post("/api/v1/users/{id}/sessions/revoke", users::handlers::revoke_sessions);
+    r.post("/api/v1/users/{id}/unlock", users::handlers::unlock);
 
     r.post("/api/v1/reports", reports::handlers::submit);
     r.get("/api/v1/reports", triage::handlers::queue);

@@ -32,7 +32,7 @@ impl AppState {
             pool,
             passwords: Passwords::for_this_machine(),
             tokens: Tokens::new(&config.jwt_secret),
-            throttle_key: crate::crypto::derive_key(config.data_key.expose(), "login-throttle"),
+            throttle_key: throttle_key(config),
             allow_registration: config.allow_registration,
             hsts: config.hsts,
             keyring: Keyring::new(config.data_key.expose()),
@@ -51,4 +51,9 @@ pub fn login_key(config: &Config) -> [u8; 32] {
 /// The key of reports' owner tags, derived from the master key.
 pub fn owner_key(config: &Config) -> [u8; 32] {
     crate::crypto::derive_key(config.data_key.expose(), "report-owner")
+}
+
+/// The key of the login throttle's keys, derived from the master key.
+pub fn throttle_key(config: &Config) -> [u8; 32] {
+    crate::crypto::derive_key(config.data_key.expose(), "login-throttle")
 }

@@ -82,6 +82,7 @@ crate::text_enum! {
         StationsImport = "stations.import",
         UserCreate = "user.create",
         UserSessionsRevoke = "user.sessions_revoke",
+        UserUnlock = "user.unlock",
         UserUpdate = "user.update",
     }
 }

@@ -86,15 +86,18 @@ pub async fn register(state: web::Data<AppState>, rid: RequestId, body: JsonBody
 
 /// The logins an attempt may sign in by: staff by email; a reporter by account name, or by the
 /// email an older reporter account signed up with, both as their keyed hash.
+/// Also the name's hash, which keys the throttle (`auth::throttle_key`).
 fn logins_for(state: &AppState, email: Option<&str>, account: Option<&str>) -> (Vec<String>, String) {
     match (email, account) {
         (Some(email), _) => {
             let email = users::rules::normalize_email(email);
-            (vec![token::login_hash(&state.login_key, &email), email.clone()], email)
+            let hash = token::login_hash(&state.login_key, &email);
+            (vec![hash.clone(), email], hash)
         }
         (None, Some(account)) => {
             let name = crate::codes::normalize_account(account).unwrap_or_else(|| account.trim().to_string());
-            (vec![token::login_hash(&state.login_key, &name)], name)
+            let hash = token::login_hash(&state.login_key, &name);
+            (vec![hash.clone()], hash)
         }
         (None, None) => (Vec::new(), String::new()),
     }
@@ -108,9 +111,13 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
     if email.is_some() == account.is_some() && !form.has_error("email") && !form.has_error("account") {
         form.error("", "send either email (staff) or account (reporters)");
     }
+    // Refused before any hashing (SPEC §12.3): no password of an account is that long.
+    if password.as_ref().is_some_and(|p| p.chars().count() > users::rules::PASSWORD_MAX_CHARS) {
+        form.error("password", "must be at most 128 characters long");
+    }
     let password = form.finish_with(password)?;
     let (logins, name) = logins_for(&state, email.as_deref(), account.as_deref());
-    let key = crate::crypto::hmac_hex(&state.throttle_key, name.as_bytes());
+    let key = super::throttle_key(&state, &name);
     let anonymous = Context::new(Actor::anonymous(), &rid);
 
     // Read only: the account, and whether the key is locked now. No write lock is taken here,

@@ -79,6 +79,25 @@ impl CurrentUser {
     }
 }
 
+/// The login throttle's key for an account (SPEC §3, §12.2): a keyed hash of the account's
+/// login hash, so the same key comes from a login attempt (which has the typed name) and from an
+/// admin unlocking the account (who has only the stored login), and no name is stored.
+pub fn throttle_key(state: &AppState, login_hash: &str) -> String {
+    throttle_key_with(&state.throttle_key, login_hash)
+}
+
+pub fn throttle_key_with(throttle_key: &[u8], login_hash: &str) -> String {
+    crate::crypto::hmac_hex(throttle_key, format!("login:{login_hash}").as_bytes())
+}
+
+/// The login throttle's key of a stored account: staff logins are emails, reporters' are hashes.
+pub fn throttle_key_of(state: &AppState, user: &UserRow) -> String {
+    match user.role {
+        Role::Reporter => throttle_key(state, &user.login),
+        _ => throttle_key(state, &token::login_hash(&state.login_key, &user.login)),
+    }
+}
+
 fn state_of(req: &HttpRequest) -> Result<&web::Data<AppState>, AppError> {
     req.app_data::<web::Data<AppState>>().ok_or_else(|| AppError::internal("state missing"))
 }

@@ -172,6 +172,7 @@ pub fn put_throttle(conn: &mut DbConn, state: &State) -> QueryResult<()> {
     .map(|_| ())
 }
 
-pub fn clear_throttle(conn: &mut DbConn, key_hash: &str) -> QueryResult<()> {
-    db_run!(conn: { diesel::delete(login_throttle::table.find(key_hash)).execute(conn) }).map(|_| ())
+/// Clears a key's failures; whether there were any.
+pub fn clear_throttle(conn: &mut DbConn, key_hash: &str) -> QueryResult<bool> {
+    db_run!(conn: { diesel::delete(login_throttle::table.find(key_hash)).execute(conn) }).map(|n| n > 0)
 }

@@ -166,3 +166,27 @@ pub async fn revoke_sessions(
     .await?;
     Ok(HttpResponse::Ok().json(Revoked { revoked }))
 }
+
+/// `POST /api/v1/users/{id}/unlock` (admin, SPEC §12.2): clears the account's login throttle,
+/// for an owner whom guessing has locked out.
+pub async fn unlock(
+    state: web::Data<AppState>,
+    Admin(admin): Admin,
+    rid: RequestId,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = http::path_id(&id)?;
+    let state2 = state.clone();
+    db::run(&state.pool, move |conn| {
+        write_tx(conn, |conn| {
+            let user = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+            let cleared = crate::auth::store::clear_throttle(conn, &crate::auth::throttle_key_of(&state2, &user))?;
+            let entry =
+                admin.audit(&rid, Action::UserUnlock).target("user", id).details(json!({"was_locked": cleared}));
+            audit::record(conn, entry)?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -114,6 +114,40 @@ async fn unknown_email_and_wrong_password_look_the_same(app: TestApp) {
     }
 }
 
+/// SPEC §12.2, §12.3: an admin clears a lock that someone else's guesses put on an account, and
+/// an over-long password is refused before any hashing.
+async fn an_admin_unlocks_an_account_locked_by_guesses(app: TestApp) {
+    let admin = app.admin().await;
+    let (id, email) = app.insert_user(Role::Caseworker);
+    for _ in 0..5 {
+        app.login(&email, "a stranger's guess").await.assert_problem(401);
+    }
+    app.login(&email, PASSWORD).await.assert_problem(429);
+    let path = format!("/api/v1/users/{id}/unlock");
+    app.post(&path, Some(&admin.access_token), json!({})).await.assert_status(204);
+    app.login(&email, PASSWORD).await.assert_status(200);
+    let entry = app.audit_one("user.unlock");
+    assert_eq!((entry.actor_id, entry.target_id.clone()), (Some(admin.id), Some(id.to_string())));
+    assert_eq!(TestApp::details(&entry), json!({"was_locked": true}));
+    // A reporter account, which has no email, is unlocked the same way.
+    let (reporter, account) = app.insert_user(Role::Reporter);
+    for _ in 0..5 {
+        app.login(&account, "a stranger's guess").await.assert_problem(401);
+    }
+    app.login(&account, PASSWORD).await.assert_problem(429);
+    app.post(&format!("/api/v1/users/{reporter}/unlock"), Some(&admin.access_token), json!({}))
+        .await
+        .assert_status(204);
+    app.login(&account, PASSWORD).await.assert_status(200);
+    app.post(&format!("/api/v1/users/{}/unlock", uuid::Uuid::new_v4()), Some(&admin.access_token), json!({}))
+        .await
+        .assert_problem(404);
+
+    let long = "x".repeat(129);
+    let res = app.login(&email, &long).await;
+    assert_eq!(res.assert_problem(422)["errors"][0]["field"], "password");
+}
+
 async fn login_succeeds_and_is_audited(app: TestApp) {
     let (user_id, email) = app.insert_user(Role::Caseworker);
     let res = app.login(&email.to_uppercase(), PASSWORD).await;
@@ -318,6 +352,7 @@ async fn logout_ends_the_session_at_once(app: TestApp) {
 }
 
 both_backends!(
+    an_admin_unlocks_an_account_locked_by_guesses,
     register_creates_a_reporter,
     register_reports_every_invalid_field,
     register_can_be_switched_off,

@@ -36,6 +36,7 @@ const MATRIX: &[Row] = &[
     ("GET",    "/api/v1/users/{id}",                "/api/v1/users/{user}",                      None,       [401, 401, 403, 403, 403, 200, 401, 401]),
     ("PATCH",  "/api/v1/users/{id}",                "/api/v1/users/{user}",                      Some("{}"), [401, 401, 403, 403, 403, 422, 401, 401]),
     ("POST",   "/api/v1/users/{id}/sessions/revoke","/api/v1/users/{user}/sessions/revoke",      None,       [401, 401, 403, 403, 403, 200, 401, 401]),
+    ("POST",   "/api/v1/users/{id}/unlock",         "/api/v1/users/{user}/unlock",               None,       [401, 401, 403, 403, 403, 204, 401, 401]),
     ("POST",   "/api/v1/reports",                   "/api/v1/reports",                           Some("{}"), [422, 403, 422, 422, 422, 403, 401, 401]),
     ("GET",    "/api/v1/reports",                   "/api/v1/reports",                           None,       [401, 401, 403, 403, 200, 200, 401, 401]),
     ("GET",    "/api/v1/reports/mine",              "/api/v1/reports/mine",                      None,       [401, 401, 200, 200, 403, 403, 401, 401]),
