@@ -128,7 +128,7 @@ pub fn admin_unlock(config: &Config, email: &str) -> Result<(), CliError> {
     let login_hash = crate::auth::token::login_hash(&crate::state::login_key(config), &email);
     let key = crate::auth::throttle_key_with(&crate::state::throttle_key(config), &login_hash);
     let cleared = write_tx(&mut conn, |conn| {
-        let user = store::find_by_login(conn, &[email.clone()])?
+        let user = store::find_by_login(conn, std::slice::from_ref(&email))?
             .filter(|u| u.role != Role::Reporter)
             .ok_or_else(|| AppError::Conflict("no staff account has this email".into()))?;
         let cleared = crate::auth::store::clear_throttle(conn, &key)?;
