@@ -33,44 +33,22 @@
 # The build honours CARGO_TARGET_DIR. TIPLINE_DB_POOL_SIZE and the other TIPLINE_* settings are
 # passed on to the server.
 set -euo pipefail
-
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export LC_ALL=C
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUNS=${BENCH_RUNS:-3}
 BACKENDS=${BENCH_BACKENDS:-postgres sqlite}
-PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
-PG_DB=${BENCH_PG_DB:-tipline_bench_intake}
 SECONDS_EACH=${BENCH_SECONDS:-20}
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
 PORT=${BENCH_PORT:-18081}
 WRK_THREADS=2
 BODY_FILE=bench/intake.json
 
-BASE_URL="http://127.0.0.1:$PORT"
-PG_URL=${PG_URL%/}
-
-IDLE_PCT=${BENCH_IDLE_PCT:-90}
-IDLE_WAIT=${BENCH_IDLE_WAIT:-600}
-MAX_FOREIGN=${BENCH_MAX_FOREIGN:-0.10}
-ATTEMPTS=${BENCH_ATTEMPTS:-5}
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench/intake.sh: $*"; exit 1; }
-
-is_count() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
-is_count "$RUNS" || die "BENCH_RUNS must be a positive whole number"
-is_count "$SECONDS_EACH" || die "BENCH_SECONDS must be a positive whole number"
-is_count "$CONNECTIONS" || die "BENCH_CONNECTIONS must be a positive whole number"
-is_count "$PORT" || die "BENCH_PORT must be a port number"
-[[ $IDLE_PCT =~ ^[0-9]+$ ]] && ((IDLE_PCT <= 100)) || die "BENCH_IDLE_PCT must be a whole number from 0 to 100"
-[[ $IDLE_WAIT =~ ^[0-9]+$ ]] || die "BENCH_IDLE_WAIT must be a whole number of seconds"
-[[ $MAX_FOREIGN =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "BENCH_MAX_FOREIGN must be a number of cores, e.g. 0.10"
-is_count "$ATTEMPTS" || die "BENCH_ATTEMPTS must be a positive whole number"
+need_count BENCH_RUNS "$RUNS"
+need_count BENCH_SECONDS "$SECONDS_EACH"
+need_count BENCH_CONNECTIONS "$CONNECTIONS"
+need_count BENCH_PORT "$PORT"
 ((CONNECTIONS >= WRK_THREADS)) || die "BENCH_CONNECTIONS must be at least $WRK_THREADS"
-[[ $PG_DB =~ ^tipline_bench[a-z0-9_]*$ ]] || die "BENCH_PG_DB must start with tipline_bench (lower case, digits, _)"
-[[ $PG_URL =~ ^postgres(ql)?:// ]] || die "BENCH_PG_URL must be a postgres:// URL without a database name"
-[[ ${PG_URL#*://} != */* ]] || die "BENCH_PG_URL must not name a database; set BENCH_PG_DB"
+machine_settings
 do_pg=0 do_sqlite=0
 for backend in $BACKENDS; do
     case $backend in
@@ -80,81 +58,23 @@ for backend in $BACKENDS; do
     esac
 done
 ((do_pg + do_sqlite > 0)) || die "BENCH_BACKENDS names no backend"
+((do_pg == 0)) || pg_settings tipline_bench_intake
 
-tools=(wrk curl awk sort python3)
-((do_pg == 0)) || tools+=(psql pgbench)
-for tool in "${tools[@]}"; do
-    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install wrk curl python3 postgresql-client)"
-done
+need_tools wrk curl awk sort python3
+((do_pg == 0)) || need_tools psql pgbench
 [[ -r $BODY_FILE ]] || die "$BODY_FILE is missing"
 
-target_dir=${CARGO_TARGET_DIR:-target}
-[[ $target_dir == /* ]] || target_dir="$PWD/$target_dir"
-TIPLINE="$target_dir/release/tipline"
-SQLITE_BASELINE="$target_dir/release/examples/sqlite_intake_baseline"
+commit=$(source_commit)
+release_build --bin tipline --example bench_sql --example sqlite_intake_baseline
+SQLITE_BASELINE="$TARGET_DIR/release/examples/sqlite_intake_baseline"
 
-# The source measured: the commit, and whether the working tree differs from it.
-if commit=$(git rev-parse --short HEAD 2>/dev/null); then
-    git diff --quiet HEAD -- 2>/dev/null || commit+=" (modified)"
-else
-    commit=unknown
-fi
-
-if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
-    log "==> cargo build --release --examples --bin tipline"
-    cargo build --release --examples --bin tipline >&2
-fi
-[[ -x $TIPLINE ]] || die "$TIPLINE is missing"
-((do_sqlite == 0)) || [[ -x $SQLITE_BASELINE ]] || die "$SQLITE_BASELINE is missing"
-
-source bench/machine.sh
-source bench/server.sh
-
-# --- set-up and clean-up -----------------------------------------------------------------
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tipline-bench-intake.XXXXXX")
-server_pid=""
-pg_created=0
-
-# psql on the maintenance database of the server, for CREATE/DROP DATABASE and CHECKPOINT.
-pg_admin() { psql -X -q -v ON_ERROR_STOP=1 -d "$PG_URL/postgres" "$@"; }
-pg_bench_db() { psql -X -q -v ON_ERROR_STOP=1 -d "$PG_URL/$PG_DB" "$@"; }
-
-drop_pg_db() {
-    pg_admin -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >&2
-}
-
-cleanup() {
-    local status=$?
-    stop_server
-    if ((pg_created)); then
-        drop_pg_db || log "warning: could not drop the database $PG_DB"
-    fi
-    if [[ $status -ne 0 || ${BENCH_KEEP:-0} == 1 ]]; then
-        log "kept $tmp (outputs, server.log)"
-    else
-        rm -rf "$tmp"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-export TIPLINE_DATA_DIR="$tmp/data"
-export TIPLINE_BIND="127.0.0.1:$PORT"
-export RUST_LOG=warn
+bench_setup intake
 export BENCH_BODY_FILE="$PWD/$BODY_FILE"
-mkdir -p "$TIPLINE_DATA_DIR"
-
-port_free || die "something already answers on $BASE_URL; set BENCH_PORT"
 
 # A fresh, migrated PostgreSQL database, and a checkpoint so that no earlier writes are
 # flushed during the measurement.
 fresh_pg() {
-    drop_pg_db
-    pg_created=1
-    pg_admin -c "CREATE DATABASE \"$PG_DB\"" >&2
-    DATABASE_URL="$PG_URL/$PG_DB" tipline migrate >/dev/null
+    create_pg_db
     pg_admin -c "CHECKPOINT" >&2
 }
 
@@ -165,52 +85,20 @@ fresh_sqlite() {
     sync
 }
 
-# --- what one submission stores ------------------------------------------------------------
-
-# Plaintext bytes of the sealed fields of the body.
+# Plaintext bytes of the sealed fields of the body, for the summary.
 read -r NARRATIVE_BYTES CONTACT_BYTES < <(python3 -c '
 import json, sys
 body = json.load(open(sys.argv[1], encoding="utf-8"))
 print(len(body["narrative"].encode()), len(body.get("contact", "").encode()))
 ' "$BODY_FILE")
-# A value sealed like the service seals it: "v1." + base64url(24-byte nonce, ciphertext, 16-byte tag).
-sealed() {
-    python3 -c '
-import base64, os, sys
-print("v1." + base64.urlsafe_b64encode(os.urandom(int(sys.argv[1]) + 40)).decode().rstrip("="))
-' "$1"
-}
-PG_VARS=(
-    -D "narrative=$(sealed "$NARRATIVE_BYTES")"
-    -D "contact=$(sealed "$CONTACT_BYTES")"
-    -D "wrapped=$(sealed 32)"
-    -D "master_key_id=$(python3 -c 'import os; print(os.urandom(8).hex())')"
-)
+
+# The pgbench script: the statements the service runs for one submission of the body, written
+# by the service's own queries.
+if ((do_pg)); then
+    bench_sql intake-pg "$PWD/$BODY_FILE" >"$tmp/intake_pg.sql" || die "bench_sql failed"
+fi
 
 # --- measurements ------------------------------------------------------------------------
-
-p99_ms() {
-    awk '
-        $1 == "99%" {
-            value = $2
-            match(value, /^[0-9.]+/)
-            number = substr(value, 1, RLENGTH) + 0
-            unit = substr(value, RLENGTH + 1)
-            if (unit == "us") factor = 0.001
-            else if (unit == "ms") factor = 1
-            else if (unit == "s") factor = 1000
-            else if (unit == "m") factor = 60000
-            else exit 1
-            printf "%.3f", number * factor
-            found = 1
-        }
-        END { exit !found }
-    ' "$1"
-}
-non_2xx() {
-    awk -F': *' '$1 ~ /Non-2xx or 3xx responses/ { n = $2 } END { print n + 0 }' "$1"
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
 
 # The service under wrk; sets svc_rate, svc_ok, svc_p99, svc_errors. $1: output prefix.
 measure_service() {
@@ -218,15 +106,14 @@ measure_service() {
     start_server
     wait_idle
     cpu_mark
-    wrk "-t$WRK_THREADS" "-c$CONNECTIONS" "-d${SECONDS_EACH}s" --timeout 30s --latency -s bench/intake.lua \
-        "$BASE_URL/api/v1/reports" >"$out-wrk.txt" 2>&1 || { cat "$out-wrk.txt" >&2; die "wrk failed"; }
+    run_wrk "$out-wrk.txt" "-t$WRK_THREADS" "-c$CONNECTIONS" "-d${SECONDS_EACH}s" --timeout 30s --latency \
+        -s bench/intake.lua "$BASE_URL/api/v1/reports"
     foreign=$(foreign_cores)
     stop_server
-    grep -q '^Requests/sec:' "$out-wrk.txt" || { cat "$out-wrk.txt" >&2; die "wrk failed"; }
     svc_rate=$(awk '$1 == "submissions_per_sec" { print $2 }' "$out-wrk.txt")
     [[ -n $svc_rate ]] || { cat "$out-wrk.txt" >&2; die "bench/intake.lua printed no submissions_per_sec"; }
     svc_ok=$(awk '$1 == "submissions_ok" { print $2 }' "$out-wrk.txt")
-    svc_p99=$(p99_ms "$out-wrk.txt") || die "no p99 in $out-wrk.txt"
+    svc_p99=$(percentile_ms "$out-wrk.txt" 99%) || die "no p99 in $out-wrk.txt"
     svc_errors=$(non_2xx "$out-wrk.txt")
     grep -E '^status |Socket errors' "$out-wrk.txt" | sed 's/^/    wrk: /' >&2 || true
 }
@@ -235,11 +122,11 @@ measure_service() {
 pg_baseline() {
     local out=$1 failed
     fresh_pg
-    pg_bench_db -c "INSERT INTO audit_log (seq, at, action, details, prev_hash, hash)
-        VALUES (1, now() AT TIME ZONE 'UTC', 'bench.start', '{}', repeat('0', 64), md5('a') || md5('b'))" >&2
+    # The script appends to the audit trail after its newest entry: the service writes a first one.
+    DATABASE_URL="$PG_URL/$PG_DB" tipline audit verify >/dev/null
     wait_idle
     cpu_mark
-    pgbench -n -M prepared "-c$CONNECTIONS" -j2 "-T$SECONDS_EACH" "${PG_VARS[@]}" -f bench/intake_pg.sql \
+    pgbench -n -M prepared "-c$CONNECTIONS" -j2 "-T$SECONDS_EACH" -f "$tmp/intake_pg.sql" \
         -d "$PG_URL/$PG_DB" >"$out-pgbench.txt" 2>&1 || { cat "$out-pgbench.txt" >&2; die "pgbench failed"; }
     base=$(awk '$1 == "tps" { print $3; exit }' "$out-pgbench.txt")
     [[ -n $base ]] || { cat "$out-pgbench.txt" >&2; die "pgbench printed no tps"; }
@@ -267,7 +154,7 @@ sqlite_baseline() {
     wait_idle
     cpu_mark
     (cd "$tmp" && exec "$SQLITE_BASELINE" "$TIPLINE_DATA_DIR/bench.db" --threads "$CONNECTIONS" \
-        --seconds "$SECONDS_EACH" --narrative-bytes "$NARRATIVE_BYTES" --contact-bytes "$CONTACT_BYTES") \
+        --seconds "$SECONDS_EACH" --body "$BENCH_BODY_FILE") \
         >"$out-sqlite-base.txt" 2>"$out-sqlite-base.err" \
         || { cat "$out-sqlite-base.err" >&2; die "sqlite_intake_baseline failed"; }
     base=$(awk -F= '$1 == "sqlite_baseline_tx_per_sec" { print $2 }' "$out-sqlite-base.txt")
@@ -289,7 +176,6 @@ sqlite_service() {
 
 pg_base=() pg_svc=() pg_ratio=() pg_p99=() pg_errors=()
 sq_base=() sq_base_p99=() sq_svc=() sq_ratio=() sq_p99=() sq_errors=()
-foreign_seen=()
 
 for ((run = 1; run <= RUNS; run++)); do
     out="$tmp/run$run"
@@ -317,33 +203,14 @@ done
 
 # --- summary -----------------------------------------------------------------------------
 
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
-        print m }'
-}
-fmt() { awk -v v="$2" -v f="$1" 'BEGIN { if (v == "nan") print v; else printf f, v }'; }
-each() {
-    local f=$1 out="" v
-    shift
-    for v in "$@"; do out+="${out:+ / }$(fmt "$f" "$v")"; done
-    printf '%s' "$out"
-}
-meets() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
-    if (v == "nan") print "?"; else if ((op == ">=" && v >= t) || (op == "<=" && v <= t)) print "met"; else print "not met" }'; }
-sum() { printf '%s\n' "$@" | awk '{ s += $1 } END { print s + 0 }'; }
-
-cores=$(nproc)
-cpu=$(awk -F': *' '$1 ~ /^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)
-mem_gib=$(awk '$1 == "MemTotal:" { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
 pg_version=""
-((do_pg == 0)) || pg_version=$(psql -X -At -d "$PG_URL/postgres" -c "SHOW server_version" 2>/dev/null | awk '{ print $1 }')
+((do_pg == 0)) || pg_version=$(pg_server_version)
 
 cat <<EOF
 
 ### $(date -u +%Y-%m-%d) · commit $commit · intake
 
-${cpu:-unknown CPU}, $cores cores, $mem_gib GiB, $(uname -sr)${pg_version:+, PostgreSQL $pg_version}. $RUNS run(s): the median, then each run in order; ratios are taken within each run.
+$(machine)${pg_version:+, PostgreSQL $pg_version}. $RUNS run(s): the median, then each run in order; ratios are taken within each run.
 $CONNECTIONS connections for $SECONDS_EACH s per measurement; body \`$BODY_FILE\` (narrative $NARRATIVE_BYTES bytes, contact $CONTACT_BYTES bytes).
 Cores that other processes kept busy during each measurement, in order: $(each %.2f "${foreign_seen[@]}") (a measurement above $MAX_FOREIGN is repeated, up to $ATTEMPTS times).
 

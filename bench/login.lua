@@ -23,13 +23,7 @@ local function json_string(s)
   return '"' .. escaped .. '"'
 end
 
--- Main state: every thread, to collect the counts in done().
-local threads = {}
-
-function setup(thread)
-  thread:set("id", #threads)
-  table.insert(threads, thread)
-end
+dofile("bench/statuses.lua")
 
 -- Thread state.
 function init(args)
@@ -52,30 +46,6 @@ function request()
   return bodies[cursor]
 end
 
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-
 function done(summary, latency, requests)
-  local total = {}
-  for _, thread in ipairs(threads) do
-    for status, count in pairs(thread:get("statuses") or {}) do
-      total[status] = (total[status] or 0) + count
-    end
-  end
-  local codes = {}
-  for status in pairs(total) do
-    codes[#codes + 1] = status
-  end
-  table.sort(codes)
-  local ok = 0
-  for _, status in ipairs(codes) do
-    io.write(string.format("status %d %d\n", status, total[status]))
-    if status >= 200 and status < 300 then
-      ok = ok + total[status]
-    end
-  end
-  local seconds = summary.duration / 1e6
-  io.write(string.format("logins_ok %d\n", ok))
-  io.write(string.format("logins_per_sec %.2f\n", seconds > 0 and ok / seconds or 0))
+  print_statuses(summary, "logins")
 end

@@ -18,9 +18,7 @@
 #                         kept when the script fails
 # TIPLINE_DB_POOL_SIZE and the other TIPLINE_* settings are passed on to the server.
 set -euo pipefail
-
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export LC_ALL=C
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUNS=${BENCH_RUNS:-3}
 ACCOUNTS=${BENCH_ACCOUNTS:-128}
@@ -37,63 +35,24 @@ PROBE_START=3          # /readyz probe starts this many seconds into the flood .
 PROBE_SECS=15          # ... and runs this long, ending before the flood does
 
 PASSWORD="bench-password-0123456789"
-BASE_URL="http://127.0.0.1:$PORT"
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench/login.sh: $*"; exit 1; }
-
-is_count() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
-is_count "$RUNS" || die "BENCH_RUNS must be a positive whole number"
-is_count "$ACCOUNTS" || die "BENCH_ACCOUNTS must be a positive whole number"
-is_count "$PORT" || die "BENCH_PORT must be a port number"
+need_count BENCH_RUNS "$RUNS"
+need_count BENCH_ACCOUNTS "$ACCOUNTS"
+need_count BENCH_PORT "$PORT"
 [[ $PROBE_DELAY_MS =~ ^[0-9]+$ ]] || die "BENCH_PROBE_DELAY_MS must be a whole number of ms"
 ((ACCOUNTS >= FLOOD_THREADS)) || die "BENCH_ACCOUNTS must be at least $FLOOD_THREADS"
 ((ACCOUNTS <= 1000)) || die "BENCH_ACCOUNTS must be at most 1000"
 
-for tool in wrk curl awk sort; do
-    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install wrk curl)"
-done
+need_tools wrk curl awk sort
 [[ -r /proc/self/status ]] || die "needs Linux (/proc/PID/status)"
 
-target_dir=${CARGO_TARGET_DIR:-target}
-[[ $target_dir == /* ]] || target_dir="$PWD/$target_dir"
-TIPLINE="$target_dir/release/tipline"
-ARGON2_RATE="$target_dir/release/examples/argon2_rate"
-
-if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
-    log "==> cargo build --release --examples --bin tipline"
-    cargo build --release --examples --bin tipline >&2
-fi
-[[ -x $TIPLINE ]] || die "$TIPLINE is missing"
-[[ -x $ARGON2_RATE ]] || die "$ARGON2_RATE is missing"
-
-source bench/server.sh
+commit=$(source_commit)
+release_build --bin tipline --example argon2_rate
+ARGON2_RATE="$TARGET_DIR/release/examples/argon2_rate"
 
 # --- the server --------------------------------------------------------------------------
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tipline-bench.XXXXXX")
-server_pid=""
-flood_pid=""
-
-cleanup() {
-    local status=$?
-    if [[ -n $flood_pid ]] && alive "$flood_pid"; then
-        kill -TERM "$flood_pid" 2>/dev/null || true
-    fi
-    stop_server
-    if [[ $status -ne 0 || ${BENCH_KEEP:-0} == 1 ]]; then
-        log "kept $tmp (wrk outputs, server.log)"
-    else
-        rm -rf "$tmp"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-export TIPLINE_DATA_DIR="$tmp/data"
-export TIPLINE_BIND="127.0.0.1:$PORT"
-export RUST_LOG=warn
+bench_setup login
 if [[ -n ${BENCH_DATABASE_URL:-} ]]; then
     export DATABASE_URL=$BENCH_DATABASE_URL
     database="PostgreSQL"
@@ -103,15 +62,6 @@ else
 fi
 export BENCH_ACCOUNTS=$ACCOUNTS BENCH_FLOOD_THREADS=$FLOOD_THREADS BENCH_PASSWORD=$PASSWORD
 export BENCH_PROBE_DELAY_MS=$PROBE_DELAY_MS
-mkdir -p "$TIPLINE_DATA_DIR"
-
-# kB field of /proc/PID/status (VmRSS, VmHWM) in MiB.
-memory_mib() {
-    awk -v field="$2:" '$1 == field { printf "%.1f", $2 / 1024; found = 1 } END { exit !found }' \
-        "/proc/$1/status"
-}
-
-port_free || die "something already answers on $BASE_URL; set BENCH_PORT"
 
 log "==> creating $ACCOUNTS accounts (bench000@example.org ...) on $database"
 existing=0
@@ -132,42 +82,16 @@ done
 
 # --- measurements ------------------------------------------------------------------------
 
-# p99 of wrk's --latency distribution, in ms.
-p99_ms() {
-    awk '
-        $1 == "99%" {
-            value = $2
-            match(value, /^[0-9.]+/)
-            number = substr(value, 1, RLENGTH) + 0
-            unit = substr(value, RLENGTH + 1)
-            if (unit == "us") factor = 0.001
-            else if (unit == "ms") factor = 1
-            else if (unit == "s") factor = 1000
-            else if (unit == "m") factor = 60000
-            else if (unit == "h") factor = 3600000
-            else exit 1
-            printf "%.3f", number * factor
-            found = 1
-        }
-        END { exit !found }
-    ' "$1"
-}
-
-# "Non-2xx or 3xx responses: N" (wrk prints the line only when N > 0).
-non_2xx() {
-    awk -F': *' '$1 ~ /Non-2xx or 3xx responses/ { n = $2 } END { print n + 0 }' "$1"
-}
-
 # The /readyz probe, paced by bench/readyz.lua unless BENCH_PROBE_DELAY_MS is 0.
 probe_readyz() {
     local seconds=$1 out=$2
     local script=()
     ((PROBE_DELAY_MS == 0)) || script=(-s bench/readyz.lua)
-    wrk -t1 -c1 "-d${seconds}s" --latency "${script[@]}" "$BASE_URL/readyz" >"$out" 2>&1
-    grep -q '^Requests/sec:' "$out" || { cat "$out" >&2; die "wrk failed on /readyz"; }
+    run_wrk "$out" -t1 -c1 "-d${seconds}s" --latency "${script[@]}" "$BASE_URL/readyz"
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
+flood=("-t$FLOOD_THREADS" "-c$FLOOD_CONNECTIONS" "-d${FLOOD_SECS}s" --timeout "$FLOOD_TIMEOUT" --latency
+    -s bench/login.lua "$BASE_URL/api/v1/auth/login")
 
 raw=() logins_alone=() logins=() flood_rps=() idle_p99=() flood_p99=() alone_ratio=() login_ratio=() p99_ratio=()
 rss_before=() rss_peak=() rss_growth=() flood_errors=() probe_errors=()
@@ -186,36 +110,32 @@ for ((run = 1; run <= RUNS; run++)); do
 
     # (b) /readyz latency on the idle server.
     probe_readyz "$IDLE_SECS" "$out-idle.txt"
-    idle=$(p99_ms "$out-idle.txt") || die "no p99 in $out-idle.txt"
+    idle=$(percentile_ms "$out-idle.txt" 99%) || die "no p99 in $out-idle.txt"
 
     # (c) the login flood alone: logins/s against the raw rate.
     before=$(memory_mib "$server_pid" VmRSS)
-    wrk "-t$FLOOD_THREADS" "-c$FLOOD_CONNECTIONS" "-d${FLOOD_SECS}s" --timeout "$FLOOD_TIMEOUT" \
-        --latency -s bench/login.lua "$BASE_URL/api/v1/auth/login" >"$out-alone.txt" 2>&1 \
-        || { cat "$out-alone.txt" >&2; die "wrk failed on the login flood"; }
-    grep -q '^Requests/sec:' "$out-alone.txt" || { cat "$out-alone.txt" >&2; die "wrk failed on the login flood"; }
+    run_wrk "$out-alone.txt" "${flood[@]}"
     alone=$(awk '$1 == "logins_per_sec" { print $2 }' "$out-alone.txt")
     [[ -n $alone ]] || { cat "$out-alone.txt" >&2; die "bench/login.lua printed no logins_per_sec"; }
 
     # (d) the login flood again, with a /readyz probe running inside it.
-    wrk "-t$FLOOD_THREADS" "-c$FLOOD_CONNECTIONS" "-d${FLOOD_SECS}s" --timeout "$FLOOD_TIMEOUT" \
-        --latency -s bench/login.lua "$BASE_URL/api/v1/auth/login" >"$out-flood.txt" 2>&1 &
-    flood_pid=$!
+    wrk "${flood[@]}" >"$out-flood.txt" 2>&1 &
+    background_pid=$!
     sleep "$PROBE_START"
     probe_readyz "$PROBE_SECS" "$out-probe.txt"
-    wait "$flood_pid" || { cat "$out-flood.txt" >&2; die "wrk failed on the login flood"; }
-    flood_pid=""
+    wait "$background_pid" || { cat "$out-flood.txt" >&2; die "wrk failed on the login flood"; }
+    background_pid=""
     peak=$(memory_mib "$server_pid" VmHWM)
     stop_server
+    wrk_done "$out-flood.txt"
 
-    grep -q '^Requests/sec:' "$out-flood.txt" || { cat "$out-flood.txt" >&2; die "wrk failed on the login flood"; }
     l=$(awk '$1 == "logins_per_sec" { print $2 }' "$out-flood.txt")
     [[ -n $l ]] || { cat "$out-flood.txt" >&2; die "bench/login.lua printed no logins_per_sec"; }
     rps=$(awk '$1 == "Requests/sec:" { print $2 }' "$out-flood.txt")
-    busy=$(p99_ms "$out-probe.txt") || die "no p99 in $out-probe.txt"
+    busy=$(percentile_ms "$out-probe.txt" 99%) || die "no p99 in $out-probe.txt"
     errors=$(( $(non_2xx "$out-alone.txt") + $(non_2xx "$out-flood.txt") ))
     probe_bad=$(( $(non_2xx "$out-idle.txt") + $(non_2xx "$out-probe.txt") ))
-    login_p99=$(p99_ms "$out-flood.txt" | awk '{ printf "%.0f", $1 }' || true)
+    login_p99=$(percentile_ms "$out-flood.txt" 99% | awk '{ printf "%.0f", $1 }' || true)
 
     raw+=("$r") logins_alone+=("$alone") logins+=("$l") flood_rps+=("$rps") idle_p99+=("$idle") flood_p99+=("$busy")
     alone_ratio+=("$(ratio "$alone" "$r")") login_ratio+=("$(ratio "$l" "$r")") p99_ratio+=("$(ratio "$busy" "$idle")")
@@ -230,34 +150,12 @@ done
 
 # --- summary -----------------------------------------------------------------------------
 
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
-        print m }'
-}
-fmt() { awk -v v="$2" -v f="$1" 'BEGIN { if (v == "nan") print v; else printf f, v }'; }
-each() {
-    local f=$1 out="" v
-    shift
-    for v in "$@"; do out+="${out:+ / }$(fmt "$f" "$v")"; done
-    printf '%s' "$out"
-}
-meets() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
-    if (v == "nan") print "?"; else if ((op == ">=" && v >= t) || (op == "<=" && v <= t)) print "met"; else print "not met" }'; }
-
 cores=$(nproc)
 threads=${threads:-$cores}  # argon2_rate's threads, the size of the service's hashing semaphore
 hashing_mib=$(awk -v c="$threads" 'BEGIN { printf "%.0f", c * 19456 / 1024 }')
-cpu=$(awk -F': *' '$1 ~ /^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)
-if commit=$(git rev-parse --short HEAD 2>/dev/null); then
-    git diff --quiet HEAD -- 2>/dev/null || commit+=" (modified)"
-else
-    commit=unknown
-fi
 m_alone_ratio=$(median "${alone_ratio[@]}")
 m_login_ratio=$(median "${login_ratio[@]}")
 m_p99_ratio=$(median "${p99_ratio[@]}")
-sum() { printf '%s\n' "$@" | awk '{ s += $1 } END { print s + 0 }'; }
 total_errors=$(sum "${flood_errors[@]}")
 total_probe_errors=$(sum "${probe_errors[@]}")
 
@@ -265,7 +163,7 @@ cat <<EOF
 
 ### $(date -u +%Y-%m-%d) · commit $commit · $database
 
-${cpu:-unknown CPU}, $cores cores, $(uname -sr). $RUNS run(s): the median, then each run in order; ratios are taken within each run.
+$(machine). $RUNS run(s): the median, then each run in order; ratios are taken within each run.
 Flood: $FLOOD_CONNECTIONS connections for $FLOOD_SECS s over $ACCOUNTS accounts; /readyz probe: 1 connection, ${PROBE_DELAY_MS} ms between requests.
 
 | figure | median | runs | target |

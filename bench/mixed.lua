@@ -6,18 +6,14 @@
 --                   request takes the next unused id, so every If-Match "1" is current
 --   BENCH_THREADS   wrk's -t, to share the ids out
 --
--- done() prints "status <code> <count>" lines, then "kind <name> <count>" lines.
+-- done() prints "status <code> <count>" lines, "requests_ok" and "requests_per_sec" (2xx
+-- answers), then "kind <name> <count>" lines.
 
 local token = os.getenv("BENCH_TOKEN") or ""
 local ids_file = os.getenv("BENCH_IDS") or ""
 local thread_count = tonumber(os.getenv("BENCH_THREADS") or "2")
 
-local threads = {}
-
-function setup(thread)
-  thread:set("id", #threads)
-  table.insert(threads, thread)
-end
+dofile("bench/statuses.lua")
 
 local filters = {
   "status=new", "status=triaged&country=NL", "country=DE", "tactic=surveillance", "sort=priority",
@@ -69,24 +65,9 @@ function request()
   end
 end
 
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-
 function done(summary, latency, requests)
-  local total, kinds_total = {}, {}
-  for _, thread in ipairs(threads) do
-    for status, count in pairs(thread:get("statuses") or {}) do
-      total[status] = (total[status] or 0) + count
-    end
-    for kind, count in pairs(thread:get("kinds") or {}) do
-      kinds_total[kind] = (kinds_total[kind] or 0) + count
-    end
-  end
-  for status, count in pairs(total) do
-    io.write(string.format("status %d %d\n", status, count))
-  end
-  for kind, count in pairs(kinds_total) do
+  print_statuses(summary, "requests")
+  for kind, count in pairs(totals("kinds")) do
     io.write(string.format("kind %s %d\n", kind, count))
   end
 end

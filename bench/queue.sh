@@ -31,19 +31,15 @@
 #   BENCH_MAX_FOREIGN   a measurement during which other processes kept more than this many
 #                       cores busy on average is repeated (default 0.10) ...
 #   BENCH_ATTEMPTS      ... up to this many times in all (default 5)
-#   BENCH_SKIP_BUILD=1  use the binary already built instead of running cargo build
+#   BENCH_SKIP_BUILD=1  use the binaries already built instead of running cargo build
 #   BENCH_KEEP=1        keep the temporary folder (wrk outputs, plans, server log); it is
 #                       always kept when the script fails
 # The build honours CARGO_TARGET_DIR.
 set -euo pipefail
-
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-export LC_ALL=C
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUNS=${BENCH_RUNS:-3}
 SIZES=${BENCH_SIZES:-10000 1000000}
-PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
-PG_DB=${BENCH_PG_DB:-tipline_bench_queue}
 FILTER=${BENCH_FILTER:-status=new&country=NL}
 DEPTH=${BENCH_DEPTH:-100}
 SECONDS_EACH=${BENCH_SECONDS:-15}
@@ -53,127 +49,27 @@ WARMUP_SECS=3
 ADMIN_EMAIL=bench-admin@example.org
 ADMIN_PASSWORD="bench-password-0123456789"
 
-BASE_URL="http://127.0.0.1:$PORT"
-PG_URL=${PG_URL%/}
-
-IDLE_PCT=${BENCH_IDLE_PCT:-90}
-IDLE_WAIT=${BENCH_IDLE_WAIT:-600}
-MAX_FOREIGN=${BENCH_MAX_FOREIGN:-0.10}
-ATTEMPTS=${BENCH_ATTEMPTS:-5}
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench/queue.sh: $*"; exit 1; }
-
-is_count() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
-is_count "$RUNS" || die "BENCH_RUNS must be a positive whole number"
-is_count "$DEPTH" || die "BENCH_DEPTH must be a positive whole number"
-is_count "$SECONDS_EACH" || die "BENCH_SECONDS must be a positive whole number"
-is_count "$PORT" || die "BENCH_PORT must be a port number"
-[[ $IDLE_PCT =~ ^[0-9]+$ ]] && ((IDLE_PCT <= 100)) || die "BENCH_IDLE_PCT must be a whole number from 0 to 100"
-[[ $IDLE_WAIT =~ ^[0-9]+$ ]] || die "BENCH_IDLE_WAIT must be a whole number of seconds"
-[[ $MAX_FOREIGN =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "BENCH_MAX_FOREIGN must be a number of cores, e.g. 0.10"
-is_count "$ATTEMPTS" || die "BENCH_ATTEMPTS must be a positive whole number"
+need_count BENCH_RUNS "$RUNS"
+need_count BENCH_DEPTH "$DEPTH"
+need_count BENCH_SECONDS "$SECONDS_EACH"
+need_count BENCH_PORT "$PORT"
+machine_settings
 read -r -a sizes <<<"$SIZES"
 ((${#sizes[@]} > 0)) || die "BENCH_SIZES names no size"
-for n in "${sizes[@]}"; do is_count "$n" || die "BENCH_SIZES: $n is not a positive whole number"; done
+for n in "${sizes[@]}"; do need_count "BENCH_SIZES ($n)" "$n"; done
 [[ $FILTER =~ ^[A-Za-z0-9_=\&.:-]+$ ]] || die "BENCH_FILTER must be a plain query string such as status=new&country=NL"
-[[ $PG_DB =~ ^tipline_bench[a-z0-9_]*$ ]] || die "BENCH_PG_DB must start with tipline_bench (lower case, digits, _)"
-[[ $PG_URL =~ ^postgres(ql)?:// ]] || die "BENCH_PG_URL must be a postgres:// URL without a database name"
-[[ ${PG_URL#*://} != */* ]] || die "BENCH_PG_URL must not name a database; set BENCH_PG_DB"
+pg_settings tipline_bench_queue
 
-for tool in wrk curl awk sort python3 psql; do
-    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install wrk curl python3 postgresql-client)"
-done
+need_tools wrk curl awk sort python3 psql
 
-target_dir=${CARGO_TARGET_DIR:-target}
-[[ $target_dir == /* ]] || target_dir="$PWD/$target_dir"
-TIPLINE="$target_dir/release/tipline"
+commit=$(source_commit)
+release_build --bin tipline --example bench_sql
 
-# The source measured: the commit, and whether the working tree differs from it.
-if commit=$(git rev-parse --short HEAD 2>/dev/null); then
-    git diff --quiet HEAD -- 2>/dev/null || commit+=" (modified)"
-else
-    commit=unknown
-fi
-
-if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
-    log "==> cargo build --release --bin tipline"
-    cargo build --release --bin tipline >&2
-fi
-[[ -x $TIPLINE ]] || die "$TIPLINE is missing"
-
-source bench/machine.sh
-source bench/server.sh
-
-# --- set-up and clean-up -----------------------------------------------------------------
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tipline-bench-queue.XXXXXX")
-server_pid=""
-pg_created=0
-
-pg_admin() { psql -X -q -v ON_ERROR_STOP=1 -d "$PG_URL/postgres" "$@"; }
-pg_bench_db() { psql -X -q -v ON_ERROR_STOP=1 -d "$PG_URL/$PG_DB" "$@"; }
-drop_pg_db() { pg_admin -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >&2; }
-
-cleanup() {
-    local status=$?
-    stop_server
-    if ((pg_created)); then
-        drop_pg_db || log "warning: could not drop the database $PG_DB"
-    fi
-    if [[ $status -ne 0 || ${BENCH_KEEP:-0} == 1 ]]; then
-        log "kept $tmp (wrk outputs, plans, server.log)"
-    else
-        rm -rf "$tmp"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-export TIPLINE_DATA_DIR="$tmp/data"
-export TIPLINE_BIND="127.0.0.1:$PORT"
-export RUST_LOG=warn
+bench_setup queue
 export DATABASE_URL="$PG_URL/$PG_DB"
-mkdir -p "$TIPLINE_DATA_DIR"
 
-port_free || die "something already answers on $BASE_URL; set BENCH_PORT"
-
-# A JSON field of standard input (python3 does the parsing); empty when absent or null.
-json_field() {
-    python3 -c '
-import json, sys
-value = json.load(sys.stdin).get(sys.argv[1])
-print("" if value is None else value)
-' "$1"
-}
-
-login() {
-    curl -fsS --max-time 30 -H 'Content-Type: application/json' \
-        --data "{\"email\":\"$ADMIN_EMAIL\",\"password\":\"$ADMIN_PASSWORD\"}" \
-        "$BASE_URL/api/v1/auth/login" | json_field access_token
-}
-
-# wrk's latency percentile ($2: 50% or 99%) in ms.
-percentile_ms() {
-    awk -v p="$2" '
-        $1 == p {
-            value = $2
-            match(value, /^[0-9.]+/)
-            number = substr(value, 1, RLENGTH) + 0
-            unit = substr(value, RLENGTH + 1)
-            if (unit == "us") factor = 0.001
-            else if (unit == "ms") factor = 1
-            else if (unit == "s") factor = 1000
-            else if (unit == "m") factor = 60000
-            else exit 1
-            printf "%.3f", number * factor
-            found = 1
-        }
-        END { exit !found }
-    ' "$1"
-}
-non_2xx() { awk -F': *' '$1 ~ /Non-2xx or 3xx responses/ { n = $2 } END { print n + 0 }' "$1"; }
+# The SELECT list of the queue, as the service's query writes it.
+QUEUE_SELECT=$(bench_sql queue-select) || die "bench_sql failed"
 
 # For one queue page: $1 the filter query string, $2 the cursor (empty for the first page),
 # $3 what to print:
@@ -182,15 +78,10 @@ non_2xx() { awk -F': *' '$1 ~ /Non-2xx or 3xx responses/ { n = $2 } END { print 
 #   params  the values the service binds, in its order, as SQL literals ($1, $2, …)
 #   count   a query for the number of reports that match the filters
 queue_sql() {
-    python3 - "$1" "$2" "$LIMIT" "$3" <<'PY'
+    python3 - "$1" "$2" "$LIMIT" "$3" "$QUEUE_SELECT" <<'PY'
 import base64, json, sys, urllib.parse
 
-filters, cursor, limit, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-columns = ["id", "reference", "kind", "occurred_on", "occurred_on_precision", "country", "city", "language",
-           "station_id", "consent_contact_ok", "consent_share_with_authorities", "on_behalf_of_other", "source",
-           "reporter_id", "submitted_by", "receipt_hash", "status", "priority", "narrative", "contact",
-           "location_detail", "station_hint", "version", "created_at", "updated_at", "priority_rank",
-           "resolution", "duplicate_of", "assignee_id", "case_id"]
+filters, cursor, limit, mode, select = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 def lit(v):
     return "'" + str(v).replace("'", "''") + "'"
 params = dict(urllib.parse.parse_qsl(filters))
@@ -228,8 +119,7 @@ where = " AND ".join(conditions)
 if mode == "count":
     print('SELECT count(*) FROM "reports"' + (f" WHERE {where}" if where else ""))
     sys.exit(0)
-print("SELECT " + ", ".join(f'"reports"."{c}"' for c in columns) + ' FROM "reports"'
-      + (f" WHERE {where}" if where else "")
+print(select + (f" WHERE {where}" if where else "")
       + f' ORDER BY "reports"."created_at" DESC, "reports"."id" DESC LIMIT {limit + 1}')
 PY
 }
@@ -267,15 +157,12 @@ measure_page() {
         start_server
     fi
     # A fresh token: waiting for an idle machine may outlast one.
-    token=$(login)
+    token=$(login "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
     [[ -n $token ]] || die "login failed"
-    wrk -t1 -c1 "-d${WARMUP_SECS}s" -H "Authorization: Bearer $token" "$BASE_URL$path" >/dev/null 2>&1 \
-        || die "wrk failed on $path"
+    run_wrk "$out" -t1 -c1 "-d${WARMUP_SECS}s" -H "Authorization: Bearer $token" "$BASE_URL$path"
     cpu_mark
-    wrk -t1 -c1 "-d${SECONDS_EACH}s" --latency -H "Authorization: Bearer $token" "$BASE_URL$path" \
-        >"$out" 2>&1 || { cat "$out" >&2; die "wrk failed on $path"; }
+    run_wrk "$out" -t1 -c1 "-d${SECONDS_EACH}s" --latency -H "Authorization: Bearer $token" "$BASE_URL$path"
     foreign=$(foreign_cores)
-    grep -q '^Requests/sec:' "$out" || { cat "$out" >&2; die "wrk failed on $path"; }
     bad=$(non_2xx "$out")
     ((bad == 0)) || { cat "$out" >&2; die "$bad non-2xx answers on $path"; }
     p50=$(percentile_ms "$out" 50%) || die "no p50 in $out"
@@ -283,16 +170,12 @@ measure_page() {
     rps=$(awk '$1 == "Requests/sec:" { print $2 }' "$out")
 }
 
-foreign_seen=()
 first_p50=() first_p99=() deep_p50=() deep_p99=() depth_reached=() fill_secs=() matching=()
 declare -A first_p99_runs deep_p99_runs first_p50_runs deep_p50_runs
 
 for n in "${sizes[@]}"; do
     log "==> $n reports: a fresh database $PG_DB"
-    drop_pg_db
-    pg_created=1
-    pg_admin -c "CREATE DATABASE \"$PG_DB\"" >&2
-    tipline migrate >/dev/null
+    create_pg_db
     started=$(date +%s.%N)
     pg_bench_db -v n="$n" -f bench/queue_fill.sql >&2
     pg_admin -c "CHECKPOINT" >&2
@@ -303,7 +186,7 @@ for n in "${sizes[@]}"; do
     start_server
     printf '%s\n' "$ADMIN_PASSWORD" | tipline admin create --email "$ADMIN_EMAIL" --password-stdin \
         --display-name "Bench admin" >/dev/null
-    token=$(login)
+    token=$(login "$ADMIN_EMAIL" "$ADMIN_PASSWORD")
     [[ -n $token ]] || die "login failed"
 
     first_path="/api/v1/reports?limit=$LIMIT&$FILTER"
@@ -372,33 +255,14 @@ done
 
 # --- summary -----------------------------------------------------------------------------
 
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2
-        print m }'
-}
-fmt() { awk -v v="$2" -v f="$1" 'BEGIN { if (v == "nan") print v; else printf f, v }'; }
-each() {
-    local f=$1 out="" v
-    shift
-    for v in "$@"; do out+="${out:+ / }$(fmt "$f" "$v")"; done
-    printf '%s' "$out"
-}
-meets() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
-    if (v == "nan") print "?"; else if ((op == ">=" && v >= t) || (op == "<=" && v <= t)) print "met"; else print "not met" }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
-
-cores=$(nproc)
-cpu=$(awk -F': *' '$1 ~ /^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)
-mem_gib=$(awk '$1 == "MemTotal:" { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
-pg_version=$(psql -X -At -d "$PG_URL/postgres" -c "SHOW server_version" 2>/dev/null | awk '{ print $1 }')
+pg_version=$(pg_server_version)
 shared_buffers=$(psql -X -At -d "$PG_URL/postgres" -c "SHOW shared_buffers" 2>/dev/null)
 
 cat <<EOF
 
 ### $(date -u +%Y-%m-%d) · commit $commit · queue
 
-${cpu:-unknown CPU}, $cores cores, $mem_gib GiB, $(uname -sr), PostgreSQL ${pg_version:-?} (shared_buffers $shared_buffers). $RUNS run(s) per page and size: the median, then each run in order.
+$(machine), PostgreSQL ${pg_version:-?} (shared_buffers $shared_buffers). $RUNS run(s) per page and size: the median, then each run in order.
 \`GET /api/v1/reports?limit=$LIMIT&$FILTER\` as an admin, one connection, $SECONDS_EACH s per measurement after a ${WARMUP_SECS} s warm-up; the deep page is reached by following \`next_cursor\` (at most $DEPTH pages).
 Cores that other processes kept busy during each measurement, in order: $(each %.2f "${foreign_seen[@]}") (a measurement above $MAX_FOREIGN is repeated, up to $ATTEMPTS times).
 

@@ -27,14 +27,14 @@ SET maintenance_work_mem = '256MB';
 SELECT setseed(0.20261128);
 \o
 
-INSERT INTO users (id, email, display_name, role, password_hash, active, created_at, updated_at)
+INSERT INTO users (id, login, display_name, role, password_hash, active, created_at, updated_at)
 SELECT gen_random_uuid(), format('caseworker%s@bench.example.org', lpad(i::text, 2, '0')),
        format('Caseworker %s', i), 'caseworker', '$argon2id$v=19$placeholder', true,
        now() AT TIME ZONE 'UTC' - interval '3 years', now() AT TIME ZONE 'UTC' - interval '3 years'
   FROM generate_series(1, 20) AS i;
 
 CREATE TEMPORARY TABLE bench_caseworkers AS
-SELECT row_number() OVER (ORDER BY email) - 1 AS slot, id FROM users WHERE email LIKE '%@bench.example.org';
+SELECT row_number() OVER (ORDER BY login) - 1 AS slot, id FROM users WHERE login LIKE '%@bench.example.org';
 
 INSERT INTO reports (id, reference, kind, occurred_on, occurred_on_precision, country, city, language,
                      station_id, consent_contact_ok, consent_share_with_authorities, on_behalf_of_other,

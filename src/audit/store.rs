@@ -1,26 +1,33 @@
 //! Queries of the audit trail: appending, reading pages, walking the chain.
 
 use chrono::NaiveDateTime;
+use diesel::dsl;
 use diesel::prelude::*;
 
 use super::rules::{ChainChecker, GENESIS_HASH};
 use super::{Entry, NewEntry, Verification};
 use crate::db::schema::audit_log;
-use crate::db::{DbConn, Id};
+use crate::db::{debug_sql, Backend, DbConn, Id};
 use crate::db_run;
+
+type Head =
+    dsl::Limit<dsl::Order<dsl::Select<audit_log::table, (audit_log::seq, audit_log::hash)>, dsl::Desc<audit_log::seq>>>;
+
+/// The newest entry's seq and hash.
+fn head() -> Head {
+    audit_log::table.select((audit_log::seq, audit_log::hash)).order(audit_log::seq.desc()).limit(1)
+}
+
+fn insert(entry: &Entry) -> dsl::Values<dsl::insert_into<audit_log::table>, &Entry> {
+    diesel::insert_into(audit_log::table).values(entry)
+}
 
 /// Appends one entry. Call it inside [`crate::db::write_tx`] together with the change.
 pub fn record(conn: &mut DbConn, new: NewEntry) -> QueryResult<Entry> {
     // Serialise appends: PostgreSQL takes a transaction-scoped advisory lock; SQLite already
     // holds the database write lock since `BEGIN IMMEDIATE`.
     crate::db::lock(conn, crate::db::locks::AUDIT_APPEND)?;
-    let head: Option<(i64, String)> = db_run!(conn: {
-        audit_log::table
-            .select((audit_log::seq, audit_log::hash))
-            .order(audit_log::seq.desc())
-            .first(conn)
-            .optional()
-    })?;
+    let head: Option<(i64, String)> = db_run!(conn: { head().get_result(conn).optional() })?;
     let (seq, prev_hash) = match head {
         Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS_HASH.to_string()),
@@ -39,8 +46,18 @@ pub fn record(conn: &mut DbConn, new: NewEntry) -> QueryResult<Entry> {
         hash: String::new(),
     };
     entry.hash = entry.compute_hash();
-    db_run!(conn: { diesel::insert_into(audit_log::table).values(&entry).execute(conn) })?;
+    db_run!(conn: { insert(&entry).execute(conn) })?;
     Ok(entry)
+}
+
+/// The statements [`record`] runs to append `entry`, from the same query values, so that a
+/// benchmark baseline replays the service's own SQL and cannot drift from it
+/// (`examples/bench_sql.rs`).
+pub fn record_sql(backend: Backend, entry: &Entry) -> Vec<String> {
+    let mut sql: Vec<String> = crate::db::lock_sql(backend, crate::db::locks::AUDIT_APPEND).into_iter().collect();
+    sql.push(debug_sql(backend, &head()));
+    sql.push(debug_sql(backend, &insert(entry)));
+    sql
 }
 
 /// Walks the whole chain in order and reports the first entry that does not check out.

@@ -9,9 +9,10 @@ use serde_json::json;
 use super::access::{load_for, owner_tag, side_of, Side};
 use super::rules::{self, Submission, STATION_UNKNOWN};
 use super::view::{reporter_view, ReportSummary, StaffView};
-use super::{store, KeyRow, Kind, Precision, Priority, ReportRow, Source, Status};
-use crate::audit::{self, Action};
+use super::{store, KeyRow, Kind, Precision, Priority, ReportRow, Source, Status, Tactic};
+use crate::audit::{self, Action, NewEntry};
 use crate::auth::{Caller, Reporter};
+use crate::crypto::envelope::Keyring;
 use crate::db::{self, write_tx, DbConn, Id};
 use crate::error::AppError;
 use crate::fields::{self, required_text};
@@ -33,7 +34,7 @@ pub struct Created {
 }
 
 /// Who submits, and how it is recorded.
-struct Submitter {
+pub struct Submitter {
     source: Source,
     owner_tag: Option<String>,
     submitted_by: Option<Id>,
@@ -42,11 +43,16 @@ struct Submitter {
     gets_receipt: bool,
 }
 
+impl Submitter {
+    /// Someone submitting without a token.
+    pub fn anonymous() -> Self {
+        Submitter { source: Source::Anonymous, owner_tag: None, submitted_by: None, gets_receipt: true }
+    }
+}
+
 fn submitter(state: &AppState, caller: &Caller) -> Result<Submitter, AppError> {
     match caller {
-        Caller::Anonymous => {
-            Ok(Submitter { source: Source::Anonymous, owner_tag: None, submitted_by: None, gets_receipt: true })
-        }
+        Caller::Anonymous => Ok(Submitter::anonymous()),
         Caller::User(user) => match user.role {
             Role::Reporter => Ok(Submitter {
                 source: Source::Reporter,
@@ -87,20 +93,12 @@ pub async fn submit(
 
     let receipt = submitter.gets_receipt.then(crate::codes::receipt);
     let receipt_hash = receipt.as_deref().map(|r| crate::auth::token::receipt_hash(&state.receipt_key, r));
-    let (row, key) = seal(&state, &submission, &submitter, receipt_hash);
+    let (row, key) = seal(&state.keyring, &submission, &submitter, receipt_hash);
     let entry = caller.audit(&rid, Action::ReportCreate);
     let tactics = submission.tactics;
-    let row = db::run(&state.pool, move |conn| {
-        write_tx(conn, |conn| {
-            let mut row = row;
-            row.reference = unique_reference(conn)?;
-            store::insert(conn, &row, &key, &tactics)?;
-            let entry = entry.target("report", row.id).details(json!({"kind": row.kind, "source": row.source}));
-            audit::record(conn, entry)?;
-            Ok::<_, AppError>(row)
-        })
-    })
-    .await?;
+    let row =
+        db::run(&state.pool, move |conn| write_tx(conn, |conn| store_submission(conn, row, &key, &tactics, entry)))
+            .await?;
     Ok(HttpResponse::Created().insert_header((header::LOCATION, format!("/api/v1/reports/{}", row.id))).json(Created {
         id: row.id,
         reference: row.reference,
@@ -108,6 +106,24 @@ pub async fn submit(
         created_at: row.created_at,
         receipt,
     }))
+}
+
+/// What a submission writes, inside the caller's write transaction: the report under a free
+/// reference, its key and tactics, and `entry`, completed, in the audit trail. The SQLite intake
+/// baseline (`examples/sqlite_intake_baseline.rs`) runs it too, so it measures the service's own
+/// statements.
+pub fn store_submission(
+    conn: &mut DbConn,
+    mut row: ReportRow,
+    key: &KeyRow,
+    tactics: &[Tactic],
+    entry: NewEntry,
+) -> Result<ReportRow, AppError> {
+    row.reference = unique_reference(conn)?;
+    store::insert(conn, &row, key, tactics)?;
+    let entry = entry.target("report", row.id).details(json!({"kind": row.kind, "source": row.source}));
+    audit::record(conn, entry)?;
+    Ok(row)
 }
 
 /// A reference nobody has: 40 random bits make a clash rare, but not impossible over years.
@@ -122,9 +138,9 @@ fn unique_reference(conn: &mut DbConn) -> Result<String, AppError> {
 }
 
 /// The row to store: content encrypted under a fresh data key for this report.
-fn seal(state: &AppState, s: &Submission, who: &Submitter, receipt_hash: Option<String>) -> (ReportRow, KeyRow) {
+pub fn seal(keyring: &Keyring, s: &Submission, who: &Submitter, receipt_hash: Option<String>) -> (ReportRow, KeyRow) {
     let id = Id::new();
-    let (key, wrapped) = state.keyring.new_data_key(id);
+    let (key, wrapped) = keyring.new_data_key(id);
     let seal = |column: &str, value: &str| key.seal("reports", column, id, value);
     let now = db::now();
     let row = ReportRow {

@@ -1,26 +1,51 @@
 //! Queries on reports and their tactics.
 
 use chrono::NaiveDateTime;
+use diesel::dsl;
 use diesel::prelude::*;
 
 use super::{KeyRow, MessageRow, NoteRow, ReportRow, Tactic};
 use crate::db::keyset::{self, Order};
 use crate::db::schema::{report_keys, report_messages, report_notes, report_tactics, report_tags, reports, stations};
-use crate::db::{DbConn, Id};
+use crate::db::{debug_sql, Backend, DbConn, Id};
 use crate::db_run;
 use crate::stations::Visibility;
 
+type InsertReport<'a> = dsl::Values<dsl::insert_into<reports::table>, &'a ReportRow>;
+type InsertKey<'a> = dsl::Values<dsl::insert_into<report_keys::table>, &'a KeyRow>;
+type InsertTactic<'a> = dsl::Values<
+    dsl::insert_into<report_tactics::table>,
+    (dsl::Eq<report_tactics::report_id, Id>, dsl::Eq<report_tactics::tactic, &'a Tactic>),
+>;
+
+fn insert_report(row: &ReportRow) -> InsertReport<'_> {
+    diesel::insert_into(reports::table).values(row)
+}
+
+fn insert_key(key: &KeyRow) -> InsertKey<'_> {
+    diesel::insert_into(report_keys::table).values(key)
+}
+
+fn insert_tactic(report_id: Id, tactic: &Tactic) -> InsertTactic<'_> {
+    diesel::insert_into(report_tactics::table)
+        .values((report_tactics::report_id.eq(report_id), report_tactics::tactic.eq(tactic)))
+}
+
 pub fn insert(conn: &mut DbConn, row: &ReportRow, key: &KeyRow, tactics: &[Tactic]) -> QueryResult<()> {
-    db_run!(conn: { diesel::insert_into(reports::table).values(row).execute(conn) })?;
-    db_run!(conn: { diesel::insert_into(report_keys::table).values(key).execute(conn) })?;
+    db_run!(conn: { insert_report(row).execute(conn) })?;
+    db_run!(conn: { insert_key(key).execute(conn) })?;
     for tactic in tactics {
-        db_run!(conn: {
-            diesel::insert_into(report_tactics::table)
-                .values((report_tactics::report_id.eq(row.id), report_tactics::tactic.eq(tactic)))
-                .execute(conn)
-        })?;
+        db_run!(conn: { insert_tactic(row.id, tactic).execute(conn) })?;
     }
     Ok(())
+}
+
+/// The statements [`insert`] runs, from the same query values, so that a benchmark baseline
+/// replays the service's own SQL and cannot drift from it (`examples/bench_sql.rs`).
+pub fn insert_sql(backend: Backend, row: &ReportRow, key: &KeyRow, tactics: &[Tactic]) -> Vec<String> {
+    let mut sql = vec![debug_sql(backend, &insert_report(row)), debug_sql(backend, &insert_key(key))];
+    sql.extend(tactics.iter().map(|tactic| debug_sql(backend, &insert_tactic(row.id, tactic))));
+    sql
 }
 
 pub fn find(conn: &mut DbConn, id: Id) -> QueryResult<Option<ReportRow>> {
@@ -41,10 +66,19 @@ pub fn find_by_receipt(conn: &mut DbConn, receipt_hash: &str) -> QueryResult<Opt
     })
 }
 
+type ReferenceTaken<'a> = dsl::select<dsl::exists<dsl::Filter<reports::table, dsl::Eq<reports::reference, &'a str>>>>;
+
+fn reference_taken_query(reference: &str) -> ReferenceTaken<'_> {
+    diesel::select(dsl::exists(reports::table.filter(reports::reference.eq(reference))))
+}
+
 pub fn reference_taken(conn: &mut DbConn, reference: &str) -> QueryResult<bool> {
-    db_run!(conn: {
-        diesel::select(diesel::dsl::exists(reports::table.filter(reports::reference.eq(reference)))).get_result(conn)
-    })
+    db_run!(conn: { reference_taken_query(reference).get_result(conn) })
+}
+
+/// The statement of [`reference_taken`], as [`insert_sql`] gives those of [`insert`].
+pub fn reference_taken_sql(backend: Backend, reference: &str) -> String {
+    debug_sql(backend, &reference_taken_query(reference))
 }
 
 pub fn tactics(conn: &mut DbConn, report_id: Id) -> QueryResult<Vec<Tactic>> {
