@@ -99,45 +99,72 @@ impl TestDb {
 }
 
 impl TestDb {
-    /// Everything the database holds, as bytes: the SQLite file with its WAL, or every row of
-    /// every table of the test's PostgreSQL schema as JSON text.
+    /// Everything the database holds, as bytes (see [`TestDb::raw_files`]).
     pub fn raw_database(&self) -> Vec<u8> {
-        match self.backend() {
-            Backend::Sqlite => {
+        self.raw_files().into_iter().flat_map(|(_, bytes)| bytes).collect()
+    }
+
+    /// The files the database keeps on disk, each with its path, read as they are at this
+    /// moment: what someone who copies the disk would get. On SQLite that is the database file
+    /// with its WAL and shared-memory index (while a connection is open, recent writes live in
+    /// the WAL only). On PostgreSQL it is every relation of the test's schema (tables, their
+    /// TOAST tables and every index) after a `CHECKPOINT`, so that rows written a moment ago
+    /// are in the files, and read as pages rather than through SQL, so that dead row versions
+    /// (left by `UPDATE` and `DELETE` until a vacuum) are searched too.
+    pub fn raw_files(&self) -> Vec<(String, Vec<u8>)> {
+        match &self.pg {
+            None => {
                 let path = self.url.trim_start_matches("sqlite://").to_string();
-                let mut bytes = Vec::new();
-                for suffix in ["", "-wal", "-shm"] {
-                    if let Ok(mut b) = std::fs::read(format!("{path}{suffix}")) {
-                        bytes.append(&mut b);
-                    }
-                }
-                bytes
+                ["", "-wal", "-shm"]
+                    .iter()
+                    .filter_map(|suffix| {
+                        let file = format!("{path}{suffix}");
+                        std::fs::read(&file).ok().map(|bytes| (file, bytes))
+                    })
+                    .collect()
             }
-            Backend::Postgres => {
+            Some((base, schema)) => {
                 #[derive(QueryableByName)]
-                struct Row {
+                struct Text {
                     #[diesel(sql_type = diesel::sql_types::Text)]
                     text: String,
                 }
-                let mut conn = self.connect();
-                let DbConn::Pg(pg) = &mut conn else { unreachable!() };
-                let tables: Vec<Row> = diesel::sql_query(
-                    "SELECT table_name::text AS text FROM information_schema.tables WHERE table_schema = current_schema()",
-                )
-                .load(pg)
-                .expect("tables");
-                let mut out = String::new();
-                for table in tables {
-                    let rows: Vec<Row> =
-                        diesel::sql_query(format!("SELECT row_to_json(t)::text AS text FROM \"{}\" t", table.text))
-                            .load(pg)
-                            .expect("rows");
-                    for row in rows {
-                        out.push_str(&row.text);
-                        out.push('\n');
+                let mut conn = PgConnection::establish(base).expect("connect");
+                diesel::sql_query("CHECKPOINT").execute(&mut conn).expect("checkpoint");
+                let data_dir: Vec<Text> = diesel::sql_query("SELECT current_setting('data_directory') AS text")
+                    .load(&mut conn)
+                    .expect("data_directory");
+                let data_dir = std::path::PathBuf::from(&data_dir[0].text);
+                let relations: Vec<Text> = diesel::sql_query(format!(
+                    "WITH tables AS (
+                         SELECT oid FROM pg_class WHERE relnamespace = '{schema}'::regnamespace
+                         UNION SELECT reltoastrelid FROM pg_class
+                             WHERE relnamespace = '{schema}'::regnamespace AND reltoastrelid <> 0
+                     ), relations AS (
+                         SELECT oid FROM tables
+                         UNION SELECT indexrelid FROM pg_index WHERE indrelid IN (SELECT oid FROM tables)
+                     )
+                     SELECT pg_relation_filepath(oid) AS text FROM relations
+                     WHERE pg_relation_filepath(oid) IS NOT NULL"
+                ))
+                .load(&mut conn)
+                .expect("relation files");
+                assert!(!relations.is_empty(), "schema {schema} has no relation files");
+                let mut files = Vec::new();
+                for relation in relations {
+                    // A relation past 1 GB continues in numbered segments.
+                    let first = data_dir.join(&relation.text);
+                    let segments = std::iter::once(first.clone())
+                        .chain((1..).map(|n| std::path::PathBuf::from(format!("{}.{n}", first.display()))));
+                    for (n, segment) in segments.enumerate() {
+                        match std::fs::read(&segment) {
+                            Ok(bytes) => files.push((segment.display().to_string(), bytes)),
+                            Err(e) if n == 0 => panic!("cannot read {}: {e}", segment.display()),
+                            Err(_) => break,
+                        }
                     }
                 }
-                out.into_bytes()
+                files
             }
         }
     }

@@ -14,6 +14,7 @@ pub struct Server {
     pub child: Child,
     pub addr: String,
     logs: mpsc::Receiver<String>,
+    reader: std::thread::JoinHandle<()>,
 }
 
 impl Server {
@@ -34,7 +35,7 @@ impl Server {
             .expect("start tipline");
         let stderr = child.stderr.take().unwrap();
         let (tx, logs) = mpsc::channel();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if tx.send(line).is_err() {
                     break;
@@ -47,7 +48,7 @@ impl Server {
                 break rest.trim().to_string();
             }
         };
-        Server { child, addr, logs }
+        Server { child, addr, logs, reader }
     }
 
     /// One HTTP/1.1 request over a real socket; returns status and raw response.
@@ -61,12 +62,15 @@ impl Server {
         (status, response)
     }
 
-    /// Sends SIGTERM and returns the exit status and every log line.
+    /// Sends SIGTERM and returns the exit status and every log line. The lines written last
+    /// (the shutdown, and the requests just before it) may still be in the pipe when the
+    /// process is reaped, so the log is read to its end before it is handed over.
     pub fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
         let status = self.child.wait().expect("wait");
-        let logs = self.logs.try_iter().collect();
+        self.reader.join().expect("log reader");
+        let logs = self.logs.iter().collect();
         (status, logs)
     }
 }
