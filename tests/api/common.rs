@@ -201,6 +201,13 @@ impl Response {
         assert_eq!(self.status.as_u16(), expected, "body: {}", self.text());
         self
     }
+    /// Asserts this status and returns the JSON body: a field found missing in the body of an
+    /// error answer proves nothing.
+    #[track_caller]
+    pub fn assert_json(&self, expected: u16) -> Value {
+        self.assert_status(expected);
+        self.json()
+    }
     /// Asserts a problem+json error with this status.
     #[track_caller]
     pub fn assert_problem(&self, expected: u16) -> Value {
