@@ -76,7 +76,7 @@ async fn list_is_paginated_with_a_cursor(app: TestApp) {
     unique.dedup();
     assert_eq!(unique.len(), 5);
 
-    let reporters = app.get("/api/v1/users?role=reporter", Some(&admin.access_token)).await.json();
+    let reporters = app.get("/api/v1/users?role=reporter", Some(&admin.access_token)).await.assert_json(200);
     assert_eq!(reporters["items"].as_array().unwrap().len(), 4);
     let bad = app.get("/api/v1/users?limit=0&cursor=%25%25&role=root", Some(&admin.access_token)).await;
     let errors = bad.assert_problem(422)["errors"].clone();
@@ -157,7 +157,7 @@ async fn the_last_admin_cannot_be_removed(app: TestApp) {
 async fn admin_ends_all_sessions_of_a_user(app: TestApp) {
     let admin = app.admin().await;
     let reporter = app.reporter().await;
-    let second = app.login(&reporter.email, PASSWORD).await.json();
+    let second = app.login(&reporter.email, PASSWORD).await.assert_json(200);
     let res =
         app.post(&format!("/api/v1/users/{}/sessions/revoke", reporter.id), Some(&admin.access_token), json!({})).await;
     res.assert_status(200);

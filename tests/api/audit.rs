@@ -14,7 +14,7 @@ async fn list_filters_and_pages_newest_first(app: TestApp) {
     for _ in 0..3 {
         app.login(&reporter.email, "not the right password").await.assert_problem(401);
     }
-    let all = app.get("/api/v1/audit", Some(&admin.access_token)).await.json();
+    let all = app.get("/api/v1/audit", Some(&admin.access_token)).await.assert_json(200);
     let seqs: Vec<i64> = all["items"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] > w[1]), "newest first: {seqs:?}");
     let first = &all["items"][0];
@@ -22,7 +22,8 @@ async fn list_filters_and_pages_newest_first(app: TestApp) {
     assert!(first["hash"].as_str().unwrap().len() == 64);
     assert!(first["details"].is_object());
 
-    let failed = app.get("/api/v1/audit?action=auth.login_failed&limit=2", Some(&admin.access_token)).await.json();
+    let failed =
+        app.get("/api/v1/audit?action=auth.login_failed&limit=2", Some(&admin.access_token)).await.assert_json(200);
     assert_eq!(failed["items"].as_array().unwrap().len(), 2);
     let cursor = failed["next_cursor"].as_str().expect("a next page").to_string();
     let rest = app
@@ -32,15 +33,16 @@ async fn list_filters_and_pages_newest_first(app: TestApp) {
     assert_eq!(rest["items"].as_array().unwrap().len(), 1);
     assert!(rest["next_cursor"].is_null());
 
-    let by_actor = app.get(&format!("/api/v1/audit?actor_id={}", admin.id), Some(&admin.access_token)).await.json();
+    let by_actor =
+        app.get(&format!("/api/v1/audit?actor_id={}", admin.id), Some(&admin.access_token)).await.assert_json(200);
     assert!(by_actor["items"].as_array().unwrap().iter().all(|e| e["actor_id"] == json!(admin.id)));
     assert_eq!(by_actor["items"].as_array().unwrap().len(), 1, "the admin's login");
     let by_target =
-        app.get(&format!("/api/v1/audit?target_id={}", reporter.id), Some(&admin.access_token)).await.json();
+        app.get(&format!("/api/v1/audit?target_id={}", reporter.id), Some(&admin.access_token)).await.assert_json(200);
     assert_eq!(by_target["items"].as_array().unwrap().len(), 4, "the caseworker's login and three failures");
-    let future = app.get("/api/v1/audit?from=2999-01-01T00:00:00Z", Some(&admin.access_token)).await.json();
+    let future = app.get("/api/v1/audit?from=2999-01-01T00:00:00Z", Some(&admin.access_token)).await.assert_json(200);
     assert!(future["items"].as_array().unwrap().is_empty());
-    let past = app.get("/api/v1/audit?to=2000-01-01T00:00:00Z", Some(&admin.access_token)).await.json();
+    let past = app.get("/api/v1/audit?to=2000-01-01T00:00:00Z", Some(&admin.access_token)).await.assert_json(200);
     assert!(past["items"].as_array().unwrap().is_empty());
 
     let bad = app.get("/api/v1/audit?actor_id=nope&from=yesterday&limit=500", Some(&admin.access_token)).await;
@@ -125,7 +127,7 @@ async fn an_entry_altered_behind_the_triggers_is_found(app: TestApp) {
     };
     conn.batch_execute(&tamper).expect("tamper");
 
-    let body = app.get("/api/v1/audit/verify", Some(&admin.access_token)).await.json();
+    let body = app.get("/api/v1/audit/verify", Some(&admin.access_token)).await.assert_json(200);
     assert_eq!(body["ok"], false);
     assert_eq!(body["first_bad_seq"], target);
 

@@ -339,7 +339,7 @@ async fn refresh_rotates_and_reuse_revokes_the_session(app: TestApp) {
 
 async fn logout_ends_the_session_at_once(app: TestApp) {
     let user = app.caseworker().await;
-    let other = app.login(&user.email, PASSWORD).await.json();
+    let other = app.login(&user.email, PASSWORD).await.assert_json(200);
     let res = app.post("/api/v1/auth/logout", Some(&user.access_token), json!({})).await;
     res.assert_status(204);
     app.get("/api/v1/me", Some(&user.access_token)).await.assert_problem(401);

@@ -49,7 +49,7 @@ async fn a_case_groups_reports_each_in_one_case_only(app: TestApp) {
         app.post("/api/v1/cases", Some(&worker.access_token), json!({"title": "Other", "report_ids": [r1]})).await;
     second.assert_problem(409);
     assert_eq!(app.count("cases"), 1, "the refused case was not kept");
-    let other = app.post("/api/v1/cases", Some(&worker.access_token), json!({"title": "Other"})).await.json();
+    let other = app.post("/api/v1/cases", Some(&worker.access_token), json!({"title": "Other"})).await.assert_json(201);
     let other_id = other["id"].as_str().unwrap();
     app.post(&format!("/api/v1/cases/{other_id}/reports"), Some(&worker.access_token), json!({"report_id": r1}))
         .await
@@ -73,13 +73,14 @@ async fn a_case_groups_reports_each_in_one_case_only(app: TestApp) {
     assert_eq!(TestApp::details(&app.audit_one("case.add_report"))["report_id"], r1.as_str());
 
     // The queue filters by case.
-    let queue = app.get(&format!("/api/v1/reports?case_id={other_id}"), Some(&worker.access_token)).await.json();
+    let queue =
+        app.get(&format!("/api/v1/reports?case_id={other_id}"), Some(&worker.access_token)).await.assert_json(200);
     assert_eq!(queue["items"].as_array().unwrap().len(), 1);
 }
 
 async fn cases_are_edited_with_if_match(app: TestApp) {
     let worker = app.caseworker().await;
-    let case = app.post("/api/v1/cases", Some(&worker.access_token), json!({"title": "T"})).await.json();
+    let case = app.post("/api/v1/cases", Some(&worker.access_token), json!({"title": "T"})).await.assert_json(201);
     let path = format!("/api/v1/cases/{}", case["id"].as_str().unwrap());
     let patch = |version: Option<i32>, body: Value| {
         let mut req = TestRequest::patch()
@@ -106,9 +107,10 @@ async fn cases_are_edited_with_if_match(app: TestApp) {
     assert!(changes.as_array().unwrap().contains(&json!({"field": "status", "old": "open", "new": "monitoring"})));
     assert!(changes.as_array().unwrap().contains(&json!({"field": "summary"})));
     assert!(!entry.details.contains("SECRET-SUMMARY"));
-    let listed = app.get("/api/v1/cases?assignee=me&status=monitoring", Some(&worker.access_token)).await.json();
+    let listed =
+        app.get("/api/v1/cases?assignee=me&status=monitoring", Some(&worker.access_token)).await.assert_json(200);
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
-    let none = app.get("/api/v1/cases?status=closed", Some(&worker.access_token)).await.json();
+    let none = app.get("/api/v1/cases?status=closed", Some(&worker.access_token)).await.assert_json(200);
     assert!(none["items"].as_array().unwrap().is_empty());
 }
 
@@ -116,8 +118,10 @@ async fn stations_are_linked_and_unlinked(app: TestApp) {
     let worker = app.caseworker().await;
     let admin = app.admin().await;
     let station = new_station(&app, &worker, "Suspected site").await;
-    let case =
-        app.post("/api/v1/cases", Some(&worker.access_token), json!({"title": "T", "summary": "S"})).await.json();
+    let case = app
+        .post("/api/v1/cases", Some(&worker.access_token), json!({"title": "T", "summary": "S"}))
+        .await
+        .assert_json(201);
     let case_id = case["id"].as_str().unwrap();
     let link = app
         .post(
@@ -148,15 +152,19 @@ async fn stations_are_linked_and_unlinked(app: TestApp) {
     assert_eq!(bad.assert_problem(422)["errors"].as_array().unwrap().len(), 2);
 
     // The case view shows the link; the station's staff view shows the case.
-    let view = app.get(&format!("/api/v1/cases/{case_id}"), Some(&worker.access_token)).await.json();
+    let view = app.get(&format!("/api/v1/cases/{case_id}"), Some(&worker.access_token)).await.assert_json(200);
     assert_eq!(view["stations"][0]["note"], "LINK-NOTE");
     assert_eq!(view["summary"], "S");
-    let station_view = app.get(&format!("/api/v1/stations/{station}"), Some(&worker.access_token)).await.json();
+    let station_view =
+        app.get(&format!("/api/v1/stations/{station}"), Some(&worker.access_token)).await.assert_json(200);
     assert_eq!(station_view["cases"][0]["id"], case_id);
-    let by_station = app.get(&format!("/api/v1/cases?station_id={station}"), Some(&admin.access_token)).await.json();
+    let by_station =
+        app.get(&format!("/api/v1/cases?station_id={station}"), Some(&admin.access_token)).await.assert_json(200);
     assert_eq!(by_station["items"].as_array().unwrap().len(), 1);
     // Admins read case metadata, not the caseworkers' writing.
-    let admin_view = app.get(&format!("/api/v1/cases/{case_id}"), Some(&admin.access_token)).await.json();
+    let admin_view = app.get(&format!("/api/v1/cases/{case_id}"), Some(&admin.access_token)).await.assert_json(200);
+    assert_eq!(admin_view["id"], case_id);
+    assert_eq!(admin_view["stations"].as_array().unwrap().len(), 1, "admins see the link itself");
     assert!(admin_view.get("summary").is_none() && admin_view["stations"][0].get("note").is_none());
 
     delete(&app, &worker, &format!("/api/v1/cases/{case_id}/stations/{station}")).await.assert_status(204);
@@ -168,7 +176,7 @@ async fn only_caseworkers_change_cases(app: TestApp) {
     let worker = app.caseworker().await;
     let admin = app.admin().await;
     let reporter = app.reporter().await;
-    let case = app.post("/api/v1/cases", Some(&worker.access_token), json!({"title": "T"})).await.json();
+    let case = app.post("/api/v1/cases", Some(&worker.access_token), json!({"title": "T"})).await.assert_json(201);
     let id = case["id"].as_str().unwrap();
     for who in [&admin, &reporter] {
         let token = Some(who.access_token.as_str());

@@ -86,10 +86,12 @@ async fn every_response_carries_the_security_headers(app: TestApp) {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), responses.len());
-    // A client-chosen request id is not adopted.
+    // A client-chosen request id is not adopted: the answer carries one of the server's own.
     let res = app.send(TestRequest::get().uri("/healthz").insert_header(("X-Request-Id", MARKER))).await;
     res.assert_status(200);
-    assert!(res.header("x-request-id").is_some_and(|id| id != MARKER));
+    let id = res.header("x-request-id").expect("X-Request-Id");
+    assert!(uuid::Uuid::parse_str(id).is_ok_and(|u| u.get_version_num() == 4), "{id}");
+    assert_ne!(id, MARKER);
     // Behind TLS, HSTS on request (TIPLINE_HSTS).
     let app = app.restart(|c| c.hsts = true).await;
     let res = app.get("/api/v1/me", None).await;
@@ -129,8 +131,10 @@ async fn health_and_readiness(app: TestApp) {
 async fn request_ids_reach_the_audit_trail(app: TestApp) {
     let (_, email) = app.insert_user(tipline::users::Role::Reporter);
     let res = app.login(&email, crate::common::PASSWORD).await;
+    res.assert_status(200);
+    let id = res.header("x-request-id").expect("X-Request-Id");
     let entry = app.audit_one("auth.login");
-    assert_eq!(entry.request_id.as_deref(), res.header("x-request-id"));
+    assert_eq!(entry.request_id.as_deref(), Some(id));
 }
 
 both_backends!(

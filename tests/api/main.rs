@@ -1,4 +1,5 @@
-//! Integration tests through HTTP, on SQLite and (with TIPLINE_TEST_DATABASE_URL) PostgreSQL.
+//! Integration tests through HTTP, on SQLite and on PostgreSQL (TIPLINE_TEST_DATABASE_URL; see
+//! `common::pg_base_url` for the explicit skip).
 //! One test binary, so the crate is linked once.
 
 mod common;

@@ -95,14 +95,18 @@ async fn every_cell_of_the_matrix(app: TestApp) {
         .as_str()
         .unwrap()
         .to_string();
-    let anonymous =
-        app.post("/api/v1/reports", None, json!({"kind": "station", "narrative": "B", "country": "NL"})).await.json();
-    let receipt = app.post("/api/v1/auth/receipt", None, json!({"receipt": anonymous["receipt"]})).await.json()
-        ["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let case = app.post("/api/v1/cases", Some(&worker.access_token), json!({"title": "Matrix"})).await.json()["id"]
+    let anonymous = app
+        .post("/api/v1/reports", None, json!({"kind": "station", "narrative": "B", "country": "NL"}))
+        .await
+        .assert_json(201);
+    let receipt =
+        app.post("/api/v1/auth/receipt", None, json!({"receipt": anonymous["receipt"]})).await.assert_json(200)
+            ["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let case = app.post("/api/v1/cases", Some(&worker.access_token), json!({"title": "Matrix"})).await.assert_json(201)
+        ["id"]
         .as_str()
         .unwrap()
         .to_string();

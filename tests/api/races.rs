@@ -105,11 +105,11 @@ async fn station_edits_have_one_winner_per_round(app: TestApp) {
 async fn concurrent_case_changes_each_bump_the_version(app: TestApp) {
     let clients = caseworkers(&app).await;
     let created = app.post("/api/v1/cases", Some(&clients[0].access_token), json!({"title": "T"})).await;
-    let case_id = created.json()["id"].as_str().unwrap().to_string();
+    let case_id = created.assert_json(201)["id"].as_str().unwrap().to_string();
     let mut reports = Vec::new();
     for _ in 0..CLIENTS {
         let r = app.post("/api/v1/reports", None, json!({"kind": "station", "narrative": "x", "country": "NL"})).await;
-        reports.push(r.json()["id"].as_str().unwrap().to_string());
+        reports.push(r.assert_json(201)["id"].as_str().unwrap().to_string());
     }
     let path = format!("/api/v1/cases/{case_id}/reports");
     let adds =
@@ -123,6 +123,7 @@ async fn concurrent_case_changes_each_bump_the_version(app: TestApp) {
     etags.dedup();
     assert_eq!(etags.len(), CLIENTS, "every change announced its own version");
     let case = app.get(&format!("/api/v1/cases/{case_id}"), Some(&clients[0].access_token)).await;
+    case.assert_status(200);
     assert_eq!(case.json()["version"], 1 + CLIENTS as i64);
     assert_eq!(case.json()["reports"].as_array().unwrap().len(), CLIENTS);
     assert_eq!(app.audit("case.add_report").len(), CLIENTS);

@@ -51,7 +51,9 @@ async fn anonymous_submission_gets_a_receipt_once(app: TestApp) {
     assert!(receipt.chars().all(|c| "0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains(c)));
 
     // Only a keyed hash of the receipt is stored.
-    assert!(!contains(&app.raw_database(), receipt));
+    let raw = app.raw_database();
+    assert!(contains(&raw, reference), "the raw bytes hold the reference, stored in the clear");
+    assert!(!contains(&raw, receipt));
     let entry = app.audit_one("report.create");
     assert_eq!((entry.actor_id, entry.actor_role.as_deref()), (None, Some("anonymous")), "anonymous: the role only");
     assert_eq!(entry.target_id.as_deref(), Some(id.to_string().as_str()));
@@ -188,16 +190,18 @@ async fn reporters_see_their_own_reports_only(app: TestApp) {
         assert!(created.get("receipt").is_none(), "account holders follow up with their account");
         ids.push(created["id"].as_str().unwrap().to_string());
     }
-    let first = app.get("/api/v1/reports/mine?limit=2", Some(&alice.access_token)).await.json();
+    let first = app.get("/api/v1/reports/mine?limit=2", Some(&alice.access_token)).await.assert_json(200);
     assert_eq!(first["items"].as_array().unwrap().len(), 2);
     assert_eq!(first["items"][0]["id"], ids[2].as_str(), "newest first");
     assert!(first["items"][0].get("narrative").is_none(), "the list holds metadata only");
     let cursor = first["next_cursor"].as_str().unwrap();
-    let second =
-        app.get(&format!("/api/v1/reports/mine?limit=2&cursor={cursor}"), Some(&alice.access_token)).await.json();
+    let second = app
+        .get(&format!("/api/v1/reports/mine?limit=2&cursor={cursor}"), Some(&alice.access_token))
+        .await
+        .assert_json(200);
     assert_eq!(second["items"].as_array().unwrap().len(), 1);
     assert!(second["next_cursor"].is_null());
-    let bobs = app.get("/api/v1/reports/mine", Some(&bob.access_token)).await.json();
+    let bobs = app.get("/api/v1/reports/mine", Some(&bob.access_token)).await.assert_json(200);
     assert!(bobs["items"].as_array().unwrap().is_empty());
 
     let path = format!("/api/v1/reports/{}", ids[0]);
@@ -376,7 +380,7 @@ async fn a_ciphertext_moved_elsewhere_does_not_decrypt(app: TestApp) {
     assert!(problem["detail"].as_str().unwrap().contains(res.header("x-request-id").unwrap()));
     // Report A itself is untouched.
     let a_view = app.get(&format!("/api/v1/reports/{a_id}"), Some(&worker.access_token)).await;
-    assert_eq!(a_view.json()["narrative"], "report A");
+    assert_eq!(a_view.assert_json(200)["narrative"], "report A");
 }
 
 async fn no_client_metadata_is_kept(app: TestApp) {
@@ -390,7 +394,8 @@ async fn no_client_metadata_is_kept(app: TestApp) {
         .set_json(incident("x"));
     let res = app.send(req).await;
     res.assert_status(201);
-    let receipt = res.json()["receipt"].as_str().unwrap().to_string();
+    let created = res.json();
+    let receipt = created["receipt"].as_str().unwrap().to_string();
     let exchange = TestRequest::post()
         .uri("/api/v1/auth/receipt")
         .insert_header(("X-Forwarded-For", "198.51.100.23"))
@@ -399,6 +404,7 @@ async fn no_client_metadata_is_kept(app: TestApp) {
         .set_json(json!({"receipt": receipt}));
     app.send(exchange).await.assert_status(200);
     let raw = app.raw_database();
+    assert!(contains(&raw, created["reference"].as_str().unwrap()), "the raw bytes hold the report's reference");
     for marker in ["198.51.100", "192.0.2.77", "XFF-MARKER-a1", "UA-MARKER-b2", "Android"] {
         assert!(!contains(&raw, marker), "{marker} was stored");
     }
@@ -424,7 +430,7 @@ async fn station_ids_must_name_a_public_station(app: TestApp) {
     assert_eq!(unknown["errors"], hidden["errors"], "an internal station looks exactly like an unknown one");
     assert_eq!(unknown["errors"][0]["field"], "station_id");
     let token = exchange(&app, ok["receipt"].as_str().unwrap()).await;
-    let view = app.get(&format!("/api/v1/reports/{}", ok["id"].as_str().unwrap()), Some(&token)).await.json();
+    let view = app.get(&format!("/api/v1/reports/{}", ok["id"].as_str().unwrap()), Some(&token)).await.assert_json(200);
     assert_eq!(view["station_id"], public.to_string());
 }
 

@@ -38,15 +38,17 @@ async fn the_public_sees_public_entries_without_notes(app: TestApp) {
         assert_eq!(items[0]["sources"][0]["published_on"], "2022-09-12");
         let hidden = app.get(&format!("/api/v1/stations/{}", internal["id"].as_str().unwrap()), token).await;
         hidden.assert_problem(404);
-        let shown = app.get(&format!("/api/v1/stations/{}", public["id"].as_str().unwrap()), token).await.json();
+        let shown =
+            app.get(&format!("/api/v1/stations/{}", public["id"].as_str().unwrap()), token).await.assert_json(200);
+        assert_eq!(shown["id"], public["id"]);
         assert!(shown.get("notes").is_none() && shown.get("cases").is_none() && shown.get("report_count").is_none());
         // Asking for internal entries changes nothing for the public.
-        let asked = app.get("/api/v1/stations?visibility=internal", token).await.json();
+        let asked = app.get("/api/v1/stations?visibility=internal", token).await.assert_json(200);
         assert_eq!(asked["items"].as_array().unwrap().len(), 1);
         let wrong = app.get("/api/v1/stations?visibility=secret", token).await;
         assert_eq!(wrong.assert_problem(422)["errors"][0]["field"], "visibility");
     }
-    let staff = app.get("/api/v1/stations", Some(&worker.access_token)).await.json();
+    let staff = app.get("/api/v1/stations", Some(&worker.access_token)).await.assert_json(200);
     assert_eq!(staff["items"].as_array().unwrap().len(), 2);
     assert_eq!(staff["items"][0]["notes"], "INTERNAL-NOTE");
     let detail =
@@ -71,7 +73,7 @@ async fn filters_and_case_insensitive_search(app: TestApp) {
         v["items"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect()
     };
     let app = &app;
-    let get = |q: &'static str| async move { app.get(&format!("/api/v1/stations?{q}"), None).await.json() };
+    let get = |q: &'static str| async move { app.get(&format!("/api/v1/stations?{q}"), None).await.assert_json(200) };
     assert_eq!(names(get("q=MADRID").await), vec!["Qingtian station, Madrid"]);
     assert_eq!(names(get("q=psb").await), vec!["Fuzhou PSB station, Rotterdam", "Wenzhou station, Prato"]);
     assert_eq!(names(get("q=100%25").await), Vec::<String>::new(), "% is literal");
@@ -81,7 +83,7 @@ async fn filters_and_case_insensitive_search(app: TestApp) {
     assert_eq!(names(get("status=closed").await), vec!["Wenzhou station, Prato"]);
     let page = get("limit=2").await;
     let next = page["next_cursor"].as_str().unwrap().to_string();
-    let rest = app.get(&format!("/api/v1/stations?limit=2&cursor={next}"), None).await.json();
+    let rest = app.get(&format!("/api/v1/stations?limit=2&cursor={next}"), None).await.assert_json(200);
     assert_eq!(names(rest), vec!["Wenzhou station, Prato"]);
     let bad = app.get("/api/v1/stations?country=XX&status=gone&limit=900", None).await;
     assert_eq!(bad.assert_problem(422)["errors"].as_array().unwrap().len(), 3);
@@ -184,7 +186,7 @@ async fn the_seed_file_imports_once(app: TestApp) {
     assert_eq!(entries[1].actor_role.as_deref(), Some("system"));
 
     // The public registry now lists them, with their sources.
-    let page = app.get("/api/v1/stations?q=new%20york", None).await.json();
+    let page = app.get("/api/v1/stations?q=new%20york", None).await.assert_json(200);
     assert!(!page["items"].as_array().unwrap().is_empty());
     assert!(!page["items"][0]["sources"].as_array().unwrap().is_empty());
     assert!(page["items"][0].get("notes").is_none());

@@ -118,7 +118,7 @@ async fn pages_stay_correct_while_reports_arrive(app: TestApp) {
                 Some(c) => format!("/api/v1/reports?sort={sort}&limit=2&cursor={c}"),
                 None => format!("/api/v1/reports?sort={sort}&limit=2"),
             };
-            let page = app.get(&path, Some(&worker.access_token)).await.json();
+            let page = app.get(&path, Some(&worker.access_token)).await.assert_json(200);
             seen.extend(ids(&page));
             // A new report arrives between pages: it sorts before the cursor and must not
             // appear or shift what follows.
@@ -181,11 +181,13 @@ async fn triage_uses_if_match_and_records_every_change(app: TestApp) {
     assert!(changes.as_array().unwrap().contains(&json!({"field": "assignee_id", "old": null, "new": other.id})));
     assert!(changes.as_array().unwrap().contains(&json!({"field": "tags", "old": [], "new": ["family", "fuzhou"]})));
 
-    let view = app.get(&format!("/api/v1/reports/{id}"), Some(&worker.access_token)).await.json();
+    let view = app.get(&format!("/api/v1/reports/{id}"), Some(&worker.access_token)).await.assert_json(200);
     assert_eq!((view["version"].as_i64(), view["tags"].clone()), (Some(2), json!(["family", "fuzhou"])));
     // Unassign with an explicit null.
     let res = patch(&app, &worker, id, Some(2), json!({"assignee_id": null})).await;
-    assert!(res.json()["assignee_id"].is_null());
+    let unassigned = res.assert_json(200);
+    assert_eq!(unassigned["version"], 3);
+    assert!(unassigned["assignee_id"].is_null());
 }
 
 async fn the_status_machine_is_enforced(app: TestApp) {
@@ -221,7 +223,7 @@ async fn the_status_machine_is_enforced(app: TestApp) {
     let item = res.json();
     assert!(item["resolution"].is_null() && item["duplicate_of"].is_null());
     // The reason became an internal note, not an audit detail.
-    let notes = app.get(&format!("/api/v1/reports/{a}/notes"), Some(&worker.access_token)).await.json();
+    let notes = app.get(&format!("/api/v1/reports/{a}/notes"), Some(&worker.access_token)).await.assert_json(200);
     assert!(notes["items"][0]["body"].as_str().unwrap().contains("REOPEN-MARKER"));
     for entry in app.audit("report.triage") {
         assert!(!entry.details.contains("REOPEN-MARKER"));
@@ -271,7 +273,8 @@ async fn internal_notes_are_for_caseworkers_only(app: TestApp) {
             json!({"kind": "station", "narrative": "n", "country": "FR"}),
         )
         .await;
-    let id = res.json()["id"].as_str().unwrap().to_string();
+    let report = res.assert_json(201);
+    let id = report["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/reports/{id}/notes");
     let created =
         app.post(&path, Some(&worker.access_token), json!({"body": "NOTE-MARKER-3f1 call the embassy"})).await;
@@ -281,10 +284,10 @@ async fn internal_notes_are_for_caseworkers_only(app: TestApp) {
     list.assert_status(200);
     assert_eq!(list.json()["items"][0]["body"], "NOTE-MARKER-3f1 call the embassy");
     app.post(&path, Some(&worker.access_token), json!({"body": "second note"})).await.assert_status(201);
-    let first = app.get(&format!("{path}?limit=1"), Some(&worker.access_token)).await.json();
+    let first = app.get(&format!("{path}?limit=1"), Some(&worker.access_token)).await.assert_json(200);
     assert_eq!(first["items"][0]["body"], "NOTE-MARKER-3f1 call the embassy");
     let cursor = first["next_cursor"].as_str().unwrap();
-    let second = app.get(&format!("{path}?limit=1&cursor={cursor}"), Some(&worker.access_token)).await.json();
+    let second = app.get(&format!("{path}?limit=1&cursor={cursor}"), Some(&worker.access_token)).await.assert_json(200);
     assert_eq!(second["items"][0]["body"], "second note");
     assert_eq!(second["next_cursor"], Value::Null);
     app.get(&format!("{path}?cursor=x"), Some(&worker.access_token)).await.assert_problem(422);
@@ -294,10 +297,12 @@ async fn internal_notes_are_for_caseworkers_only(app: TestApp) {
         app.post(&path, Some(token), json!({"body": "x"})).await.assert_problem(403);
     }
     app.get(&path, None).await.assert_problem(401);
-    let own_view = app.get(&format!("/api/v1/reports/{id}"), Some(&reporter.access_token)).await.text();
-    assert!(!own_view.contains("NOTE-MARKER"));
-    let thread = app.get(&format!("/api/v1/reports/{id}/messages"), Some(&reporter.access_token)).await.text();
-    assert!(!thread.contains("NOTE-MARKER"));
+    let own_view = app.get(&format!("/api/v1/reports/{id}"), Some(&reporter.access_token)).await;
+    assert_eq!(own_view.assert_json(200)["id"], id.as_str());
+    assert!(!own_view.text().contains("NOTE-MARKER"));
+    let thread = app.get(&format!("/api/v1/reports/{id}/messages"), Some(&reporter.access_token)).await;
+    thread.assert_status(200);
+    assert!(!thread.text().contains("NOTE-MARKER"));
     app.post(&path, Some(&worker.access_token), json!({"body": ""})).await.assert_problem(422);
     app.post(
         &format!("/api/v1/reports/{}/notes", uuid::Uuid::new_v4()),
@@ -307,7 +312,9 @@ async fn internal_notes_are_for_caseworkers_only(app: TestApp) {
     .await
     .assert_problem(404);
 
-    assert!(!contains(&app.raw_database(), "NOTE-MARKER-3f1"), "notes are encrypted at rest");
+    let raw = app.raw_database();
+    assert!(contains(&raw, report["reference"].as_str().unwrap()), "the raw bytes hold the report's reference");
+    assert!(!contains(&raw, "NOTE-MARKER-3f1"), "notes are encrypted at rest");
     let entries = app.audit("note.create");
     assert_eq!(entries.len(), 2);
     for entry in entries {
