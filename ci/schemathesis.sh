@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Contract fuzzing: runs Schemathesis over every operation of api-spec/openapi.yaml against a
 # live Tipline, once without a token, once with a receipt token and once with an access token of
-# each role (reporter, caseworker, admin), with every check and with both valid and invalid
-# (negative) data. Any finding makes the script exit non-zero.
+# each role (reporter, caseworker, admin), with every check (and those of
+# ci/schemathesis_hooks.py) and with both valid and invalid (negative) data. Any finding makes
+# the script exit non-zero.
 #
 # Usage: bash ci/schemathesis.sh [PATH_TO_TIPLINE_BINARY]   (default: target/debug/tipline)
 #
@@ -14,6 +15,9 @@
 #   ST_SEED          Hypothesis seed, to replay a run. Default: random
 #   ST_REPORT_DIR    where the JUnit reports and the server log are kept. Default: a temp dir
 #   ST_RUNS          which runs to do. Default: "anonymous receipt reporter caseworker admin"
+#   ST_POSTGRES      a PostgreSQL server URL without a database, e.g.
+#                    postgres://postgres@127.0.0.1:5432: the service then runs on a throwaway
+#                    database created there (and dropped at the end) instead of on SQLite.
 set -euo pipefail
 
 SCHEMATHESIS_VERSION="4.32.5"
@@ -62,6 +66,8 @@ mkdir -p "$REPORT_DIR"
 SERVER_LOG="$REPORT_DIR/server.log"
 SERVER_PID=""
 
+PG_DB=""
+
 cleanup() {
     local rc=$?
     if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -72,6 +78,10 @@ cleanup() {
         done
         kill -KILL "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [[ -n "$PG_DB" ]]; then
+        psql "$ST_POSTGRES/postgres" -qXc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null \
+            || echo "schemathesis.sh: could not drop the database $PG_DB" >&2
     fi
     if [[ $rc -ne 0 && -f "$SERVER_LOG" ]]; then
         echo "--- last lines of the server log ($SERVER_LOG) ---" >&2
@@ -87,7 +97,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-export DATABASE_URL="sqlite://$TMP/tipline.db"
+if [[ -n "${ST_POSTGRES:-}" ]]; then
+    ST_POSTGRES="${ST_POSTGRES%/}"
+    PG_DB="tipline_st_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+    psql "$ST_POSTGRES/postgres" -qXc "CREATE DATABASE $PG_DB" >/dev/null
+    export DATABASE_URL="$ST_POSTGRES/$PG_DB"
+    banner "PostgreSQL: throwaway database $PG_DB"
+else
+    export DATABASE_URL="sqlite://$TMP/tipline.db"
+fi
 export TIPLINE_DATA_DIR="$TMP"
 export TIPLINE_BIND="127.0.0.1:$PORT"
 export TIPLINE_ALLOW_REGISTRATION=true
@@ -160,8 +178,12 @@ echo "stations $PUBLIC_STATION_ID $INTERNAL_STATION_ID; reports $ANONYMOUS_REPOR
 CONFIG="$TMP/schemathesis.toml"
 # Schemathesis's defaults, plus 413 for every operation: a body over 64 KiB is 413 before any
 # field rule, and texts within their limits in characters can exceed it once encoded (JSON
-# escapes take up to 12 bytes a character).
-POSITIVE='"2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "413"'
+# escapes take up to 12 bytes a character). And 422, which the check unexplained_422
+# (ci/schemathesis_hooks.py) then judges field by field: valid data may be refused only for
+# the fields of its operation's list there (an opaque cursor, a reference to another record,
+# a date that must not be in the future, a URL the WHATWG parser refuses, a triage field that
+# depends on the stored status).
+POSITIVE='"2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "413", "422"'
 NEGATIVE='"400", "401", "403", "404", "405", "406", "409", "415", "422", "428", "429", "5xx", "413"'
 MISSING_HEADER='"400", "401", "403", "406", "415", "422"'
 cat >"$CONFIG" <<TOML
@@ -179,38 +201,12 @@ expected-statuses = [$POSITIVE]
 [checks.negative_data_rejection]
 expected-statuses = [$NEGATIVE]
 
-# Lists: a cursor is opaque, and one this service did not issue (for this list, sort and
-# order) is 422. A schema cannot tell the strings it issued from the others.
+# Optimistic concurrency (RFC 9110, RFC 6585): a missing If-Match is 428, and one of the ETag
+# form (the schema's pattern) that is not the record's current version is 412: no schema knows
+# the stored version. One not of that form is 400, which the negative check already expects.
 [[operations]]
-include-name = ["GET /api/v1/users", "GET /api/v1/reports", "GET /api/v1/reports/mine", "GET /api/v1/reports/{id}/messages", "GET /api/v1/reports/{id}/notes", "GET /api/v1/cases", "GET /api/v1/stations", "GET /api/v1/audit"]
-checks.positive_data_acceptance.expected-statuses = [$POSITIVE, "422"]
-
-# Bodies that name other records (a public station, an active caseworker, an existing report
-# or station) or a date that must not be in the future: 422 when the stored data or the
-# clock says no.
-[[operations]]
-include-name = ["POST /api/v1/reports", "POST /api/v1/cases", "POST /api/v1/cases/{id}/reports", "POST /api/v1/cases/{id}/stations"]
-checks.positive_data_acceptance.expected-statuses = [$POSITIVE, "422"]
-
-# Optimistic concurrency (RFC 9110, RFC 6585): a missing If-Match is 428, and one that does
-# not match the record's current ETag, stale or malformed, is 412. The triage and case
-# updates also name other records and depend on the stored status (422, see above).
-[[operations]]
-include-name = ["PATCH /api/v1/reports/{id}", "PATCH /api/v1/cases/{id}"]
-checks.positive_data_acceptance.expected-statuses = [$POSITIVE, "412", "422"]
-checks.negative_data_rejection.expected-statuses = [$NEGATIVE, "412"]
-checks.missing_required_header.expected-statuses = [$MISSING_HEADER, "428"]
-
-# A source URL is checked by the WHATWG URL parser, which refuses what its pattern in the
-# contract cannot (a broken IPv6 literal, an IPv4 part over 255, a port over 65535): 422.
-[[operations]]
-include-name = "POST /api/v1/stations"
-checks.positive_data_acceptance.expected-statuses = [$POSITIVE, "422"]
-
-[[operations]]
-include-name = "PATCH /api/v1/stations/{id}"
-checks.positive_data_acceptance.expected-statuses = [$POSITIVE, "412", "422"]
-checks.negative_data_rejection.expected-statuses = [$NEGATIVE, "412"]
+include-name = ["PATCH /api/v1/reports/{id}", "PATCH /api/v1/cases/{id}", "PATCH /api/v1/stations/{id}"]
+checks.positive_data_acceptance.expected-statuses = [$POSITIVE, "412"]
 checks.missing_required_header.expected-statuses = [$MISSING_HEADER, "428"]
 
 # Test data. Ids and secrets drawn at random almost never exist, so the fuzzer also draws

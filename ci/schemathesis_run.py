@@ -1,4 +1,5 @@
-"""Runs the Schemathesis CLI (the version ci/schemathesis.sh pins) with one repair.
+"""Runs the Schemathesis CLI (the version ci/schemathesis.sh pins) with one repair, and with
+the checks of ci/schemathesis_hooks.py registered.
 
 Schemathesis learns links between operations from strings in 2xx JSON bodies that look like
 same-origin URLs. A string that starts with "http://" but does not parse (for instance
@@ -12,6 +13,8 @@ import sys
 
 from schemathesis.cli import schemathesis
 from schemathesis.engine import observations
+
+import schemathesis_hooks  # noqa: F401  (registers the project's checks)
 
 _same_origin_path = observations._same_origin_path
 

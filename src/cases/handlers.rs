@@ -313,13 +313,14 @@ pub async fn add_report(
     let mut form = Form::read(body).await?;
     let report = form.parsed("report_id", report_id);
     let report = form.finish_with(report)?;
+    // The case is read in the transaction that changed it: read after the commit, it could hold
+    // another writer's change too, and its ETag would let this client overwrite what it never saw.
     let keyring = state.keyring.clone();
     let detail = db::run(&state.pool, move |conn| {
         change_case(conn, (&user, &rid), id, Action::CaseAddReport, |conn, now| {
             attach(conn, id, report, now, "report_id")?;
-            Ok(((), json!({"report_id": report})))
-        })?;
-        detail(conn, &keyring, id, &user)
+            Ok((detail(conn, &keyring, id, &user)?, json!({"report_id": report})))
+        })
     })
     .await?;
     Ok(respond(StatusCode::OK, detail))

@@ -149,14 +149,20 @@ pub fn etag(version: i32) -> String {
     format!("\"{version}\"")
 }
 
-/// The version a client read, from `If-Match` (SPEC §5): 428 when missing, 412 when it is not
-/// one of our ETags (a stale one is found out by the caller, against the stored version).
+/// The version a client read, from `If-Match` (SPEC §5): 428 when missing, 400 when it is not
+/// of the form of our ETags, `"<digits>"` or `W/"<digits>"`. A value of that form is a version
+/// the client claims to have read: one that cannot be the stored version (too large for one)
+/// is stale, 412, like any other the caller finds out against the stored version. A client
+/// told 412 re-reads and tries again, which would not mend a header it cannot write.
 pub fn if_match(req: &HttpRequest) -> Result<i32, AppError> {
+    const MALFORMED: AppError =
+        AppError::BadRequest("If-Match must be an ETag as this service sends it: \"<version>\".");
     let value = req.headers().get(header::IF_MATCH).ok_or(AppError::PreconditionRequired)?;
-    let text = value.to_str().map_err(|_| AppError::PreconditionFailed)?.trim();
+    let text = value.to_str().map_err(|_| MALFORMED)?.trim();
     let text = text.strip_prefix("W/").unwrap_or(text);
-    text.strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .and_then(|t| t.parse::<i32>().ok())
-        .ok_or(AppError::PreconditionFailed)
+    let digits = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).ok_or(MALFORMED)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(MALFORMED);
+    }
+    digits.parse::<i32>().map_err(|_| AppError::PreconditionFailed)
 }

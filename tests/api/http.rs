@@ -137,6 +137,46 @@ async fn request_ids_reach_the_audit_trail(app: TestApp) {
     assert_eq!(entry.request_id.as_deref(), Some(id));
 }
 
+/// `If-Match` on the three versioned PATCHes: a value that is not of the ETag form is a
+/// malformed request (400), not a stale one (412), and changes nothing; a value of the form
+/// that the record never had is stale.
+async fn if_match_is_an_etag_or_400(app: TestApp) {
+    let worker = app.caseworker().await;
+    let report = app.post("/api/v1/reports", None, json!({"kind": "station", "narrative": "R", "country": "NL"})).await;
+    let case = app.post("/api/v1/cases", Some(&worker.access_token), json!({"title": "C"})).await;
+    let station = app.post("/api/v1/stations", Some(&worker.access_token), json!({"name": "S", "country": "NL"})).await;
+    let targets = [
+        (format!("/api/v1/reports/{}", report.json()["id"].as_str().unwrap()), json!({"priority": "high"})),
+        (format!("/api/v1/cases/{}", case.json()["id"].as_str().unwrap()), json!({"title": "C2"})),
+        (format!("/api/v1/stations/{}", station.json()["id"].as_str().unwrap()), json!({"name": "S2"})),
+    ];
+    let send = |path: &str, body: &serde_json::Value, if_match: &str| {
+        let req = TestRequest::patch()
+            .uri(path)
+            .insert_header(("Authorization", format!("Bearer {}", worker.access_token)))
+            .insert_header(("If-Match", if_match.to_string()))
+            .set_json(body);
+        app.send(req)
+    };
+    for (path, body) in &targets {
+        for malformed in
+            ["1", "\"\"", "\"1", "\"1\"x", "\"-1\"", "\"+1\"", "\"1 \"", "*", "\"1\", \"2\"", "W/1", "w/\"1\""]
+        {
+            let res = send(path, body, malformed).await;
+            let problem = res.assert_problem(400);
+            assert!(problem["detail"].as_str().unwrap().contains("If-Match"), "{path} {malformed}: {problem}");
+        }
+        for stale in ["\"0\"", "\"2\"", "\"99999999999\"", "W/\"2\""] {
+            send(path, body, stale).await.assert_problem(412);
+        }
+        let view = app.get(path, Some(&worker.access_token)).await;
+        assert_eq!(view.header("etag"), Some("\"1\""), "{path} changed by a refused PATCH");
+        // Weak and zero-padded forms name the same version.
+        send(path, body, "W/\"01\"").await.assert_status(200);
+        assert_eq!(app.get(path, Some(&worker.access_token)).await.header("etag"), Some("\"2\""));
+    }
+}
+
 both_backends!(
     malformed_bodies_get_problems_without_echo,
     validation_errors_name_their_fields,
@@ -144,4 +184,5 @@ both_backends!(
     bodies_up_to_256_kib_and_names_staff_can_trust,
     health_and_readiness,
     request_ids_reach_the_audit_trail,
+    if_match_is_an_etag_or_400,
 );
