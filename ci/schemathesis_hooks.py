@@ -45,6 +45,9 @@ ALLOWED_422 = {
     # tell apart (a broken IPv6 literal, an IPv4 part over 255, a port over 65535).
     "POST /api/v1/stations": {"sources[].url"},
     "PATCH /api/v1/stations/{id}": {"sources[].url"},
+    # A reporter account stays a reporter and a staff account stays staff (SPEC §14): which
+    # roles may be set depends on the stored one.
+    "PATCH /api/v1/users/{id}": {"role"},
 }
 
 # Names shown to staff refuse bidirectional-control and zero-width characters (SPEC §12.3); the
