@@ -5,7 +5,9 @@
 //! inside the write transaction of the change it records ([`crate::db::write_tx`]): the entry is
 //! committed with the change or not at all.
 
+pub mod checkpoint;
 pub mod handlers;
+pub mod merkle;
 pub mod rules;
 pub mod store;
 
