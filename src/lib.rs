@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod blobs;
 pub mod cases;
 pub mod cli;
 pub mod codes;
