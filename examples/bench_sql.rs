@@ -9,12 +9,11 @@
 //!
 //! `intake-pg` prints a pgbench script for `bench/intake.sh`: one transaction with the statements
 //! of one anonymous submission of BODY_FILE (default `bench/intake.json`), in the service's
-//! order: the reference check, the report, its key, its tactics, the audit lock, the head of the
-//! trail and the audit entry. The values stand in it as literals, as the service stored them
-//! when it took the submission once in a throwaway SQLite database, except those that differ
-//! from one submission to the next (ids, reference, receipt, key id, times, the audit chain),
-//! which the script makes itself. The audit trail must hold an entry before the run
-//! (`tipline audit verify` writes one).
+//! order: the reference check, the report, its key, its tactics and its audit event (which
+//! writers append without a lock; the sequencer orders events later). The values stand in it as
+//! literals, as the service stored them when it took the submission once in a throwaway SQLite
+//! database, except those that differ from one submission to the next (ids, reference, receipt,
+//! key id, times), which the script makes itself.
 //!
 //! `queue-select` prints the SELECT list of the staff queue (`tipline::triage::queue::query`)
 //! for `bench/queue.sh`.
@@ -26,9 +25,9 @@ use std::process::ExitCode;
 
 use diesel::prelude::*;
 
-use tipline::audit::{self, Action, Entry};
+use tipline::audit::{self, Action, NewEntry};
 use tipline::auth::Caller;
-use tipline::db::schema::{audit_log, reports};
+use tipline::db::schema::reports;
 use tipline::db::{connect, migrate, write_tx, Backend, DatabaseUrl, DbConn};
 use tipline::error::AppError;
 use tipline::http::RequestId;
@@ -89,25 +88,21 @@ fn intake_pg(body_file: &str) -> Result<String, String> {
         "SELECT v.id, v.ref, {check} AS taken FROM (SELECT gen_random_uuid() AS id, {REFERENCE} AS ref) AS v \\gset\n"
     );
     let mut statements = store::insert_sql(pg, &stored.row, &submission.key, &submission.tactics);
-    statements.extend(audit::store::record_sql(pg, &stored.entry));
+    statements.extend(audit::store::record_sql(pg, stored.entry.clone()));
     for debug in statements {
         let sql = stored.statement(&debug)?;
-        if sql.starts_with("SELECT") && sql.contains("FROM \"audit_log\"") {
-            script += &format!("{sql} \\gset head_\n\\set seq :head_seq + 1\n");
-        } else {
-            script += &format!("{sql};\n");
-        }
+        script += &format!("{sql};\n");
     }
     script += "COMMIT;\n";
     Ok(script)
 }
 
 /// The submission stored once by the service's own code, in a throwaway SQLite database: the
-/// report as stored (with its reference), its audit entry, and every value the service wrote.
+/// report as stored (with its reference), its audit event, and every value the service wrote.
 struct Stored {
     conn: SqliteConnection,
     row: ReportRow,
-    entry: Entry,
+    entry: NewEntry,
     /// Rows of each table already given to an INSERT.
     used: HashMap<String, i64>,
 }
@@ -118,14 +113,9 @@ impl Stored {
         let mut conn = connect(&url).map_err(|e| e.to_string())?;
         migrate(&mut conn).map_err(|e| e.to_string())?;
         let entry = Caller::Anonymous.audit(&RequestId(uuid::Uuid::new_v4().to_string()), Action::ReportCreate);
-        let row = write_tx(&mut conn, |conn| store_submission(conn, s.row.clone(), &s.key, &s.tactics, entry))
+        let row = write_tx(&mut conn, |conn| store_submission(conn, s.row.clone(), &s.key, &s.tactics, entry.clone()))
             .map_err(|e: AppError| e.to_string())?;
-        let DbConn::Sqlite(mut conn) = conn else { return Err("connect() was given a sqlite:// URL".into()) };
-        let entry = audit_log::table
-            .select(Entry::as_select())
-            .order(audit_log::seq.desc())
-            .first(&mut conn)
-            .map_err(|e| e.to_string())?;
+        let DbConn::Sqlite(conn) = conn else { return Err("connect() was given a sqlite:// URL".into()) };
         Ok(Stored { conn, row, entry, used: HashMap::new() })
     }
 
@@ -174,17 +164,12 @@ struct StoredRow {
 /// Values that must differ from one transaction to the next, by table and column.
 fn per_submission(table: &str, column: &str) -> Option<String> {
     let value = match (table, column) {
-        ("reports", "id") | ("report_keys" | "report_tactics", "report_id") | ("audit_log", "target_id") => ":id",
+        ("reports", "id") | ("report_keys" | "report_tactics", "report_id") | ("audit_pending", "target_id") => ":id",
         ("reports", "reference") => ":ref",
         ("reports", "receipt_hash") => "md5(random()::text) || md5(random()::text)",
-        ("reports", "created_at" | "updated_at") | ("report_keys", "created_at") | ("audit_log", "at") => NOW,
+        ("reports", "created_at" | "updated_at") | ("report_keys", "created_at") | ("audit_pending", "at") => NOW,
         ("report_keys", "key_id") => "substr(md5(random()::text), 1, 16)",
-        ("audit_log", "seq") => ":seq",
-        ("audit_log", "request_id") => "gen_random_uuid()::text",
-        ("audit_log", "prev_hash") => ":head_hash",
-        ("audit_log", "hash") => {
-            "encode(sha256(convert_to(:head_hash::text || :seq::text || :id::text, 'UTF8')), 'hex')"
-        }
+        ("audit_pending", "request_id") => "gen_random_uuid()::text",
         _ => return None,
     };
     Some(value.to_string())

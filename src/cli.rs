@@ -194,9 +194,11 @@ pub fn audit_verify(config: &Config) -> Result<bool, CliError> {
     })?;
     match result.first_bad_seq {
         None => println!(
-            "audit trail intact: {} entries, head {}",
+            "audit trail intact: {} entries, head {}, tree size {}, root {}",
             result.entries,
-            result.head_hash.as_deref().unwrap_or("-")
+            result.head_hash.as_deref().unwrap_or("-"),
+            result.tree_size,
+            result.root_hash
         ),
         Some(seq) => println!("audit trail BROKEN: first bad entry is seq {seq} (of {} entries)", result.entries),
     }

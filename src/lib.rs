@@ -98,6 +98,7 @@ pub fn open_database(config: &Config) -> Result<db::Pool, StartupError> {
 /// Serves until SIGTERM or SIGINT; in-flight requests finish first (actix's graceful shutdown).
 pub async fn serve(config: Config) -> Result<(), StartupError> {
     let pool = open_database(&config)?;
+    let sequencer = audit::sequencer::spawn(pool.clone())?;
     let state = web::Data::new(AppState::new(&config, pool));
     let server = HttpServer::new(move || app(state.clone()))
         .shutdown_timeout(30)
@@ -106,7 +107,9 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     for addr in server.addrs() {
         tracing::info!("listening on http://{addr}");
     }
-    server.run().await?;
+    let served = server.run().await;
+    sequencer.stop();
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

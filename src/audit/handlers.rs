@@ -65,7 +65,12 @@ fn parse(query: AuditQuery) -> Result<Filter, AppError> {
 pub async fn list(state: web::Data<AppState>, _: Admin, req: HttpRequest) -> Result<HttpResponse, AppError> {
     let filter = parse(http::query(&req)?)?;
     let limit = filter.limit;
-    let entries = db::run(&state.pool, move |conn| Ok(store::list(conn, &filter)?)).await?;
+    let entries = db::run(&state.pool, move |conn| {
+        // Every event committed before this request is listed.
+        store::sequence_all(conn)?;
+        Ok(store::list(conn, &filter)?)
+    })
+    .await?;
     let (entries, next_cursor) = cursor::paginate(entries, limit, |e| e.seq);
     Ok(HttpResponse::Ok().json(Page { items: entries, next_cursor }))
 }

@@ -75,18 +75,32 @@ impl Frontier {
         self.size
     }
 
+    /// The frontier of a tree of `size` leaves from its peaks, as [`peak_positions`] lists them;
+    /// `None` when their number does not fit the size.
+    pub fn from_peaks(size: u64, peaks: Vec<Hash>) -> Option<Self> {
+        (peaks.len() == size.count_ones() as usize).then_some(Frontier { size, peaks })
+    }
+
     pub fn push(&mut self, leaf: Hash) {
+        self.push_nodes(leaf);
+    }
+
+    /// Appends a leaf and returns the nodes it completes, as `(level, idx, hash)`: the leaf
+    /// itself at level 0, then each perfect subtree it closes (see [`Node`]).
+    pub fn push_nodes(&mut self, leaf: Hash) -> Vec<Node> {
+        let index = self.size;
         let mut node = leaf;
+        let mut nodes = vec![Node { level: 0, idx: index, hash: leaf }];
         // Each trailing one bit of the old size is a perfect subtree of the new leaf's height.
-        let mut merges = self.size.trailing_ones();
-        while merges > 0 {
+        for level in 1..=self.size.trailing_ones() {
             // The peaks hold one hash per set bit, so a trailing one has a peak to merge with.
             let Some(left) = self.peaks.pop() else { break };
             node = node_hash(&left, &node);
-            merges -= 1;
+            nodes.push(Node { level, idx: index >> level, hash: node });
         }
         self.peaks.push(node);
         self.size += 1;
+        nodes
     }
 
     /// `MTH` of everything pushed so far.
@@ -95,6 +109,29 @@ impl Frontier {
         let Some(last) = peaks.next() else { return empty_root() };
         peaks.fold(*last, |right, left| node_hash(left, &right))
     }
+}
+
+/// A complete subtree: the hash over leaves `idx * 2^level .. (idx + 1) * 2^level` (0-based,
+/// end excluded); level 0 is a leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Node {
+    pub level: u32,
+    pub idx: u64,
+    pub hash: Hash,
+}
+
+/// Where the peaks of a tree of `size` leaves are, as `(level, idx)`, the largest first: one
+/// complete subtree per set bit of `size`.
+pub fn peak_positions(size: u64) -> Vec<(u32, u64)> {
+    let mut offset = 0u64;
+    let mut out = Vec::new();
+    for level in (0..64u32).rev() {
+        if size >> level & 1 == 1 {
+            out.push((level, offset >> level));
+            offset += 1 << level;
+        }
+    }
+    out
 }
 
 /// The inclusion proof of leaf `index` in the tree of `size` leaves (RFC 9162 §2.1.3.1), or
@@ -269,6 +306,28 @@ mod tests {
             assert_eq!(frontier.size(), n as u64 + 1);
         }
         assert_eq!(hex::encode(empty_root()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+
+    #[test]
+    fn stored_nodes_rebuild_the_frontier() {
+        let leaves = numbered(45);
+        let mut frontier = Frontier::default();
+        let mut stored = std::collections::HashMap::new();
+        for (i, leaf) in leaves.iter().enumerate() {
+            for node in frontier.push_nodes(*leaf) {
+                let start = node.idx << node.level;
+                let end = start + (1 << node.level);
+                assert_eq!(node.hash, Leaves(&leaves).range(start, end), "node {node:?}");
+                assert!(stored.insert((node.level, node.idx), node.hash).is_none(), "made twice");
+            }
+            // From the stored peaks alone, the tree so far continues as if it had never stopped.
+            let size = i as u64 + 1;
+            let peaks = peak_positions(size).iter().map(|p| stored[p]).collect();
+            let rebuilt = Frontier::from_peaks(size, peaks);
+            assert_eq!(rebuilt.as_ref(), Some(&frontier));
+        }
+        assert_eq!(peak_positions(13), [(3, 0), (2, 2), (0, 12)]);
+        assert_eq!(Frontier::from_peaks(3, vec![[0; 32]]), None);
     }
 
     #[test]

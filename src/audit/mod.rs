@@ -1,18 +1,22 @@
-//! The audit trail: an append-only, hash-chained log (SPEC §8).
+//! The audit trail: an append-only, hash-chained log (SPEC §8) whose entries are also the leaves
+//! of a Merkle tree (SPEC §15).
 //!
 //! Each entry's `hash` is SHA-256 over the previous entry's hash and the entry's canonical form,
-//! so altering, removing or reordering any entry breaks every hash after it. [`record`] must run
-//! inside the write transaction of the change it records ([`crate::db::write_tx`]): the entry is
-//! committed with the change or not at all.
+//! so altering, removing or reordering any entry breaks every hash after it; the tree
+//! ([`merkle`]) lets a saved root prove later that history was only ever extended. [`record`]
+//! must run inside the write transaction of the change it records ([`crate::db::write_tx`]):
+//! the event is committed with the change or not at all. It takes no lock: the [`sequencer`]
+//! gives committed events their `seq`, their chain hash and their leaf, in batches.
 
 pub mod checkpoint;
 pub mod handlers;
 pub mod merkle;
 pub mod rules;
+pub mod sequencer;
 pub mod store;
 
 pub use rules::GENESIS_HASH;
-pub use store::{record, verify};
+pub use store::{record, sequence, sequence_all, verify};
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -178,4 +182,7 @@ pub struct Verification {
     pub entries: i64,
     pub head_hash: Option<String>,
     pub first_bad_seq: Option<i64>,
+    /// Leaves of the Merkle tree recomputed from the entries, and its root (SPEC §15).
+    pub tree_size: i64,
+    pub root_hash: String,
 }

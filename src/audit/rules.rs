@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use super::merkle::{self, Frontier, Hash};
 use super::{Entry, Verification};
 
 /// The `prev_hash` of the first entry.
@@ -33,33 +34,58 @@ impl Entry {
     }
 }
 
-/// The rules of the chain, kept apart from the database so they are unit-tested.
+impl Entry {
+    /// This entry's leaf in the Merkle tree: SHA-256(0x00 ‖ canonical bytes) (SPEC §15).
+    pub fn leaf_hash(&self) -> Hash {
+        merkle::leaf_hash(self.canonical().as_bytes())
+    }
+}
+
+/// The rules of the trail, kept apart from the database so they are unit-tested: the chain,
+/// and the Merkle tree recomputed from the entries against the one stored.
 #[derive(Default)]
 pub struct ChainChecker {
     entries: i64,
     last_hash: Option<String>,
     first_bad: Option<i64>,
+    tree: Frontier,
 }
 
 impl ChainChecker {
-    pub fn check(&mut self, entry: &Entry) {
+    /// Checks the next entry in `seq` order; `stored_leaf` is the tree's leaf for it, if any.
+    pub fn check(&mut self, entry: &Entry, stored_leaf: Option<Hash>) {
         self.entries += 1;
         let expected_seq = self.entries;
         let expected_prev = self.last_hash.as_deref().unwrap_or(GENESIS_HASH);
-        let intact =
-            entry.seq == expected_seq && entry.prev_hash == expected_prev && entry.compute_hash() == entry.hash;
+        let leaf = entry.leaf_hash();
+        let intact = entry.seq == expected_seq
+            && entry.prev_hash == expected_prev
+            && entry.compute_hash() == entry.hash
+            && stored_leaf == Some(leaf);
         if !intact && self.first_bad.is_none() {
             self.first_bad = Some(entry.seq);
         }
         self.last_hash = Some(entry.hash.clone());
+        self.tree.push(leaf);
     }
 
-    pub fn finish(self) -> Verification {
+    /// The outcome, given the stored tree's size and root (`None` when they cannot be read).
+    pub fn finish(self, stored_tree: Option<(u64, Hash)>) -> Verification {
+        let root = self.tree.root();
+        let tree_intact = stored_tree == Some((self.tree.size(), root));
+        let first_bad = match (self.first_bad, tree_intact) {
+            (Some(seq), _) => Some(seq),
+            // Every leaf matched but the stored tree does not end where the entries do.
+            (None, false) => Some(self.entries + 1),
+            (None, true) => None,
+        };
         Verification {
-            ok: self.first_bad.is_none(),
+            ok: first_bad.is_none(),
             entries: self.entries,
             head_hash: self.last_hash,
-            first_bad_seq: self.first_bad,
+            first_bad_seq: first_bad,
+            tree_size: self.tree.size() as i64,
+            root_hash: hex::encode(root),
         }
     }
 }
@@ -90,10 +116,20 @@ mod tests {
         out
     }
 
-    fn run(entries: &[Entry]) -> Verification {
+    /// Verifies `entries` against the tree the sequencer stored for `original`.
+    fn check_against(entries: &[Entry], original: &[Entry]) -> Verification {
+        let mut stored = Frontier::default();
+        original.iter().for_each(|e| stored.push(e.leaf_hash()));
         let mut checker = ChainChecker::default();
-        entries.iter().for_each(|e| checker.check(e));
-        checker.finish()
+        for entry in entries {
+            let leaf = usize::try_from(entry.seq - 1).ok().and_then(|i| original.get(i)).map(Entry::leaf_hash);
+            checker.check(entry, leaf);
+        }
+        checker.finish(Some((stored.size(), stored.root())))
+    }
+
+    fn run(entries: &[Entry]) -> Verification {
+        check_against(entries, &chain(5))
     }
 
     #[test]
@@ -103,6 +139,36 @@ mod tests {
         assert!(v.ok);
         assert_eq!(v.entries, 5);
         assert_eq!(v.head_hash.as_deref(), Some(entries[4].hash.as_str()));
+        assert_eq!(v.tree_size, 5);
+        let mut tree = Frontier::default();
+        entries.iter().for_each(|e| tree.push(e.leaf_hash()));
+        assert_eq!(v.root_hash, hex::encode(tree.root()));
+    }
+
+    #[test]
+    fn a_rewritten_and_rehashed_chain_does_not_match_the_tree() {
+        // Whoever can write to the database changes entry 2 and recomputes every hash after it:
+        // the chain alone is consistent again, the stored leaves are not.
+        let original = chain(5);
+        let mut forged = original.clone();
+        forged[1].details = r#"{"n":2}"#.into();
+        for i in 1..forged.len() {
+            forged[i].prev_hash = forged[i - 1].hash.clone();
+            forged[i].hash = forged[i].compute_hash();
+        }
+        assert_eq!(check_against(&forged, &forged).first_bad_seq, None, "the forgery is consistent in itself");
+        assert_eq!(check_against(&forged, &original).first_bad_seq, Some(2));
+    }
+
+    #[test]
+    fn a_trail_cut_short_of_its_tree_or_without_a_tree_fails() {
+        let original = chain(5);
+        let v = check_against(&original[..3], &original);
+        assert!(!v.ok);
+        assert_eq!(v.first_bad_seq, Some(4));
+        let mut checker = ChainChecker::default();
+        original.iter().for_each(|e| checker.check(e, Some(e.leaf_hash())));
+        assert!(!checker.finish(None).ok);
     }
 
     #[test]
@@ -124,6 +190,7 @@ mod tests {
         let mut entries = chain(4);
         entries[1].action = "forged".into();
         entries[1].hash = entries[1].compute_hash();
-        assert_eq!(run(&entries).first_bad_seq, Some(3));
+        // The chain breaks at 3; the stored leaf of 2 already no longer matches.
+        assert_eq!(run(&entries).first_bad_seq, Some(2));
     }
 }

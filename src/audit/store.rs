@@ -1,39 +1,50 @@
-//! Queries of the audit trail: appending, reading pages, walking the chain.
+//! Queries of the audit trail: appending events, sequencing them into the log and the Merkle
+//! tree (SPEC §15), reading pages, walking the whole trail.
+//!
+//! Writers only insert into `audit_pending`, inside their own transaction and without a lock,
+//! so audited writes commit in parallel. The sequencer ([`sequence`]) is one short transaction
+//! that, under a lock only sequencers and readers take, moves committed events into `audit_log`
+//! with the next `seq` and chain hash, deletes exactly the rows it moved, and adds the new
+//! leaves to `audit_tree`. Both happen in one commit, so an event is sequenced once or not yet,
+//! whatever process is killed when; and since a pass only sees committed events, `seq` follows
+//! the order in which events became visible.
 
 use chrono::NaiveDateTime;
 use diesel::dsl;
 use diesel::prelude::*;
 
+use super::merkle::{self, Frontier, Hash};
 use super::rules::{ChainChecker, GENESIS_HASH};
 use super::{Entry, NewEntry, Verification};
-use crate::db::schema::audit_log;
-use crate::db::{debug_sql, Backend, DbConn, Id};
+use crate::db::schema::{audit_log, audit_pending, audit_tree};
+use crate::db::{debug_sql, locks, write_tx, Backend, DbConn, Id};
 use crate::db_run;
 
-type Head =
-    dsl::Limit<dsl::Order<dsl::Select<audit_log::table, (audit_log::seq, audit_log::hash)>, dsl::Desc<audit_log::seq>>>;
+/// Events moved, and leaves added, per sequencer pass: one pass is one transaction, so this
+/// bounds how long it holds SQLite's write lock.
+const BATCH: i64 = 2000;
+/// Rows per INSERT or DELETE statement (SQLite allows 32 766 bound values per statement).
+const ROWS_PER_STATEMENT: usize = 500;
 
-/// The newest entry's seq and hash.
-fn head() -> Head {
-    audit_log::table.select((audit_log::seq, audit_log::hash)).order(audit_log::seq.desc()).limit(1)
+/// An event waiting for its place in the trail.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_pending)]
+struct Pending {
+    #[diesel(skip_insertion)]
+    id: i64,
+    at: NaiveDateTime,
+    actor_id: Option<Id>,
+    actor_role: Option<String>,
+    action: String,
+    target_type: Option<String>,
+    target_id: Option<String>,
+    details: String,
+    request_id: Option<String>,
 }
 
-fn insert(entry: &Entry) -> dsl::Values<dsl::insert_into<audit_log::table>, &Entry> {
-    diesel::insert_into(audit_log::table).values(entry)
-}
-
-/// Appends one entry. Call it inside [`crate::db::write_tx`] together with the change.
-pub fn record(conn: &mut DbConn, new: NewEntry) -> QueryResult<Entry> {
-    // Serialise appends: PostgreSQL takes a transaction-scoped advisory lock; SQLite already
-    // holds the database write lock since `BEGIN IMMEDIATE`.
-    crate::db::lock(conn, crate::db::locks::AUDIT_APPEND)?;
-    let head: Option<(i64, String)> = db_run!(conn: { head().get_result(conn).optional() })?;
-    let (seq, prev_hash) = match head {
-        Some((seq, hash)) => (seq + 1, hash),
-        None => (1, GENESIS_HASH.to_string()),
-    };
-    let mut entry = Entry {
-        seq,
+fn pending_of(new: NewEntry) -> Pending {
+    Pending {
+        id: 0,
         at: crate::db::now(),
         actor_id: new.actor.id,
         actor_role: new.actor.role,
@@ -42,27 +53,166 @@ pub fn record(conn: &mut DbConn, new: NewEntry) -> QueryResult<Entry> {
         target_id: new.target_id,
         details: new.details.to_string(),
         request_id: new.request_id,
-        prev_hash,
-        hash: String::new(),
-    };
-    entry.hash = entry.compute_hash();
-    db_run!(conn: { insert(&entry).execute(conn) })?;
-    Ok(entry)
+    }
 }
 
-/// The statements [`record`] runs to append `entry`, from the same query values, so that a
-/// benchmark baseline replays the service's own SQL and cannot drift from it
-/// (`examples/bench_sql.rs`).
-pub fn record_sql(backend: Backend, entry: &Entry) -> Vec<String> {
-    let mut sql: Vec<String> = crate::db::lock_sql(backend, crate::db::locks::AUDIT_APPEND).into_iter().collect();
-    sql.push(debug_sql(backend, &head()));
-    sql.push(debug_sql(backend, &insert(entry)));
-    sql
+fn insert(pending: &Pending) -> dsl::Values<dsl::insert_into<audit_pending::table>, &Pending> {
+    diesel::insert_into(audit_pending::table).values(pending)
 }
 
-/// Walks the whole chain in order and reports the first entry that does not check out.
+/// Appends one event. Call it inside [`crate::db::write_tx`] together with the change: the
+/// event is committed with the change or not at all. It takes no lock.
+pub fn record(conn: &mut DbConn, new: NewEntry) -> QueryResult<()> {
+    let pending = pending_of(new);
+    db_run!(conn: { insert(&pending).execute(conn) })?;
+    Ok(())
+}
+
+/// The statement [`record`] runs to append `new`, from the same query value, so that a benchmark
+/// can print the service's own SQL (`examples/bench_sql.rs`).
+pub fn record_sql(backend: Backend, new: NewEntry) -> Vec<String> {
+    vec![debug_sql(backend, &insert(&pending_of(new)))]
+}
+
+type Head =
+    dsl::Limit<dsl::Order<dsl::Select<audit_log::table, (audit_log::seq, audit_log::hash)>, dsl::Desc<audit_log::seq>>>;
+
+/// The newest sequenced entry's seq and hash.
+fn head() -> Head {
+    audit_log::table.select((audit_log::seq, audit_log::hash)).order(audit_log::seq.desc()).limit(1)
+}
+
+/// One pass of the sequencer: sequences up to a batch of committed events and adds up to a batch
+/// of entries to the tree. Returns how many of each; `(0, 0)` when there was nothing to do.
+pub fn sequence(conn: &mut DbConn) -> QueryResult<(usize, usize)> {
+    write_tx(conn, |conn| {
+        crate::db::lock(conn, locks::AUDIT_SEQUENCER)?;
+        let moved = move_pending(conn)?;
+        let integrated = integrate(conn)?;
+        Ok((moved, integrated))
+    })
+}
+
+/// Runs passes until every event committed so far is in the log and the tree. Readers of the
+/// trail call it first, so they see every event committed before they asked.
+pub fn sequence_all(conn: &mut DbConn) -> QueryResult<()> {
+    while sequence(conn)? != (0, 0) {}
+    Ok(())
+}
+
+fn move_pending(conn: &mut DbConn) -> QueryResult<usize> {
+    let pending: Vec<Pending> = db_run!(conn: {
+        audit_pending::table.select(Pending::as_select()).order(audit_pending::id.asc()).limit(BATCH).load(conn)
+    })?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let head: Option<(i64, String)> = db_run!(conn: { head().get_result(conn).optional() })?;
+    let (mut seq, mut prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
+    let mut entries = Vec::with_capacity(pending.len());
+    for event in &pending {
+        seq += 1;
+        let mut entry = Entry {
+            seq,
+            at: event.at,
+            actor_id: event.actor_id,
+            actor_role: event.actor_role.clone(),
+            action: event.action.clone(),
+            target_type: event.target_type.clone(),
+            target_id: event.target_id.clone(),
+            details: event.details.clone(),
+            request_id: event.request_id.clone(),
+            prev_hash,
+            hash: String::new(),
+        };
+        entry.hash = entry.compute_hash();
+        prev_hash = entry.hash.clone();
+        entries.push(entry);
+    }
+    for rows in entries.chunks(ROWS_PER_STATEMENT) {
+        db_run!(conn: { diesel::insert_into(audit_log::table).values(rows).execute(conn) })?;
+    }
+    // Exactly the rows read above: an event that committed since (with a lower or higher id)
+    // stays for the next pass.
+    let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
+    for ids in ids.chunks(ROWS_PER_STATEMENT) {
+        db_run!(conn: { diesel::delete(audit_pending::table.filter(audit_pending::id.eq_any(ids))).execute(conn) })?;
+    }
+    Ok(pending.len())
+}
+
+/// How many leaves the tree has.
+fn tree_size(conn: &mut DbConn) -> QueryResult<u64> {
+    let last: Option<i64> = db_run!(conn: {
+        audit_tree::table.filter(audit_tree::level.eq(0)).select(dsl::max(audit_tree::idx)).get_result(conn)
+    })?;
+    Ok(last.map_or(0, |idx| idx as u64 + 1))
+}
+
+/// The stored hash of each `(level, idx)`, in the order asked.
+fn nodes(conn: &mut DbConn, positions: &[(u32, u64)]) -> QueryResult<Vec<Hash>> {
+    let mut out = Vec::with_capacity(positions.len());
+    for &(level, idx) in positions {
+        let hash: String = db_run!(conn: {
+            audit_tree::table
+                .filter(audit_tree::level.eq(level as i16).and(audit_tree::idx.eq(idx as i64)))
+                .select(audit_tree::hash)
+                .first(conn)
+        })?;
+        out.push(parse_hash(&hash).ok_or(diesel::result::Error::NotFound)?);
+    }
+    Ok(out)
+}
+
+fn parse_hash(hex_text: &str) -> Option<Hash> {
+    hex::decode(hex_text).ok()?.try_into().ok()
+}
+
+/// The tree's size and right edge, read from its stored peaks.
+fn frontier(conn: &mut DbConn) -> QueryResult<Frontier> {
+    let size = tree_size(conn)?;
+    let peaks = nodes(conn, &merkle::peak_positions(size))?;
+    Frontier::from_peaks(size, peaks).ok_or(diesel::result::Error::NotFound)
+}
+
+/// Adds the entries of `audit_log` the tree does not hold yet (after a pass of [`move_pending`],
+/// or the entries written before the tree existed), a batch at a time.
+fn integrate(conn: &mut DbConn) -> QueryResult<usize> {
+    let mut frontier = frontier(conn)?;
+    let entries: Vec<Entry> = db_run!(conn: {
+        audit_log::table
+            .select(Entry::as_select())
+            .filter(audit_log::seq.gt(frontier.size() as i64))
+            .order(audit_log::seq.asc())
+            .limit(BATCH)
+            .load(conn)
+    })?;
+    let mut rows = Vec::new();
+    for entry in &entries {
+        // seq is gap-free, so leaf `seq - 1` is this entry; a gap stops the tree where it is
+        // and `verify` names it.
+        if entry.seq as u64 != frontier.size() + 1 {
+            break;
+        }
+        for node in frontier.push_nodes(entry.leaf_hash()) {
+            rows.push((
+                audit_tree::level.eq(node.level as i16),
+                audit_tree::idx.eq(node.idx as i64),
+                audit_tree::hash.eq(hex::encode(node.hash)),
+            ));
+        }
+    }
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        db_run!(conn: { diesel::insert_into(audit_tree::table).values(chunk).execute(conn) })?;
+    }
+    Ok(entries.len())
+}
+
+/// Sequences what is pending, then walks the whole trail in order: the chain, each entry's leaf
+/// against the stored tree, and the stored tree's root against the one recomputed.
 pub fn verify(conn: &mut DbConn) -> QueryResult<Verification> {
-    const PAGE: i64 = 1000;
+    const PAGE: i64 = 5000;
+    sequence_all(conn)?;
     let mut checker = ChainChecker::default();
     let mut after = 0i64;
     loop {
@@ -75,15 +225,25 @@ pub fn verify(conn: &mut DbConn) -> QueryResult<Verification> {
                 .load(conn)
         })?;
         let Some(last) = page.last() else { break };
+        let leaves: Vec<(i64, String)> = db_run!(conn: {
+            audit_tree::table
+                .filter(audit_tree::level.eq(0).and(audit_tree::idx.ge(after)).and(audit_tree::idx.lt(last.seq)))
+                .select((audit_tree::idx, audit_tree::hash))
+                .order(audit_tree::idx.asc())
+                .load(conn)
+        })?;
+        let mut leaves = leaves.into_iter().peekable();
         after = last.seq;
         for entry in &page {
-            checker.check(entry);
+            let stored = leaves.next_if(|(idx, _)| *idx == entry.seq - 1).and_then(|(_, hash)| parse_hash(&hash));
+            checker.check(entry, stored);
         }
         if (page.len() as i64) < PAGE {
             break;
         }
     }
-    Ok(checker.finish())
+    let stored = frontier(conn).ok().map(|f| (f.size(), f.root()));
+    Ok(checker.finish(stored))
 }
 
 /// What `GET /api/v1/audit` asks for.

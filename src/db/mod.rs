@@ -245,8 +245,8 @@ where
 /// Advisory lock keys. Login throttling also locks per key, with values taken from the key
 /// itself (`auth::store::throttle_for_update`); a collision with these would only serialise more.
 pub mod locks {
-    /// Appending to the audit chain.
-    pub const AUDIT_APPEND: i64 = 0x5449_504c_0001;
+    /// Sequencing audit events into the log and the tree (one sequencer at a time).
+    pub const AUDIT_SEQUENCER: i64 = 0x5449_504c_0001;
     /// Changing an account's role or active flag (the last-admin rule).
     pub const ADMIN_ROLES: i64 = 0x5449_504c_0002;
 }

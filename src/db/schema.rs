@@ -250,12 +250,39 @@ diesel::joinable!(reports -> stations (station_id));
 diesel::joinable!(report_tactics -> reports (report_id));
 diesel::joinable!(report_messages -> reports (report_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    audit_pending (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor_id -> Nullable<DbUuid>,
+        actor_role -> Nullable<Text>,
+        action -> Text,
+        target_type -> Nullable<Text>,
+        target_id -> Nullable<Text>,
+        details -> Text,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_tree (level, idx) {
+        level -> SmallInt,
+        idx -> BigInt,
+        hash -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
     refresh_tokens,
     login_throttle,
     audit_log,
+    audit_pending,
+    audit_tree,
     stations,
     reports,
     report_keys,

@@ -95,6 +95,7 @@ async fn a_copy_of_the_database_names_no_reporter_and_holds_no_staff_text(app: T
     // Nothing stored with the report or its thread, and no audit entry, names the account.
     let mut pooled = app.conn();
     let conn: &mut db::DbConn = &mut pooled;
+    tipline::audit::sequence_all(conn).expect("sequence the audit trail");
     for (table, column) in [
         ("reports", "reporter_id"),
         ("reports", "submitted_by"),
@@ -211,7 +212,14 @@ async fn older_accounts_and_reports_are_upgraded(app: TestApp) {
         db
     };
     let mut conn = db.connect();
-    conn.revert_last_migration(db::migrations_for(&conn)).expect("back to before SPEC §14");
+    // Nothing pending is lost with the tables of later migrations.
+    tipline::audit::sequence_all(&mut conn).expect("sequence the audit trail");
+    loop {
+        let reverted = conn.revert_last_migration(db::migrations_for(&conn)).expect("back to before SPEC §14");
+        if reverted.to_string().replace('-', "").starts_with("20261201000004") {
+            break;
+        }
+    }
     let id = &reporter.id;
     conn.batch_execute(&format!(
         "UPDATE users SET email = 'older@example.org' WHERE id = '{id}';

@@ -1,4 +1,4 @@
-//! SPEC §8: the hash-chained, append-only audit trail.
+//! SPEC §8 and §15: the hash-chained, append-only audit trail, its sequencer and Merkle tree.
 
 use diesel::connection::SimpleConnection;
 use serde_json::json;
@@ -74,6 +74,7 @@ fn record_one(conn: &mut db::DbConn, n: usize) {
 async fn the_trail_rejects_update_delete_and_truncate(app: TestApp) {
     let mut conn = app.db.connect();
     record_one(&mut conn, 1);
+    audit::sequence_all(&mut conn).expect("sequence");
     let attempts = ["UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log"];
     for sql in attempts {
         let err = conn.batch_execute(sql).expect_err(sql);
@@ -159,6 +160,130 @@ async fn cli_verify_exits_zero_on_an_intact_chain(app: TestApp) {
     assert_eq!(entry.actor_role.as_deref(), Some("system"));
 }
 
+/// Writers and two sequencers at once (as two instances on one database would run them): every
+/// event is sequenced exactly once, `seq` has no gap, and the tree holds one leaf per entry.
+async fn concurrent_writers_and_sequencers_sequence_every_event_once(app: TestApp) {
+    const WRITERS: usize = 4;
+    const EACH: usize = 25;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sequencers: Vec<_> = (0..2)
+        .map(|_| {
+            let (pool, done) = (app.pool.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut conn = pool.get().expect("connection");
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    audit::sequence(&mut conn).expect("sequencer pass");
+                }
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let pool = app.pool.clone();
+            std::thread::spawn(move || {
+                let mut conn = pool.get().expect("connection");
+                for i in 0..EACH {
+                    record_one(&mut conn, w * EACH + i);
+                }
+            })
+        })
+        .collect();
+    for thread in writers {
+        thread.join().expect("writer thread");
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    for thread in sequencers {
+        thread.join().expect("sequencer thread");
+    }
+    let entries = app.audit("stations.import");
+    assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=(WRITERS * EACH) as i64).collect::<Vec<_>>());
+    let mut ns: Vec<u64> = entries.iter().map(|e| TestApp::details(e)["n"].as_u64().unwrap()).collect();
+    ns.sort_unstable();
+    assert_eq!(ns, (0..(WRITERS * EACH) as u64).collect::<Vec<_>>(), "each event once");
+    let result = audit::verify(&mut app.db.connect()).unwrap();
+    assert!(result.ok, "{result:?}");
+    assert_eq!(result.tree_size, (WRITERS * EACH) as i64);
+    let mut conn = app.db.connect();
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM audit_pending"), 0);
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM audit_tree WHERE level = 0"), (WRITERS * EACH) as i64);
+}
+
+/// Someone who can write to the database rewrites an entry and re-hashes the chain after it:
+/// the chain is consistent again, but the stored tree's leaves are not, and verify says where.
+async fn a_rewritten_and_rehashed_history_is_found(app: TestApp) {
+    let mut conn = app.db.connect();
+    for n in 0..6 {
+        record_one(&mut conn, n);
+    }
+    let entries = app.audit("stations.import");
+    let target = entries[2].seq;
+    // The forger's own chain from the target on, computed as the service would.
+    let mut forged = entries.clone();
+    forged[2].details = r#"{"n":99}"#.into();
+    for i in 2..forged.len() {
+        forged[i].prev_hash = forged[i - 1].hash.clone();
+        forged[i].hash = forged[i].compute_hash();
+    }
+    let updates: String = forged[2..]
+        .iter()
+        .map(|e| {
+            format!(
+                "UPDATE audit_log SET details = '{}', prev_hash = '{}', hash = '{}' WHERE seq = {};",
+                e.details, e.prev_hash, e.hash, e.seq
+            )
+        })
+        .collect();
+    // Hashes are unique: move the rewritten rows out of the way first.
+    let tamper = match app.backend() {
+        Backend::Postgres => format!(
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update; \
+             UPDATE audit_log SET hash = 'x' || seq WHERE seq >= {target}; {updates} \
+             ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update;"
+        ),
+        Backend::Sqlite => format!(
+            "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET hash = 'x' || seq WHERE seq >= {target}; {updates}"
+        ),
+    };
+    conn.batch_execute(&tamper).expect("tamper");
+    let mut own_tree = tipline::audit::merkle::Frontier::default();
+    let mut chain_only = tipline::audit::rules::ChainChecker::default();
+    for entry in &forged {
+        own_tree.push(entry.leaf_hash());
+        chain_only.check(entry, Some(entry.leaf_hash()));
+    }
+    assert!(chain_only.finish(Some((own_tree.size(), own_tree.root()))).ok, "the forgery is consistent in itself");
+    let result = audit::verify(&mut conn).unwrap();
+    assert!(!result.ok);
+    assert_eq!(result.first_bad_seq, Some(target));
+}
+
+async fn the_tree_rejects_update_and_delete(app: TestApp) {
+    let mut conn = app.db.connect();
+    record_one(&mut conn, 1);
+    audit::sequence_all(&mut conn).expect("sequence");
+    for sql in ["UPDATE audit_tree SET hash = 'x'", "DELETE FROM audit_tree"] {
+        let err = conn.batch_execute(sql).expect_err(sql);
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    assert!(audit::verify(&mut conn).unwrap().ok);
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn count(conn: &mut db::DbConn, sql: &str) -> i64 {
+    use diesel::RunQueryDsl;
+    let rows: Vec<Count> = match conn {
+        db::DbConn::Pg(c) => diesel::sql_query(sql).load(c),
+        db::DbConn::Sqlite(c) => diesel::sql_query(sql).load(c),
+    }
+    .expect("count");
+    rows[0].n
+}
+
 both_backends!(
     list_filters_and_pages_newest_first,
     verify_reports_an_intact_chain_and_is_audited,
@@ -166,4 +291,7 @@ both_backends!(
     fifty_concurrent_writers_leave_a_gap_free_chain,
     an_entry_altered_behind_the_triggers_is_found,
     cli_verify_exits_zero_on_an_intact_chain,
+    concurrent_writers_and_sequencers_sequence_every_event_once,
+    a_rewritten_and_rehashed_history_is_found,
+    the_tree_rejects_update_and_delete,
 );

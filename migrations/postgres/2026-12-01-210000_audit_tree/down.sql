@@ -1,0 +1,2 @@
+DROP TABLE audit_tree;
+DROP TABLE audit_pending;
