@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use crate::audit::checkpoint::{Checkpoint, NoteVerifier};
 use crate::audit::{self, Action, Context};
 use crate::config::Config;
 use crate::db::{self, write_tx};
@@ -20,6 +21,8 @@ Configuration (environment variables; a .env file in the working folder is read 
   TIPLINE_DATA_DIR            folder for the SQLite file and generated secrets [default: data]
   TIPLINE_JWT_SECRET          token signing secret, >= 32 bytes  [default: generated into DATA_DIR/jwt_secret]
   TIPLINE_DATA_KEY            master key for data at rest, >= 32 bytes [default: generated into DATA_DIR/data_key]
+  TIPLINE_AUDIT_SIGNING_KEY   seeds the audit checkpoints' Ed25519 key, >= 32 bytes [default: generated into DATA_DIR/audit_signing_key]
+  TIPLINE_AUDIT_LOG_NAME      the audit log's name in checkpoints       [default: tipline.invalid/audit]
   TIPLINE_ALLOW_REGISTRATION  reporters may create accounts (true/false) [default: true]
   TIPLINE_HSTS                send Strict-Transport-Security (true/false; only behind TLS) [default: false]
   TIPLINE_DB_POOL_SIZE        database connections, 1..=256              [default: 16]
@@ -87,8 +90,18 @@ pub enum StationsCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
-    /// Verify the hash chain: exit 0 when intact, 1 when broken (naming the first bad seq).
-    Verify,
+    /// Verify the hash chain and the Merkle tree: exit 0 when intact, 1 when broken (naming the
+    /// first bad seq) or when the trail no longer extends the checkpoint given.
+    Verify {
+        /// A signed checkpoint saved earlier (from `tipline audit checkpoint` or
+        /// GET /api/v1/audit/checkpoint): the trail must still extend it.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<std::path::PathBuf>,
+    },
+    /// Print the latest signed checkpoint of the audit tree (C2SP tlog-checkpoint note).
+    Checkpoint,
+    /// Print the verifier key of the checkpoints (C2SP signed-note verifier key).
+    PublicKey,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,16 +193,35 @@ pub fn admin_create(config: &Config, email: &str, password_stdin: bool, display_
     Ok(())
 }
 
-/// Returns whether the chain is intact.
-pub fn audit_verify(config: &Config) -> Result<bool, CliError> {
+/// Returns whether the trail is intact (and extends `checkpoint`, when one is given).
+pub fn audit_verify(config: &Config, checkpoint: Option<&std::path::Path>) -> Result<bool, CliError> {
+    let saved = match checkpoint {
+        None => None,
+        Some(path) => {
+            let note = std::fs::read_to_string(path)
+                .map_err(|e| CliError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+            let verifier = NoteVerifier::parse(&config.audit_signer.verifier_key())
+                .map_err(|e| CliError::Failed(format!("verifier key: {e}")))?;
+            let saved = Checkpoint::open(&note, &verifier).map_err(|e| {
+                CliError::Invalid(format!("{}: not a checkpoint signed by this log's key: {e}", path.display()))
+            })?;
+            Some(saved)
+        }
+    };
     let pool = crate::open_database(config)?;
     let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
-    let result = audit::verify(&mut conn).map_err(AppError::from)?;
+    let result =
+        audit::store::verify_against(&mut conn, saved.as_ref().map(|c| (c.size, c.root))).map_err(AppError::from)?;
+    let extends = result.extends_checkpoint.unwrap_or(true);
     write_tx(&mut conn, |conn| {
-        let entry = Context::system().entry(Action::AuditVerify).details(json!({
+        let mut details = json!({
             "ok": result.ok, "entries": result.entries, "first_bad_seq": result.first_bad_seq, "via": "cli"
-        }));
-        audit::record(conn, entry)?;
+        });
+        if let Some(saved) = &saved {
+            details["checkpoint_size"] = json!(saved.size);
+            details["extends_checkpoint"] = json!(extends);
+        }
+        audit::record(conn, Context::system().entry(Action::AuditVerify).details(details))?;
         Ok::<_, AppError>(())
     })?;
     match result.first_bad_seq {
@@ -202,7 +234,36 @@ pub fn audit_verify(config: &Config) -> Result<bool, CliError> {
         ),
         Some(seq) => println!("audit trail BROKEN: first bad entry is seq {seq} (of {} entries)", result.entries),
     }
-    Ok(result.ok)
+    if let Some(saved) = &saved {
+        if extends {
+            println!("it extends the checkpoint of size {}", saved.size);
+        } else {
+            println!(
+                "audit trail BROKEN: it does not extend the checkpoint of size {} (truncated or rewritten)",
+                saved.size
+            );
+        }
+    }
+    Ok(result.ok && extends)
+}
+
+/// Prints the latest signed checkpoint, after sequencing what is pending.
+pub fn audit_checkpoint(config: &Config) -> Result<(), CliError> {
+    let pool = crate::open_database(config)?;
+    let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
+    audit::sequence_all(&mut conn).map_err(AppError::from)?;
+    let (size, root) = audit::store::tree_head(&mut conn).map_err(AppError::from)?;
+    let signer = &config.audit_signer;
+    let note = Checkpoint { origin: signer.name().to_string(), size, root }
+        .sign(signer)
+        .map_err(|e| CliError::Failed(format!("signing: {e}")))?;
+    print!("{note}");
+    Ok(())
+}
+
+/// Prints the checkpoints' verifier key.
+pub fn audit_public_key(config: &Config) {
+    println!("{}", config.audit_signer.verifier_key());
 }
 
 pub fn stations_import(config: &Config, file: &std::path::Path) -> Result<(), CliError> {

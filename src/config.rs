@@ -45,6 +45,9 @@ pub struct Config {
     pub hsts: bool,
     /// Database connections in the pool.
     pub db_pool_size: u32,
+    /// Signs the audit tree's checkpoints (SPEC §15), under the log's name: a key kept outside
+    /// the database.
+    pub audit_signer: std::sync::Arc<crate::audit::checkpoint::NoteSigner>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,8 +96,36 @@ impl Config {
         }
         let jwt_secret = secret(&lookup, "TIPLINE_JWT_SECRET", &data_dir, "jwt_secret")?;
         let data_key = secret(&lookup, "TIPLINE_DATA_KEY", &data_dir, "data_key")?;
-        Ok(Config { database_url, bind, data_dir, jwt_secret, data_key, allow_registration, hsts, db_pool_size })
+        let audit_signer = audit_signer(&lookup, &data_dir)?;
+        Ok(Config {
+            database_url,
+            bind,
+            data_dir,
+            jwt_secret,
+            data_key,
+            allow_registration,
+            hsts,
+            db_pool_size,
+            audit_signer,
+        })
     }
+}
+
+/// The checkpoint signer: an Ed25519 key derived from `TIPLINE_AUDIT_SIGNING_KEY` (else a secret
+/// generated into the data folder), named `TIPLINE_AUDIT_LOG_NAME`.
+fn audit_signer(
+    lookup: &impl Fn(&str) -> Option<String>,
+    data_dir: &Path,
+) -> Result<std::sync::Arc<crate::audit::checkpoint::NoteSigner>, ConfigError> {
+    let secret = secret(lookup, "TIPLINE_AUDIT_SIGNING_KEY", data_dir, "audit_signing_key")?;
+    let seed = Zeroizing::new(crate::crypto::derive_key(secret.expose(), "audit-checkpoint-signing"));
+    let name = lookup("TIPLINE_AUDIT_LOG_NAME").unwrap_or_else(|| "tipline.invalid/audit".into());
+    let signer = crate::audit::checkpoint::NoteSigner::new(&name, &seed).map_err(|_| {
+        ConfigError(
+            "TIPLINE_AUDIT_LOG_NAME: expected a name without spaces or '+', e.g. tipline.example.org/audit".into(),
+        )
+    })?;
+    Ok(std::sync::Arc::new(signer))
 }
 
 fn parse_bool(value: &str) -> Option<bool> {

@@ -41,11 +41,18 @@ fn main() -> ExitCode {
         }
         Command::Admin { command: AdminCommand::Unlock { email } } => cli::admin_unlock(&config, &email),
         Command::Stations { command: StationsCommand::Import { file } } => cli::stations_import(&config, &file),
-        Command::Audit { command: AuditCommand::Verify } => match cli::audit_verify(&config) {
-            Ok(true) => Ok(()),
-            Ok(false) => return ExitCode::from(1),
-            Err(err) => Err(err),
-        },
+        Command::Audit { command: AuditCommand::Checkpoint } => cli::audit_checkpoint(&config),
+        Command::Audit { command: AuditCommand::PublicKey } => {
+            cli::audit_public_key(&config);
+            Ok(())
+        }
+        Command::Audit { command: AuditCommand::Verify { checkpoint } } => {
+            match cli::audit_verify(&config, checkpoint.as_deref()) {
+                Ok(true) => Ok(()),
+                Ok(false) => return ExitCode::from(1),
+                Err(err) => Err(err),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

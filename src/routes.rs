@@ -52,6 +52,10 @@ fn register(r: &mut Router) {
 
     r.get("/api/v1/audit", audit::handlers::list);
     r.get("/api/v1/audit/verify", audit::handlers::verify);
+    r.get("/api/v1/audit/checkpoint", audit::handlers::checkpoint);
+    r.get("/api/v1/audit/public-key", audit::handlers::public_key);
+    r.get("/api/v1/audit/entries/{seq}/proof", audit::handlers::inclusion_proof);
+    r.get("/api/v1/audit/consistency", audit::handlers::consistency_proof);
 }
 
 #[derive(Default)]

@@ -24,6 +24,8 @@ pub struct AppState {
     pub login_key: [u8; 32],
     /// Keys a report's owner tag (SPEC §14.2).
     pub owner_key: [u8; 32],
+    /// Signs the audit tree's checkpoints (SPEC §15).
+    pub audit_signer: std::sync::Arc<crate::audit::checkpoint::NoteSigner>,
 }
 
 impl AppState {
@@ -39,6 +41,7 @@ impl AppState {
             receipt_key: crate::crypto::derive_key(config.data_key.expose(), "receipt"),
             login_key: login_key(config),
             owner_key: owner_key(config),
+            audit_signer: config.audit_signer.clone(),
         }
     }
 }

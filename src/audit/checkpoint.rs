@@ -38,7 +38,7 @@ pub enum NoteError {
 
 /// A key name: non-empty, with no whitespace and no `+` (which separates a verifier key's parts).
 fn check_name(name: &str) -> Result<(), NoteError> {
-    if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c == '+') {
+    if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '+') {
         return Err(NoteError::BadName);
     }
     Ok(())
@@ -61,7 +61,17 @@ pub struct NoteSigner {
     id: u32,
 }
 
+impl std::fmt::Debug for NoteSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NoteSigner({})", self.verifier_key())
+    }
+}
+
 impl NoteSigner {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The key of the 32-byte Ed25519 seed `seed`.
     pub fn new(name: &str, seed: &[u8; 32]) -> Result<Self, NoteError> {
         check_name(name)?;

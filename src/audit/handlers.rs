@@ -1,10 +1,12 @@
-//! `GET /api/v1/audit` and `GET /api/v1/audit/verify` (admins only).
+//! `GET /api/v1/audit`, `/verify`, `/checkpoint`, `/public-key`, `/entries/{seq}/proof` and
+//! `/consistency` (admins only).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::checkpoint::Checkpoint;
 use super::store::{self, Filter};
 use super::Action;
 use crate::auth::Admin;
@@ -89,4 +91,113 @@ pub async fn verify(state: web::Data<AppState>, Admin(admin): Admin, rid: Reques
     })
     .await?;
     Ok(HttpResponse::Ok().json(result))
+}
+
+/// The tree's current size and root, after sequencing what is pending.
+fn current_tree(conn: &mut db::DbConn) -> Result<(u64, super::merkle::Hash), AppError> {
+    store::sequence_all(conn)?;
+    Ok(store::tree_head(conn)?)
+}
+
+fn text_plain(body: String) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(body)
+}
+
+/// `GET /api/v1/audit/checkpoint`: the tree's latest size and root, signed (SPEC §15).
+pub async fn checkpoint(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, AppError> {
+    let (size, root) = db::run(&state.pool, current_tree).await?;
+    let signer = &state.audit_signer;
+    let note = Checkpoint { origin: signer.name().to_string(), size, root }
+        .sign(signer)
+        .map_err(|_| AppError::internal("checkpoint signing failed"))?;
+    Ok(text_plain(note))
+}
+
+/// `GET /api/v1/audit/public-key`: the verifier key of the checkpoints.
+pub async fn public_key(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, AppError> {
+    Ok(text_plain(format!("{}\n", state.audit_signer.verifier_key())))
+}
+
+#[derive(Deserialize)]
+pub struct SizeQuery {
+    size: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ConsistencyQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn tree_size(text: &str) -> Result<u64, &'static str> {
+    text.parse::<u64>().ok().filter(|n| (1..=i64::MAX as u64).contains(n)).ok_or("must be a whole number from 1")
+}
+
+fn hexes(hashes: &[super::merkle::Hash]) -> Vec<String> {
+    hashes.iter().map(hex::encode).collect()
+}
+
+/// `GET /api/v1/audit/entries/{seq}/proof?size=N`: the inclusion proof of an entry in the tree
+/// of its first `size` leaves (default: the current tree) (RFC 9162 §2.1.3).
+pub async fn inclusion_proof(
+    state: web::Data<AppState>,
+    _: Admin,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let query: SizeQuery = http::query(&req)?;
+    let mut errors = Vec::new();
+    let size = param(&mut errors, "size", query.size, tree_size);
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    let seq = path.parse::<u64>().ok().filter(|s| *s >= 1 && *s <= i64::MAX as u64).ok_or(AppError::NotFound)?;
+    let body = db::run(&state.pool, move |conn| {
+        let (current, _) = current_tree(conn)?;
+        if seq > current {
+            return Err(AppError::NotFound);
+        }
+        let size = size.unwrap_or(current);
+        if size < seq || size > current {
+            return Err(AppError::invalid("size", "must be at least the entry's seq and at most the tree's size"));
+        }
+        let leaf_hash = store::leaf(conn, seq - 1)?;
+        let proof = store::inclusion(conn, seq - 1, size)?;
+        Ok(json!({"seq": seq, "tree_size": size, "leaf_hash": hex::encode(leaf_hash), "proof": hexes(&proof)}))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `GET /api/v1/audit/consistency?from=M&to=N`: the proof that the tree of `M` leaves is a prefix
+/// of the tree of `N` (default: the current tree) (RFC 9162 §2.1.4).
+pub async fn consistency_proof(
+    state: web::Data<AppState>,
+    _: Admin,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let query: ConsistencyQuery = http::query(&req)?;
+    let mut errors = Vec::new();
+    let from = param(&mut errors, "from", query.from, tree_size);
+    let to = param(&mut errors, "to", query.to, tree_size);
+    if from.is_none() && !errors.iter().any(|e| e.field == "from") {
+        errors.push(crate::error::FieldError::new("from", "is required"));
+    }
+    let (Some(from), true) = (from, errors.is_empty()) else {
+        return Err(AppError::Validation(errors));
+    };
+    let body = db::run(&state.pool, move |conn| {
+        let (current, _) = current_tree(conn)?;
+        let to = to.unwrap_or(current);
+        if to > current {
+            return Err(AppError::invalid("to", "must be at most the tree's size"));
+        }
+        if from > to {
+            return Err(AppError::invalid("from", "must be at most to"));
+        }
+        let proof = store::consistency(conn, from, to)?;
+        Ok(json!({"from": from, "to": to, "proof": hexes(&proof)}))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
 }

@@ -105,9 +105,7 @@ impl Frontier {
 
     /// `MTH` of everything pushed so far.
     pub fn root(&self) -> Hash {
-        let mut peaks = self.peaks.iter().rev();
-        let Some(last) = peaks.next() else { return empty_root() };
-        peaks.fold(*last, |right, left| node_hash(left, &right))
+        fold_peaks(&self.peaks)
     }
 }
 
@@ -134,9 +132,22 @@ pub fn peak_positions(size: u64) -> Vec<(u32, u64)> {
     out
 }
 
+/// The stored nodes whose hashes make `MTH(D[start:end])`, the largest first, for the ranges
+/// RFC 9162's recursion asks about (`start` a multiple of a power of two at least `end - start`).
+pub fn range_positions(start: u64, end: u64) -> Vec<(u32, u64)> {
+    peak_positions(end - start).into_iter().map(|(level, idx)| (level, idx + (start >> level))).collect()
+}
+
+/// The root over peaks listed the largest first.
+pub fn fold_peaks(peaks: &[Hash]) -> Hash {
+    let mut peaks = peaks.iter().rev();
+    let Some(last) = peaks.next() else { return empty_root() };
+    peaks.fold(*last, |right, left| node_hash(left, &right))
+}
+
 /// The inclusion proof of leaf `index` in the tree of `size` leaves (RFC 9162 §2.1.3.1), or
 /// `None` when `index >= size`.
-pub fn inclusion_proof(tree: &impl Tree, index: u64, size: u64) -> Option<Vec<Hash>> {
+pub fn inclusion_proof(tree: &(impl Tree + ?Sized), index: u64, size: u64) -> Option<Vec<Hash>> {
     if index >= size {
         return None;
     }
@@ -146,7 +157,7 @@ pub fn inclusion_proof(tree: &impl Tree, index: u64, size: u64) -> Option<Vec<Ha
 }
 
 /// `PATH(m, D[start:end])`, appending the deepest hash first.
-fn path(tree: &impl Tree, m: u64, start: u64, end: u64, out: &mut Vec<Hash>) {
+fn path(tree: &(impl Tree + ?Sized), m: u64, start: u64, end: u64, out: &mut Vec<Hash>) {
     let n = end - start;
     if n <= 1 {
         return;
@@ -163,7 +174,7 @@ fn path(tree: &impl Tree, m: u64, start: u64, end: u64, out: &mut Vec<Hash>) {
 
 /// The consistency proof between the trees of `old` and `new` leaves (RFC 9162 §2.1.4.1), or
 /// `None` unless `0 < old <= new`. Equal sizes have an empty proof.
-pub fn consistency_proof(tree: &impl Tree, old: u64, new: u64) -> Option<Vec<Hash>> {
+pub fn consistency_proof(tree: &(impl Tree + ?Sized), old: u64, new: u64) -> Option<Vec<Hash>> {
     if old == 0 || old > new {
         return None;
     }
@@ -173,7 +184,7 @@ pub fn consistency_proof(tree: &impl Tree, old: u64, new: u64) -> Option<Vec<Has
 }
 
 /// `SUBPROOF(m, D[start:end], b)`.
-fn subproof(tree: &impl Tree, m: u64, start: u64, end: u64, whole: bool, out: &mut Vec<Hash>) {
+fn subproof(tree: &(impl Tree + ?Sized), m: u64, start: u64, end: u64, whole: bool, out: &mut Vec<Hash>) {
     let n = end - start;
     if m == n {
         if !whole {
@@ -327,6 +338,22 @@ mod tests {
             assert_eq!(rebuilt.as_ref(), Some(&frontier));
         }
         assert_eq!(peak_positions(13), [(3, 0), (2, 2), (0, 12)]);
+        // Every range the proofs of a 45-leaf tree ask for is made of stored nodes.
+        struct Check<'a>(&'a std::collections::HashMap<(u32, u64), Hash>, &'a [Hash]);
+        impl Tree for Check<'_> {
+            fn range(&self, start: u64, end: u64) -> Hash {
+                let peaks: Vec<Hash> = range_positions(start, end).iter().map(|p| self.0[p]).collect();
+                assert_eq!(fold_peaks(&peaks), Leaves(self.1).range(start, end), "{start}..{end}");
+                fold_peaks(&peaks)
+            }
+        }
+        let check = Check(&stored, &leaves);
+        for size in 1..=45 {
+            for m in 0..size {
+                inclusion_proof(&check, m, size);
+                consistency_proof(&check, m + 1, size);
+            }
+        }
         assert_eq!(Frontier::from_peaks(3, vec![[0; 32]]), None);
     }
 

@@ -185,4 +185,8 @@ pub struct Verification {
     /// Leaves of the Merkle tree recomputed from the entries, and its root (SPEC §15).
     pub tree_size: i64,
     pub root_hash: String,
+    /// With a checkpoint saved earlier (`tipline audit verify --checkpoint`): whether the trail
+    /// still extends it (same root at that size).
+    #[serde(skip)]
+    pub extends_checkpoint: Option<bool>,
 }

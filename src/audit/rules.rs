@@ -49,9 +49,20 @@ pub struct ChainChecker {
     last_hash: Option<String>,
     first_bad: Option<i64>,
     tree: Frontier,
+    /// A checkpoint saved earlier (size, root), and whether the recomputed tree had that root
+    /// when it had that size.
+    saved: Option<(u64, Hash)>,
+    extends_saved: Option<bool>,
 }
 
 impl ChainChecker {
+    /// A checker that also tells whether the trail still extends a checkpoint saved earlier.
+    pub fn against(saved: Option<(u64, Hash)>) -> Self {
+        // Every trail extends the empty one, whose root is that of no leaves.
+        let extends_saved = saved.filter(|(size, _)| *size == 0).map(|(_, root)| root == merkle::empty_root());
+        ChainChecker { saved, extends_saved, ..ChainChecker::default() }
+    }
+
     /// Checks the next entry in `seq` order; `stored_leaf` is the tree's leaf for it, if any.
     pub fn check(&mut self, entry: &Entry, stored_leaf: Option<Hash>) {
         self.entries += 1;
@@ -67,6 +78,11 @@ impl ChainChecker {
         }
         self.last_hash = Some(entry.hash.clone());
         self.tree.push(leaf);
+        if let Some((size, root)) = self.saved {
+            if self.tree.size() == size {
+                self.extends_saved = Some(self.tree.root() == root);
+            }
+        }
     }
 
     /// The outcome, given the stored tree's size and root (`None` when they cannot be read).
@@ -86,6 +102,8 @@ impl ChainChecker {
             first_bad_seq: first_bad,
             tree_size: self.tree.size() as i64,
             root_hash: hex::encode(root),
+            // A trail now shorter than the checkpoint was truncated.
+            extends_checkpoint: self.saved.map(|_| self.extends_saved == Some(true)),
         }
     }
 }
@@ -158,6 +176,32 @@ mod tests {
         }
         assert_eq!(check_against(&forged, &forged).first_bad_seq, None, "the forgery is consistent in itself");
         assert_eq!(check_against(&forged, &original).first_bad_seq, Some(2));
+    }
+
+    #[test]
+    fn a_saved_checkpoint_is_extended_or_not() {
+        let original = chain(5);
+        let mut at3 = Frontier::default();
+        original[..3].iter().for_each(|e| at3.push(e.leaf_hash()));
+        let saved = Some((3, at3.root()));
+        let run_against = |entries: &[Entry]| {
+            let mut checker = ChainChecker::against(saved);
+            entries.iter().for_each(|e| checker.check(e, Some(e.leaf_hash())));
+            checker.finish(None).extends_checkpoint
+        };
+        assert_eq!(run_against(&original), Some(true));
+        // Truncated to 2 entries, or entry 1 rewritten (with its own consistent tree): no longer.
+        assert_eq!(run_against(&original[..2]), Some(false));
+        let mut forged = original.clone();
+        forged[0].details = r#"{"n":7}"#.into();
+        assert_eq!(run_against(&forged), Some(false));
+        // Reordered.
+        let mut reordered = original.clone();
+        reordered.swap(0, 1);
+        assert_eq!(run_against(&reordered), Some(false));
+        assert_eq!(ChainChecker::default().finish(None).extends_checkpoint, None);
+        let empty = Frontier::default().root();
+        assert_eq!(ChainChecker::against(Some((0, empty))).finish(None).extends_checkpoint, Some(true));
     }
 
     #[test]

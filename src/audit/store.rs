@@ -208,12 +208,71 @@ fn integrate(conn: &mut DbConn) -> QueryResult<usize> {
     Ok(entries.len())
 }
 
+/// The tree's size and root, as stored.
+pub fn tree_head(conn: &mut DbConn) -> QueryResult<(u64, Hash)> {
+    let frontier = frontier(conn)?;
+    Ok((frontier.size(), frontier.root()))
+}
+
+/// The leaf hash of the entry at `index` (its `seq - 1`).
+pub fn leaf(conn: &mut DbConn, index: u64) -> QueryResult<Hash> {
+    Ok(nodes(conn, &[(0, index)])?[0])
+}
+
+/// Notes which ranges a proof asks for, so that their nodes are read in one go.
+struct Recorder(std::cell::RefCell<Vec<(u64, u64)>>);
+
+impl merkle::Tree for Recorder {
+    fn range(&self, start: u64, end: u64) -> Hash {
+        self.0.borrow_mut().push((start, end));
+        [0; 32]
+    }
+}
+
+/// The stored nodes a proof needs.
+struct Loaded(std::collections::HashMap<(u32, u64), Hash>);
+
+impl merkle::Tree for Loaded {
+    fn range(&self, start: u64, end: u64) -> Hash {
+        let peaks: Vec<Hash> =
+            merkle::range_positions(start, end).iter().map(|p| self.0.get(p).copied().unwrap_or([0; 32])).collect();
+        merkle::fold_peaks(&peaks)
+    }
+}
+
+/// Runs `proof` over the stored tree: once to learn the ranges it needs, then over their nodes.
+fn over_stored<T>(conn: &mut DbConn, proof: impl Fn(&dyn merkle::Tree) -> T) -> QueryResult<T> {
+    let recorder = Recorder(Default::default());
+    proof(&recorder);
+    let positions: Vec<(u32, u64)> =
+        recorder.0.into_inner().into_iter().flat_map(|(a, b)| merkle::range_positions(a, b)).collect();
+    let hashes = nodes(conn, &positions)?;
+    Ok(proof(&Loaded(positions.into_iter().zip(hashes).collect())))
+}
+
+/// The inclusion proof of leaf `index` in the tree's first `size` leaves (`index < size <=` the
+/// stored size, checked by the caller).
+pub fn inclusion(conn: &mut DbConn, index: u64, size: u64) -> QueryResult<Vec<Hash>> {
+    over_stored(conn, |tree| merkle::inclusion_proof(tree, index, size).unwrap_or_default())
+}
+
+/// The consistency proof between the tree's first `old` and first `new` leaves
+/// (`0 < old <= new <=` the stored size, checked by the caller).
+pub fn consistency(conn: &mut DbConn, old: u64, new: u64) -> QueryResult<Vec<Hash>> {
+    over_stored(conn, |tree| merkle::consistency_proof(tree, old, new).unwrap_or_default())
+}
+
 /// Sequences what is pending, then walks the whole trail in order: the chain, each entry's leaf
 /// against the stored tree, and the stored tree's root against the one recomputed.
 pub fn verify(conn: &mut DbConn) -> QueryResult<Verification> {
+    verify_against(conn, None)
+}
+
+/// [`verify`], also telling whether the trail still extends the checkpoint `saved` (size, root).
+pub fn verify_against(conn: &mut DbConn, saved: Option<(u64, Hash)>) -> QueryResult<Verification> {
     const PAGE: i64 = 5000;
     sequence_all(conn)?;
-    let mut checker = ChainChecker::default();
+    let mut checker = ChainChecker::against(saved);
     let mut after = 0i64;
     loop {
         let page: Vec<Entry> = db_run!(conn: {

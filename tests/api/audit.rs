@@ -295,3 +295,270 @@ both_backends!(
     a_rewritten_and_rehashed_history_is_found,
     the_tree_rejects_update_and_delete,
 );
+
+/// RFC 9162 §2.1.3.2 and §2.1.4.2, written out here from the RFC, apart from the service's own
+/// code, to check the proofs it serves.
+mod rfc9162 {
+    use sha2::{Digest, Sha256};
+
+    pub type Hash = [u8; 32];
+
+    fn node(left: &Hash, right: &Hash) -> Hash {
+        Sha256::new().chain_update([1u8]).chain_update(left).chain_update(right).finalize().into()
+    }
+
+    pub fn leaf(data: &[u8]) -> Hash {
+        Sha256::new().chain_update([0u8]).chain_update(data).finalize().into()
+    }
+
+    pub fn verify_inclusion(index: u64, size: u64, leaf: Hash, path: &[Hash], root: &Hash) -> bool {
+        if index >= size {
+            return false;
+        }
+        let (mut fn_, mut sn, mut r) = (index, size - 1, leaf);
+        for p in path {
+            if sn == 0 {
+                return false;
+            }
+            if fn_ % 2 == 1 || fn_ == sn {
+                r = node(p, &r);
+                while fn_ % 2 == 0 && fn_ != 0 {
+                    fn_ >>= 1;
+                    sn >>= 1;
+                }
+            } else {
+                r = node(&r, p);
+            }
+            fn_ >>= 1;
+            sn >>= 1;
+        }
+        sn == 0 && &r == root
+    }
+
+    pub fn verify_consistency(first: u64, second: u64, first_root: &Hash, second_root: &Hash, proof: &[Hash]) -> bool {
+        if first == second {
+            return proof.is_empty() && first_root == second_root;
+        }
+        let mut path = proof.to_vec();
+        if first.is_power_of_two() {
+            path.insert(0, *first_root);
+        }
+        let (mut fn_, mut sn) = (first - 1, second - 1);
+        while fn_ % 2 == 1 {
+            fn_ >>= 1;
+            sn >>= 1;
+        }
+        let Some((c0, rest)) = path.split_first() else { return false };
+        let (mut fr, mut sr) = (*c0, *c0);
+        for c in rest {
+            if sn == 0 {
+                return false;
+            }
+            if fn_ % 2 == 1 || fn_ == sn {
+                fr = node(c, &fr);
+                sr = node(c, &sr);
+                while fn_ % 2 == 0 && fn_ != 0 {
+                    fn_ >>= 1;
+                    sn >>= 1;
+                }
+            } else {
+                sr = node(&sr, c);
+            }
+            fn_ >>= 1;
+            sn >>= 1;
+        }
+        &fr == first_root && &sr == second_root && sn == 0
+    }
+}
+
+fn hash_of(value: &serde_json::Value) -> rfc9162::Hash {
+    let bytes = hex::decode(value.as_str().expect("a hex hash")).expect("hex");
+    bytes.try_into().expect("32 bytes")
+}
+
+fn hashes_of(value: &serde_json::Value) -> Vec<rfc9162::Hash> {
+    value.as_array().expect("a list of hashes").iter().map(hash_of).collect()
+}
+
+/// The size and root of a checkpoint served over HTTP, after checking its signature with the
+/// verifier key served next to it.
+async fn signed_checkpoint(app: &TestApp, token: &str) -> (u64, rfc9162::Hash) {
+    use base64::Engine;
+    let key = app.get("/api/v1/audit/public-key", Some(token)).await;
+    key.assert_status(200);
+    let note = app.get("/api/v1/audit/checkpoint", Some(token)).await;
+    note.assert_status(200);
+    assert!(note.header("content-type").is_some_and(|t| t.starts_with("text/plain")));
+    let verifier = audit::checkpoint::NoteVerifier::parse(&key.text()).expect("a verifier key");
+    let text = verifier.open(&note.text()).expect("a checkpoint signed by that key").to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let root = base64::engine::general_purpose::STANDARD.decode(lines[2]).expect("base64 root");
+    (lines[1].parse().expect("a size"), root.try_into().expect("32 bytes"))
+}
+
+async fn proofs_check_out_with_an_independent_implementation(app: TestApp) {
+    let admin = app.admin().await;
+    let token = admin.access_token.as_str();
+    let mut conn = app.db.connect();
+    for n in 0..12 {
+        record_one(&mut conn, n);
+    }
+    let (size, root) = signed_checkpoint(&app, token).await;
+    let entries = app.audit("stations.import");
+    assert!(size >= 12, "{size}");
+    for seq in 1..=size {
+        let body = app.get(&format!("/api/v1/audit/entries/{seq}/proof"), Some(token)).await.assert_json(200);
+        assert_eq!(body["seq"], seq);
+        assert_eq!(body["tree_size"], size);
+        let leaf = hash_of(&body["leaf_hash"]);
+        assert!(rfc9162::verify_inclusion(seq - 1, size, leaf, &hashes_of(&body["proof"]), &root), "seq {seq}");
+        if let Some(entry) = entries.iter().find(|e| e.seq as u64 == seq) {
+            assert_eq!(leaf, rfc9162::leaf(entry.canonical().as_bytes()), "the leaf is the entry's canonical bytes");
+        }
+    }
+    // A proof in an older tree size, and a wrong leaf or root, do not check out.
+    let body = app.get("/api/v1/audit/entries/2/proof?size=5", Some(token)).await.assert_json(200);
+    assert_eq!(body["tree_size"], 5);
+    let proof = hashes_of(&body["proof"]);
+    assert!(!rfc9162::verify_inclusion(1, 5, rfc9162::leaf(b"forged"), &proof, &root));
+
+    // The trail grows; the new tree provably extends the old one.
+    for n in 12..20 {
+        record_one(&mut conn, n);
+    }
+    let (new_size, new_root) = signed_checkpoint(&app, token).await;
+    assert!(new_size > size);
+    for from in [1, size - 1, size] {
+        let body = app.get(&format!("/api/v1/audit/consistency?from={from}"), Some(token)).await.assert_json(200);
+        assert_eq!((body["from"].as_u64(), body["to"].as_u64()), (Some(from), Some(new_size)));
+        let proof = hashes_of(&body["proof"]);
+        if from == size {
+            assert!(rfc9162::verify_consistency(size, new_size, &root, &new_root, &proof));
+            assert!(!rfc9162::verify_consistency(size, new_size, &rfc9162::leaf(b"x"), &new_root, &proof));
+        }
+    }
+    let same = app.get(&format!("/api/v1/audit/consistency?from={size}&to={size}"), Some(token)).await.assert_json(200);
+    assert_eq!(same["proof"], json!([]));
+
+    // Sizes that are not in the tree.
+    app.get(&format!("/api/v1/audit/entries/{}/proof", new_size + 50), Some(token)).await.assert_problem(404);
+    for (path, field) in [
+        ("/api/v1/audit/entries/3/proof?size=2".to_string(), "size"),
+        (format!("/api/v1/audit/entries/3/proof?size={}", new_size + 50), "size"),
+        ("/api/v1/audit/consistency?from=0".to_string(), "from"),
+        ("/api/v1/audit/consistency".to_string(), "from"),
+        ("/api/v1/audit/consistency?from=5&to=4".to_string(), "from"),
+        (format!("/api/v1/audit/consistency?from=1&to={}", new_size + 50), "to"),
+    ] {
+        let problem = app.get(&path, Some(token)).await.assert_problem(422);
+        assert_eq!(problem["errors"][0]["field"], field, "{path}");
+    }
+}
+
+fn tipline_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tipline"))
+        .args(args)
+        .env("DATABASE_URL", &app.db.url)
+        .env("TIPLINE_DATA_DIR", app.db.dir.path())
+        .env_remove("TIPLINE_AUDIT_SIGNING_KEY")
+        .output()
+        .expect("run tipline")
+}
+
+/// Replaces the whole trail by `entries` (their chain recomputed) and lets the sequencer rebuild
+/// the tree from them: what someone who can drop the triggers can do. The result is consistent
+/// in itself; only a checkpoint kept from before can tell.
+fn rewrite_history(app: &TestApp, mut entries: Vec<tipline::audit::Entry>) {
+    use diesel::RunQueryDsl;
+    use tipline::db::schema::audit_log;
+    let mut conn = app.db.connect();
+    let mut prev = audit::GENESIS_HASH.to_string();
+    for (i, entry) in entries.iter_mut().enumerate() {
+        entry.seq = i as i64 + 1;
+        entry.prev_hash = prev;
+        entry.hash = entry.compute_hash();
+        prev = entry.hash.clone();
+    }
+    let clear = match app.backend() {
+        Backend::Postgres => {
+            "ALTER TABLE audit_log DISABLE TRIGGER USER; ALTER TABLE audit_tree DISABLE TRIGGER USER; \
+             DELETE FROM audit_log; DELETE FROM audit_tree;"
+        }
+        Backend::Sqlite => {
+            "DROP TRIGGER audit_log_no_delete; DROP TRIGGER audit_tree_no_delete; \
+             DELETE FROM audit_log; DELETE FROM audit_tree;"
+        }
+    };
+    conn.batch_execute(clear).expect("clear the trail");
+    match &mut conn {
+        db::DbConn::Pg(c) => diesel::insert_into(audit_log::table).values(&entries).execute(c),
+        db::DbConn::Sqlite(c) => diesel::insert_into(audit_log::table).values(&entries).execute(c),
+    }
+    .expect("write the forged trail");
+    audit::sequence_all(&mut conn).expect("rebuild the tree");
+    let result = audit::verify(&mut conn).expect("verify");
+    assert!(result.ok, "the forgery is consistent in itself: {result:?}");
+}
+
+/// A checkpoint saved with the command line catches the trail cut short, rewritten (and
+/// re-hashed, tree and all) or reordered afterwards: `attack` turns the whole trail into the
+/// forged one.
+async fn a_saved_checkpoint_catches(app: TestApp, attack: fn(&mut Vec<tipline::audit::Entry>)) {
+    let mut conn = app.db.connect();
+    for n in 0..8 {
+        record_one(&mut conn, n);
+    }
+    let saved = tipline_cli(&app, &["audit", "checkpoint"]);
+    assert_eq!(saved.status.code(), Some(0), "{}", String::from_utf8_lossy(&saved.stderr));
+    let file = app.db.dir.path().join("kept-checkpoint");
+    std::fs::write(&file, &saved.stdout).expect("keep the checkpoint");
+    let path = file.to_str().expect("a UTF-8 path");
+    let key = tipline_cli(&app, &["audit", "public-key"]);
+    let verifier = audit::checkpoint::NoteVerifier::parse(&String::from_utf8_lossy(&key.stdout)).expect("key");
+    assert!(verifier.open(&String::from_utf8_lossy(&saved.stdout)).is_ok(), "signed by the key printed");
+
+    // Positive control: the trail grows, and still extends the checkpoint.
+    record_one(&mut conn, 8);
+    let ok = tipline_cli(&app, &["audit", "verify", "--checkpoint", path]);
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("extends the checkpoint"));
+
+    audit::sequence_all(&mut conn).expect("sequence");
+    let mut trail: Vec<tipline::audit::Entry> = {
+        use diesel::{QueryDsl, RunQueryDsl, SelectableHelper};
+        use tipline::db::schema::audit_log;
+        let conn = &mut conn;
+        tipline::db_run!(conn: {
+            audit_log::table.select(tipline::audit::Entry::as_select()).order(audit_log::seq).load(conn)
+        })
+        .expect("the whole trail")
+    };
+    assert!(trail.len() >= 10, "{}", trail.len());
+    attack(&mut trail);
+    rewrite_history(&app, trail);
+
+    let caught = tipline_cli(&app, &["audit", "verify", "--checkpoint", path]);
+    let stdout = String::from_utf8_lossy(&caught.stdout);
+    assert_eq!(caught.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("does not extend the checkpoint"), "{stdout}");
+}
+
+async fn a_saved_checkpoint_catches_truncation(app: TestApp) {
+    a_saved_checkpoint_catches(app, |trail| trail.truncate(4)).await;
+}
+
+async fn a_saved_checkpoint_catches_a_rewritten_entry(app: TestApp) {
+    a_saved_checkpoint_catches(app, |trail| trail[2].details = r#"{"n":99}"#.into()).await;
+}
+
+async fn a_saved_checkpoint_catches_reordering(app: TestApp) {
+    a_saved_checkpoint_catches(app, |trail| trail.swap(1, 2)).await;
+}
+
+both_backends!(
+    proofs_check_out_with_an_independent_implementation,
+    a_saved_checkpoint_catches_truncation,
+    a_saved_checkpoint_catches_a_rewritten_entry,
+    a_saved_checkpoint_catches_reordering,
+);

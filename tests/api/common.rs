@@ -91,6 +91,9 @@ impl TestDb {
             allow_registration: true,
             hsts: false,
             db_pool_size: 8,
+            audit_signer: std::sync::Arc::new(
+                tipline::audit::checkpoint::NoteSigner::new("tipline.test/audit", &[5; 32]).expect("signer"),
+            ),
         }
     }
 

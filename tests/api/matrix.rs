@@ -67,6 +67,10 @@ const MATRIX: &[Row] = &[
     ("PATCH",  "/api/v1/stations/{id}",             "/api/v1/stations/{station}",                Some("{}"), [401, 401, 403, 403, 422, 422, 401, 401]),
     ("GET",    "/api/v1/audit",                     "/api/v1/audit",                             None,       [401, 401, 403, 403, 403, 200, 401, 401]),
     ("GET",    "/api/v1/audit/verify",              "/api/v1/audit/verify",                      None,       [401, 401, 403, 403, 403, 200, 401, 401]),
+    ("GET",    "/api/v1/audit/checkpoint",          "/api/v1/audit/checkpoint",                  None,       [401, 401, 403, 403, 403, 200, 401, 401]),
+    ("GET",    "/api/v1/audit/public-key",          "/api/v1/audit/public-key",                  None,       [401, 401, 403, 403, 403, 200, 401, 401]),
+    ("GET",    "/api/v1/audit/entries/{seq}/proof", "/api/v1/audit/entries/1/proof",             None,       [401, 401, 403, 403, 403, 200, 401, 401]),
+    ("GET",    "/api/v1/audit/consistency",         "/api/v1/audit/consistency?from=1",          None,       [401, 401, 403, 403, 403, 200, 401, 401]),
     // Last: it ends the callers' sessions.
     ("POST",   "/api/v1/auth/logout",               "/api/v1/auth/logout",                       None,       [401, 401, 204, 204, 204, 204, 401, 401]),
 ];
