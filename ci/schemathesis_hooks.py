@@ -45,6 +45,9 @@ ALLOWED_422 = {
     # tell apart (a broken IPv6 literal, an IPv4 part over 255, a port over 65535).
     "POST /api/v1/stations": {"sources[].url"},
     "PATCH /api/v1/stations/{id}": {"sources[].url"},
+    # Tree sizes must lie within the audit tree as it stands (SPEC §15).
+    "GET /api/v1/audit/entries/{seq}/proof": {"size"},
+    "GET /api/v1/audit/consistency": {"from", "to"},
     # A reporter account stays a reporter and a staff account stays staff (SPEC §14): which
     # roles may be set depends on the stored one.
     "PATCH /api/v1/users/{id}": {"role"},
