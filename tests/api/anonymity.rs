@@ -211,6 +211,7 @@ async fn older_accounts_and_reports_are_upgraded(app: TestApp) {
         db
     };
     let mut conn = db.connect();
+    conn.revert_last_migration(db::migrations_for(&conn)).expect("back to before SPEC §12");
     conn.revert_last_migration(db::migrations_for(&conn)).expect("back to before SPEC §14");
     let id = &reporter.id;
     conn.batch_execute(&format!(
