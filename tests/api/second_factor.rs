@@ -254,4 +254,43 @@ both_backends!(
     an_admin_reset_ends_sessions_and_the_user_enrols_again,
     strangers_guesses_do_not_lock_out_the_owners_device,
     without_the_requirement_staff_sign_in_with_a_password,
+    an_enrolment_token_opens_no_other_route,
 );
+
+/// SPEC §12.1: an enrolment token opens `/me` and the three `/me/totp` routes, and every other
+/// route that reads a token answers 403 with the enrolment problem type.
+async fn an_enrolment_token_opens_no_other_route(app: TestApp) {
+    let (_, email) = app.insert_user_without_second_factor(Role::Caseworker);
+    let enrolment = app.login(&email, PASSWORD).await.json()["enrolment_token"].as_str().unwrap().to_string();
+    // Routes that read no token at all.
+    let open = [
+        "/healthz",
+        "/readyz",
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/receipt",
+    ];
+    let enrolling = ["/api/v1/me", "/api/v1/me/totp", "/api/v1/me/totp/confirm"];
+    let mut checked = 0;
+    for (method, pattern) in tipline::routes::table() {
+        if open.contains(&pattern) || enrolling.contains(&pattern) {
+            continue;
+        }
+        let path = pattern
+            .replace("{id}", &Id::new().to_string())
+            .replace("{report_id}", &Id::new().to_string())
+            .replace("{station_id}", &Id::new().to_string());
+        let req = actix_web::test::TestRequest::default()
+            .method(method.clone())
+            .uri(&path)
+            .insert_header(("Authorization", format!("Bearer {enrolment}")))
+            .set_json(json!({}));
+        let res = app.send(req).await;
+        let body = problem(&res, 403);
+        assert_eq!(body["type"], "urn:tipline:problem:enrolment-required", "{method} {pattern}");
+        checked += 1;
+    }
+    assert!(checked >= 30, "{checked}");
+    app.get("/api/v1/me", Some(&enrolment)).await.assert_status(200);
+}
