@@ -378,9 +378,22 @@ pub async fn refresh(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
     let mut form = Form::read(body).await?;
     let presented = form.string("refresh_token").map(Zeroizing::new);
     let presented = form.finish_with(presented)?;
+    let require_staff_2fa = state.require_staff_2fa;
     let rotation = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            let rotation = store::rotate(conn, &presented)?;
+            let rotation = match store::rotate(conn, &presented)? {
+                // A staff session begun without a second factor (before one was required) does
+                // not outlive the requirement: it ends at its next refresh (SPEC §12.1).
+                Rotation::Rotated { user, session_id, .. }
+                    if require_staff_2fa
+                        && user.role != Role::Reporter
+                        && !store::has_second_factor(conn, user.id)? =>
+                {
+                    store::revoke_session(conn, session_id)?;
+                    Rotation::Invalid
+                }
+                rotation => rotation,
+            };
             let entry = match &rotation {
                 Rotation::Rotated { user, session_id, .. } => Some(
                     NewEntry::new(Actor::user(user.id, user.role), Action::AuthRefresh).target("session", session_id),

@@ -246,7 +246,22 @@ async fn without_the_requirement_staff_sign_in_with_a_password(app: TestApp) {
     app.audit_one("auth.totp_remove");
 }
 
+/// A staff session begun while no second factor was required ends at its next refresh once
+/// one is.
+async fn sessions_without_a_second_factor_end_when_it_becomes_required(app: TestApp) {
+    let app = app.restart(|config| config.require_staff_2fa = false).await;
+    let (_, email) = app.insert_user_without_second_factor(Role::Admin);
+    let pair = app.login(&email, PASSWORD).await.json();
+    let app = app.restart(|config| config.require_staff_2fa = true).await;
+    let refreshed = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": pair["refresh_token"]})).await;
+    problem(&refreshed, 401);
+    problem(&app.get("/api/v1/me", pair["access_token"].as_str()).await, 401);
+    let again = app.login(&email, PASSWORD).await.json();
+    assert!(again["enrolment_token"].is_string(), "{again}");
+}
+
 both_backends!(
+    sessions_without_a_second_factor_end_when_it_becomes_required,
     staff_enrol_at_first_sign_in_then_need_a_code,
     every_login_failure_is_the_same_401,
     one_code_signs_in_once_however_many_send_it,
