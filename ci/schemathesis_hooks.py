@@ -45,6 +45,9 @@ ALLOWED_422 = {
     # tell apart (a broken IPv6 literal, an IPv4 part over 255, a port over 65535).
     "POST /api/v1/stations": {"sources[].url"},
     "PATCH /api/v1/stations/{id}": {"sources[].url"},
+    # A code is valid only if the caller's authenticator shows it now (SPEC §12.1).
+    "POST /api/v1/me/totp/confirm": {"code"},
+    "DELETE /api/v1/me/totp": {"code"},
 }
 
 # Names shown to staff refuse bidirectional-control and zero-width characters (SPEC §12.3); the
