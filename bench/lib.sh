@@ -162,10 +162,10 @@ print("" if value is None else value)
 ' "$1"
 }
 
-# An access token for $1 (email) with the password $2.
+# An access token for $1 (email) with the password $2: with a current TOTP code, enrolling a
+# second factor at the account's first sign-in (SPEC §12.1; see bench/staff_login.py).
 login() {
-    curl -fsS --max-time 30 -H 'Content-Type: application/json' \
-        --data "{\"email\":\"$1\",\"password\":\"$2\"}" "$BASE_URL/api/v1/auth/login" | json_field access_token
+    TOTP_STATE_DIR=${TOTP_STATE_DIR:-${tmp:+$tmp/totp}} python3 "$(dirname "${BASH_SOURCE[0]}")/staff_login.py" "$BASE_URL" "$1" "$2" access_token || true
 }
 
 # --- PostgreSQL --------------------------------------------------------------------------

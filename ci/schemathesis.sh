@@ -136,8 +136,11 @@ post() {
 field() {
     "$PY" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
 }
+# Staff sign in with a second factor (SPEC §12.1): bench/staff_login.py enrols one at the first
+# sign-in and computes the TOTP codes (standard library only). login EMAIL [FIELD].
+export TOTP_STATE_DIR="$TMP/totp"
 login() {
-    post /auth/login "{\"email\":\"$1\",\"password\":\"$PASSWORD\"}" | field access_token
+    "$PY" "$ROOT/bench/staff_login.py" "$BASE" "$1" "$PASSWORD" "${2:-access_token}"
 }
 # Reporters have no email (SPEC §14): they register themselves and log in by the account name
 # they were given.
@@ -164,7 +167,7 @@ REPORTER_ACCOUNT="$(field account <<<"$REPORTER")"
 TARGET_ID="$(new_user st-target@example.org caseworker 'ST Target')"
 CASEWORKER_TOKEN="$(login st-caseworker@example.org)"
 REPORTER_TOKEN="$(login_account "$REPORTER_ACCOUNT")"
-TARGET_REFRESH="$(post /auth/login "{\"email\":\"st-target@example.org\",\"password\":\"$PASSWORD\"}" | field refresh_token)"
+TARGET_REFRESH="$(login st-target@example.org refresh_token)"
 
 PUBLIC_STATION_ID="$(post /stations '{"name":"ST station, Rotterdam","country":"NL","city":"Rotterdam","visibility":"public","sources":[{"title":"ST source","url":"https://example.org/st","published_on":"2022-09-12"}]}' "$CASEWORKER_TOKEN" | field id)"
 INTERNAL_STATION_ID="$(post /stations '{"name":"ST internal station","country":"CA","notes":"ST notes"}' "$CASEWORKER_TOKEN" | field id)"

@@ -51,6 +51,9 @@ ALLOWED_422 = {
     # A reporter account stays a reporter and a staff account stays staff (SPEC §14): which
     # roles may be set depends on the stored one.
     "PATCH /api/v1/users/{id}": {"role"},
+    # A code is valid only if the caller's authenticator shows it now (SPEC §12.1).
+    "POST /api/v1/me/totp/confirm": {"code"},
+    "DELETE /api/v1/me/totp": {"code"},
 }
 
 # Names shown to staff refuse bidirectional-control and zero-width characters (SPEC §12.3); the

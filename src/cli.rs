@@ -24,6 +24,7 @@ Configuration (environment variables; a .env file in the working folder is read 
   TIPLINE_AUDIT_SIGNING_KEY   seeds the audit checkpoints' Ed25519 key, >= 32 bytes [default: generated into DATA_DIR/audit_signing_key]
   TIPLINE_AUDIT_LOG_NAME      the audit log's name in checkpoints       [default: tipline.invalid/audit]
   TIPLINE_ALLOW_REGISTRATION  reporters may create accounts (true/false) [default: true]
+  TIPLINE_REQUIRE_STAFF_2FA   staff sign in with a TOTP second factor (true/false) [default: true]
   TIPLINE_HSTS                send Strict-Transport-Security (true/false; only behind TLS) [default: false]
   TIPLINE_DB_POOL_SIZE        database connections, 1..=256              [default: 16]
   RUST_LOG                    log filter, e.g. info or tipline=debug     [default: info]";

@@ -43,6 +43,8 @@ pub struct Config {
     /// Whether responses carry `Strict-Transport-Security` (for a deployment served only over
     /// TLS, behind a proxy).
     pub hsts: bool,
+    /// Whether staff must sign in with a second factor (`TIPLINE_REQUIRE_STAFF_2FA`, SPEC §12.1).
+    pub require_staff_2fa: bool,
     /// Database connections in the pool.
     pub db_pool_size: u32,
     /// Signs the audit tree's checkpoints (SPEC §15), under the log's name: a key kept outside
@@ -83,6 +85,11 @@ impl Config {
                 parse_bool(&value).ok_or_else(|| ConfigError("TIPLINE_HSTS: expected true or false".into()))?
             }
         };
+        let require_staff_2fa = match lookup("TIPLINE_REQUIRE_STAFF_2FA") {
+            None => true,
+            Some(value) => parse_bool(&value)
+                .ok_or_else(|| ConfigError("TIPLINE_REQUIRE_STAFF_2FA: expected true or false".into()))?,
+        };
         let db_pool_size = match lookup("TIPLINE_DB_POOL_SIZE") {
             None => 16,
             Some(value) => value
@@ -105,6 +112,7 @@ impl Config {
             data_key,
             allow_registration,
             hsts,
+            require_staff_2fa,
             db_pool_size,
             audit_signer,
         })
@@ -233,6 +241,7 @@ mod tests {
             ("TIPLINE_BIND", "localhost"),
             ("TIPLINE_ALLOW_REGISTRATION", "maybe"),
             ("TIPLINE_HSTS", "sometimes"),
+            ("TIPLINE_REQUIRE_STAFF_2FA", "perhaps"),
             ("TIPLINE_DB_POOL_SIZE", "0"),
             ("DATABASE_URL", "mysql://db"),
         ];

@@ -145,6 +145,25 @@ pub mod envelope {
         }
     }
 
+    impl Keyring {
+        /// Seals a small value straight under the master key, bound to `table.column` of row
+        /// `row_id` and to this master key (a user's TOTP secret, SPEC §12.1).
+        pub fn seal_bound(&self, table: &str, column: &str, row_id: impl Display, plaintext: &str) -> String {
+            seal_raw(&self.master, &value_ad(table, column, row_id, &self.master_id), plaintext.as_bytes())
+        }
+
+        pub fn open_bound(
+            &self,
+            table: &str,
+            column: &str,
+            row_id: impl Display,
+            sealed: &str,
+        ) -> Result<Zeroizing<String>, DecryptError> {
+            let bytes = open_raw(&self.master, &value_ad(table, column, row_id, &self.master_id), sealed)?;
+            String::from_utf8(bytes.to_vec()).map(Zeroizing::new).map_err(|_| DecryptError)
+        }
+    }
+
     impl DataKey {
         pub fn seal(&self, table: &str, column: &str, row_id: impl Display, plaintext: &str) -> String {
             seal_raw(&self.key, &value_ad(table, column, row_id, &self.id), plaintext.as_bytes())
@@ -231,6 +250,17 @@ pub mod envelope {
             assert!(ring.unwrap(Id::new(), &stored).is_err());
             let other = Keyring::new(b"another-master-secret-another-000");
             assert!(other.unwrap(row, &stored).is_err());
+        }
+
+        #[test]
+        fn bound_values_open_only_for_their_row_and_master() {
+            let ring = keyring();
+            let row = Id::new();
+            let sealed = ring.seal_bound("user_totp", "secret_sealed", row, "MZXW6YTBOI");
+            assert_eq!(ring.open_bound("user_totp", "secret_sealed", row, &sealed).unwrap().as_str(), "MZXW6YTBOI");
+            assert!(ring.open_bound("user_totp", "secret_sealed", Id::new(), &sealed).is_err());
+            let other = Keyring::new(b"another-master-secret-another-000");
+            assert!(other.open_bound("user_totp", "secret_sealed", row, &sealed).is_err());
         }
 
         #[test]

@@ -6,6 +6,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
+/// The problem type of a route refused to an enrolment token (SPEC §12.1).
+pub const ENROLMENT_REQUIRED: &str = "urn:tipline:problem:enrolment-required";
 
 /// One invalid field: a JSON-pointer-like path (`consent.contact_ok`, `tactics[2]`) and a plain
 /// message written by us, never the rejected value.
@@ -32,6 +34,9 @@ pub enum AppError {
     /// 403 for a reason other than the caller's role.
     #[error("refused: {0}")]
     Refused(&'static str),
+    /// 403 for an enrolment token on a route other than `/me` and `/me/totp` (SPEC §12.1).
+    #[error("second factor enrolment required")]
+    EnrolmentRequired,
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -75,6 +80,10 @@ impl AppError {
             AppError::Unauthorized => "Authentication is required, or the credentials are not valid.".into(),
             AppError::Forbidden => "Your role does not allow this action.".into(),
             AppError::Refused(detail) => (*detail).to_string(),
+            AppError::EnrolmentRequired => {
+                "Enrol a second factor first: POST /api/v1/me/totp, then /api/v1/me/totp/confirm, then sign in again."
+                    .into()
+            }
             AppError::NotFound => "There is nothing here, or it is not yours to see.".into(),
             AppError::MethodNotAllowed(_) => "This method is not allowed on this resource.".into(),
             AppError::Conflict(detail) => detail.clone(),
@@ -130,7 +139,7 @@ impl ResponseError for AppError {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden | AppError::Refused(_) => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::Refused(_) | AppError::EnrolmentRequired => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict(_) | AppError::Transition { .. } => StatusCode::CONFLICT,
@@ -163,6 +172,18 @@ impl ResponseError for AppError {
                     detail: self.detail(),
                     errors: None,
                     allowed: Some(allowed.as_slice()),
+                };
+                HttpResponse::build(status).content_type(PROBLEM_JSON).json(body)
+            }
+            AppError::EnrolmentRequired => {
+                let status = self.status_code();
+                let body = Problem {
+                    kind: ENROLMENT_REQUIRED,
+                    title: "Second factor enrolment required",
+                    status: status.as_u16(),
+                    detail: self.detail(),
+                    errors: None,
+                    allowed: None,
                 };
                 HttpResponse::build(status).content_type(PROBLEM_JSON).json(body)
             }

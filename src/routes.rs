@@ -18,6 +18,9 @@ fn register(r: &mut Router) {
     r.post("/api/v1/auth/logout", auth::handlers::logout);
     r.post("/api/v1/auth/receipt", auth::handlers::receipt);
     r.get("/api/v1/me", users::handlers::me);
+    r.post("/api/v1/me/totp", auth::handlers::totp_enrol);
+    r.delete("/api/v1/me/totp", auth::handlers::totp_remove);
+    r.post("/api/v1/me/totp/confirm", auth::handlers::totp_confirm);
 
     r.get("/api/v1/users", users::handlers::list);
     r.post("/api/v1/users", users::handlers::create);
@@ -25,6 +28,7 @@ fn register(r: &mut Router) {
     r.patch("/api/v1/users/{id}", users::handlers::update);
     r.post("/api/v1/users/{id}/sessions/revoke", users::handlers::revoke_sessions);
     r.post("/api/v1/users/{id}/unlock", users::handlers::unlock);
+    r.post("/api/v1/users/{id}/totp/reset", users::handlers::totp_reset);
 
     r.post("/api/v1/reports", reports::handlers::submit);
     r.get("/api/v1/reports", triage::handlers::queue);

@@ -14,6 +14,10 @@ pub struct AppState {
     /// Keys the login-throttle hash of an email.
     pub throttle_key: [u8; 32],
     pub allow_registration: bool,
+    /// Whether staff must sign in with a second factor (SPEC §12.1).
+    pub require_staff_2fa: bool,
+    /// Keys the stored hash of a recovery code.
+    pub recovery_key: [u8; 32],
     /// Whether responses carry `Strict-Transport-Security`.
     pub hsts: bool,
     /// Wraps and unwraps each report's data key.
@@ -37,6 +41,8 @@ impl AppState {
             throttle_key: throttle_key(config),
             allow_registration: config.allow_registration,
             hsts: config.hsts,
+            require_staff_2fa: config.require_staff_2fa,
+            recovery_key: crate::crypto::derive_key(config.data_key.expose(), "recovery-code"),
             keyring: Keyring::new(config.data_key.expose()),
             receipt_key: crate::crypto::derive_key(config.data_key.expose(), "receipt"),
             login_key: login_key(config),

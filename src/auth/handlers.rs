@@ -6,7 +6,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::store::{self, Rotation};
-use super::{rules, token, AnyUser};
+use super::{rules, token, AnyUser, Enrolling};
 use crate::audit::{self, Action, Actor, Context, NewEntry};
 use crate::db::{self, write_tx, Id};
 use crate::error::AppError;
@@ -103,11 +103,33 @@ fn logins_for(state: &AppState, email: Option<&str>, account: Option<&str>) -> (
     }
 }
 
+/// What a login ends in, decided inside its one write transaction.
+enum Outcome {
+    SignedIn {
+        user: UserRow,
+        session_id: Id,
+        refresh_token: String,
+        device_token: String,
+    },
+    /// Right password, staff without a confirmed second factor while one is required.
+    MustEnrol {
+        user: UserRow,
+        session_id: Id,
+    },
+    Throttled(u64),
+    Failed,
+}
+
+/// `POST /api/v1/auth/login` (SPEC §3, §12.1, §12.2). Every failure is the same 401, and the
+/// password is only ever confirmed together with a valid second factor.
 pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
     let mut form = Form::read(body).await?;
     let email = form.opt_string("email");
     let account = form.opt_string("account");
     let password = form.string("password").map(Zeroizing::new);
+    let totp_code = form.opt_string("totp").map(Zeroizing::new);
+    let recovery_code = form.opt_string("recovery_code").map(Zeroizing::new);
+    let device_token = form.opt_string("device_token").map(Zeroizing::new);
     if email.is_some() == account.is_some() && !form.has_error("email") && !form.has_error("account") {
         form.error("", "send either email (staff) or account (reporters)");
     }
@@ -117,17 +139,28 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
     }
     let password = form.finish_with(password)?;
     let (logins, name) = logins_for(&state, email.as_deref(), account.as_deref());
-    let key = super::throttle_key(&state, &name);
+    let account_key = super::throttle_key(&state, &name);
     let anonymous = Context::new(Actor::anonymous(), &rid);
 
-    // Read only: the account, and whether the key is locked now. No write lock is taken here,
-    // so a login costs one write transaction (below), not two.
-    let (user, locked) = {
-        let key = key.clone();
+    // Read only: the account, which throttle counts this attempt (the account's, or the
+    // device's own when a live device token of this account comes with it, SPEC §12.2), and
+    // whether it is locked now. No write lock is taken here, so a login costs one write
+    // transaction (below), not two.
+    let (user, key, known_device, locked) = {
+        let throttle_secret = state.throttle_key;
+        let device_token = device_token.clone();
         db::run(&state.pool, move |conn| {
             let user = users::store::find_by_login(conn, &logins)?;
+            let known_device = match (&user, &device_token) {
+                (Some(user), Some(device)) => store::is_device_of(conn, user.id, device)?,
+                _ => false,
+            };
+            let key = match (&device_token, known_device) {
+                (Some(device), true) => super::device_throttle_key(&throttle_secret, device),
+                _ => account_key,
+            };
             let locked = rules::locked_for(store::throttle(conn, &key)?.as_ref(), db::now());
-            Ok::<_, AppError>((user, locked))
+            Ok::<_, AppError>((user, key, known_device, locked))
         })
         .await?
     };
@@ -159,19 +192,35 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
     // have locked the key while this one was hashing. Once the key is locked every answer is 429,
     // right password or not, so a burst of parallel guesses learns the outcome of at most
     // `MAX_FAILURES` of them, as many as sequential guesses would.
+    let factor = SecondFactor {
+        totp: totp_code,
+        recovery_code,
+        keyring: state.keyring.clone(),
+        recovery_key: state.recovery_key,
+    };
+    let require_staff_2fa = state.require_staff_2fa;
     let outcome = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             let now = db::now();
             let current = store::throttle_for_update(conn, &key)?;
             if let Some(retry_after_secs) = rules::locked_for(current.as_ref(), now) {
                 audit::record(conn, login_entry(&anonymous, Action::AuthThrottled, account_of, json!({})))?;
-                return Ok::<_, AppError>(Err(Some(retry_after_secs)));
+                return Ok::<_, AppError>(Outcome::Throttled(retry_after_secs));
             }
-            let Some(user) = accepted else {
+            let checked = match &accepted {
+                Some(user) => factor.check(conn, user)?,
+                None => Checked::Failed,
+            };
+            let reason = match (&accepted, &checked) {
+                (None, _) => Some(failure_reason),
+                (Some(_), Checked::Failed) => Some("second_factor"),
+                _ => None,
+            };
+            let (Some(user), None) = (accepted, reason) else {
                 store::put_throttle(conn, &rules::after_failure(current, &key, now))?;
-                let details = json!({"reason": failure_reason});
+                let details = json!({"reason": reason.unwrap_or(failure_reason), "known_device": known_device});
                 audit::record(conn, login_entry(&anonymous, Action::AuthLoginFailed, account_of, details))?;
-                return Ok(Err(None));
+                return Ok(Outcome::Failed);
             };
             if current.is_some() {
                 store::clear_throttle(conn, &key)?;
@@ -179,26 +228,135 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
             if let Some(hash) = &rehashed {
                 users::store::set_password_hash(conn, user.id, hash)?;
             }
+            let actor = Context { actor: Actor::user(user.id, user.role), ..anonymous.clone() };
+            let must_enrol = checked == Checked::NotEnrolled && user.role != Role::Reporter && require_staff_2fa;
             let (session_id, refresh_token) = store::create_session(conn, user.id)?;
-            let mut entry = Context { actor: Actor::user(user.id, user.role), ..anonymous.clone() }
-                .entry(Action::AuthLogin)
-                .about("user", user.id, user.role)
-                .details(json!({"rehashed": rehashed.is_some()}));
-            if user.role != Role::Reporter {
-                entry = entry.details(json!({"session_id": session_id, "rehashed": rehashed.is_some()}));
+            if checked == Checked::RecoveryCode {
+                audit::record(conn, actor.entry(Action::AuthRecoveryCodeUsed).about("user", user.id, user.role))?;
             }
-            audit::record(conn, entry)?;
-            Ok(Ok((user, session_id, refresh_token)))
+            let mut details = json!({"rehashed": rehashed.is_some(), "second_factor": checked.word()});
+            if user.role != Role::Reporter {
+                details["session_id"] = json!(session_id);
+                details["enrolment"] = json!(must_enrol);
+                details["known_device"] = json!(known_device);
+            }
+            audit::record(conn, actor.entry(Action::AuthLogin).about("user", user.id, user.role).details(details))?;
+            if must_enrol {
+                return Ok(Outcome::MustEnrol { user, session_id });
+            }
+            let device_token = match device_token {
+                Some(device) if known_device => device.to_string(),
+                _ => store::add_device_token(conn, user.id)?,
+            };
+            Ok(Outcome::SignedIn { user, session_id, refresh_token, device_token })
         })
     })
     .await?;
     match outcome {
-        Ok((user, session_id, refresh_token)) => {
-            Ok(HttpResponse::Ok().json(token_pair(&state, &user, session_id, refresh_token)?))
+        Outcome::SignedIn { user, session_id, refresh_token, device_token } => {
+            let pair = token_pair(&state, &user, session_id, refresh_token)?;
+            Ok(HttpResponse::Ok().json(SignedIn { pair, device_token }))
         }
-        Err(Some(retry_after_secs)) => Err(AppError::TooManyRequests { retry_after_secs }),
-        Err(None) => Err(AppError::Unauthorized),
+        Outcome::MustEnrol { user, session_id } => {
+            let enrolment_token = state
+                .tokens
+                .issue(user.id, user.role.as_str(), session_id, token::TYP_ENROLMENT, chrono::Utc::now().timestamp())
+                .map_err(|_| AppError::internal("token signing failed"))?;
+            Ok(HttpResponse::Ok().json(EnrolmentToken {
+                enrolment_token,
+                token_type: "Bearer",
+                expires_in: token::ACCESS_TTL_SECS,
+            }))
+        }
+        Outcome::Throttled(retry_after_secs) => Err(AppError::TooManyRequests { retry_after_secs }),
+        Outcome::Failed => Err(AppError::Unauthorized),
     }
+}
+
+#[derive(Serialize)]
+pub struct SignedIn {
+    #[serde(flatten)]
+    pub pair: TokenPair,
+    /// Keeps this device's own login throttle (SPEC §12.2); send it with later logins.
+    pub device_token: String,
+}
+
+/// What a staff member without a second factor gets for the right password (SPEC §12.1).
+#[derive(Serialize)]
+pub struct EnrolmentToken {
+    pub enrolment_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+}
+
+/// The second factor a login presents.
+struct SecondFactor {
+    totp: Option<Zeroizing<String>>,
+    recovery_code: Option<Zeroizing<String>>,
+    keyring: crate::crypto::envelope::Keyring,
+    recovery_key: [u8; 32],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checked {
+    /// The account has no confirmed second factor.
+    NotEnrolled,
+    Totp,
+    RecoveryCode,
+    /// Missing, wrong, replayed or malformed.
+    Failed,
+}
+
+impl Checked {
+    fn word(self) -> &'static str {
+        match self {
+            Checked::NotEnrolled => "none",
+            Checked::Totp => "totp",
+            Checked::RecoveryCode => "recovery_code",
+            Checked::Failed => "failed",
+        }
+    }
+}
+
+impl SecondFactor {
+    /// Checks the factor of a user whose password was right, inside the login's transaction:
+    /// a TOTP code moves the last step forward, a recovery code is spent, each by one
+    /// conditional UPDATE.
+    fn check(&self, conn: &mut db::DbConn, user: &UserRow) -> Result<Checked, AppError> {
+        let Some(totp) = store::totp_of(conn, user.id)?.filter(|t| t.confirmed_at.is_some()) else {
+            return Ok(Checked::NotEnrolled);
+        };
+        if let Some(code) = &self.totp {
+            let secret = open_secret(&self.keyring, &totp)?;
+            let step = super::totp::matching_step(&secret, code, chrono::Utc::now().timestamp(), totp.last_step);
+            if let Some(step) = step {
+                if store::accept_step(conn, user.id, step, None)? {
+                    return Ok(Checked::Totp);
+                }
+            }
+            return Ok(Checked::Failed);
+        }
+        if let Some(code) = &self.recovery_code {
+            if let Some(normalized) = super::totp::normalize_recovery_code(code) {
+                let hash = super::totp::recovery_code_hash(&self.recovery_key, user.id, &normalized);
+                if store::use_recovery_code(conn, user.id, &hash)? {
+                    return Ok(Checked::RecoveryCode);
+                }
+            }
+        }
+        Ok(Checked::Failed)
+    }
+}
+
+/// The secret of a stored TOTP row, opened under the master key.
+fn open_secret(
+    keyring: &crate::crypto::envelope::Keyring,
+    row: &store::TotpRow,
+) -> Result<Zeroizing<Vec<u8>>, AppError> {
+    let text = keyring
+        .open_bound("user_totp", "secret_sealed", row.user_id, &row.secret_sealed)
+        .map_err(|_| AppError::internal("TOTP secret does not open"))?;
+    super::totp::base32_decode(&text).map(Zeroizing::new).ok_or_else(|| AppError::internal("TOTP secret"))
 }
 
 /// Failed and throttled logins have no authenticated actor; the target is the account when
@@ -220,9 +378,22 @@ pub async fn refresh(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
     let mut form = Form::read(body).await?;
     let presented = form.string("refresh_token").map(Zeroizing::new);
     let presented = form.finish_with(presented)?;
+    let require_staff_2fa = state.require_staff_2fa;
     let rotation = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            let rotation = store::rotate(conn, &presented)?;
+            let rotation = match store::rotate(conn, &presented)? {
+                // A staff session begun without a second factor (before one was required) does
+                // not outlive the requirement: it ends at its next refresh (SPEC §12.1).
+                Rotation::Rotated { user, session_id, .. }
+                    if require_staff_2fa
+                        && user.role != Role::Reporter
+                        && !store::has_second_factor(conn, user.id)? =>
+                {
+                    store::revoke_session(conn, session_id)?;
+                    Rotation::Invalid
+                }
+                rotation => rotation,
+            };
             let entry = match &rotation {
                 Rotation::Rotated { user, session_id, .. } => Some(
                     NewEntry::new(Actor::user(user.id, user.role), Action::AuthRefresh).target("session", session_id),
@@ -331,4 +502,141 @@ pub async fn receipt(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
         report_id,
         reference,
     }))
+}
+
+#[derive(Serialize)]
+pub struct TotpEnrolment {
+    /// RFC 4648 base32, for typing into an authenticator app.
+    pub secret: String,
+    pub otpauth_uri: String,
+}
+
+/// `POST /api/v1/me/totp` (SPEC §12.1): a new pending secret, replacing an unconfirmed one.
+pub async fn totp_enrol(
+    state: web::Data<AppState>,
+    rid: RequestId,
+    Enrolling { user, .. }: Enrolling,
+) -> Result<HttpResponse, AppError> {
+    let secret = Zeroizing::new(super::totp::base32(&super::totp::new_secret()));
+    let label = user.user.email().unwrap_or("account").to_string();
+    let otpauth_uri = super::totp::otpauth_uri(&secret, &label);
+    let sealed = state.keyring.seal_bound("user_totp", "secret_sealed", user.id(), &secret);
+    db::run(&state.pool, move |conn| {
+        write_tx(conn, |conn| {
+            if store::has_second_factor(conn, user.id())? {
+                return Err(AppError::Conflict(
+                    "A second factor is already confirmed; remove it (or have an admin reset it) first.".into(),
+                ));
+            }
+            let now = db::now();
+            let row = store::TotpRow {
+                user_id: user.id(),
+                secret_sealed: sealed,
+                confirmed_at: None,
+                last_step: 0,
+                created_at: now,
+            };
+            store::put_pending_totp(conn, &row)?;
+            audit::record(conn, user.audit(&rid, Action::AuthTotpEnrol).about("user", user.id(), user.role))?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(TotpEnrolment { secret: secret.to_string(), otpauth_uri }))
+}
+
+#[derive(Serialize)]
+pub struct RecoveryCodes {
+    /// Ten single-use codes, shown once.
+    pub recovery_codes: Vec<String>,
+}
+
+/// Reads `{code}`: a six-digit code from the authenticator.
+async fn read_code(body: JsonBody) -> Result<Zeroizing<String>, AppError> {
+    let mut form = Form::read(body).await?;
+    let code = form.string("code").map(Zeroizing::new);
+    form.finish_with(code)
+}
+
+fn wrong_code() -> AppError {
+    AppError::invalid("code", "is not a current code of your authenticator")
+}
+
+/// `POST /api/v1/me/totp/confirm {code}`: confirms the pending secret with a current code and
+/// answers the recovery codes, once.
+pub async fn totp_confirm(
+    state: web::Data<AppState>,
+    rid: RequestId,
+    Enrolling { user, .. }: Enrolling,
+    body: JsonBody,
+) -> Result<HttpResponse, AppError> {
+    let code = read_code(body).await?;
+    let codes: Vec<String> = (0..super::totp::RECOVERY_CODES).map(|_| super::totp::new_recovery_code()).collect();
+    let hashes: Vec<String> = codes
+        .iter()
+        .filter_map(|c| super::totp::normalize_recovery_code(c))
+        .map(|c| super::totp::recovery_code_hash(&state.recovery_key, user.id(), &c))
+        .collect();
+    let keyring = state.keyring.clone();
+    db::run(&state.pool, move |conn| {
+        write_tx(conn, |conn| {
+            let pending = store::totp_of(conn, user.id())?.filter(|t| t.confirmed_at.is_none()).ok_or_else(|| {
+                AppError::Conflict("There is no pending second factor: POST /api/v1/me/totp first.".into())
+            })?;
+            let secret = open_secret(&keyring, &pending)?;
+            let now_unix = chrono::Utc::now().timestamp();
+            let step =
+                super::totp::matching_step(&secret, &code, now_unix, pending.last_step).ok_or_else(wrong_code)?;
+            if !store::accept_step(conn, user.id(), step, Some(db::now()))? {
+                return Err(wrong_code());
+            }
+            store::replace_recovery_codes(conn, user.id(), &hashes)?;
+            let entry = user.audit(&rid, Action::AuthTotpConfirm).about("user", user.id(), user.role);
+            audit::record(conn, entry.details(json!({"recovery_codes": hashes.len()})))?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(RecoveryCodes { recovery_codes: codes }))
+}
+
+/// `DELETE /api/v1/me/totp {code}`: removes the second factor, with a current code. Refused to
+/// staff while a second factor is required.
+pub async fn totp_remove(
+    state: web::Data<AppState>,
+    rid: RequestId,
+    Enrolling { user, .. }: Enrolling,
+    body: JsonBody,
+) -> Result<HttpResponse, AppError> {
+    if user.role != Role::Reporter && state.require_staff_2fa {
+        return Err(AppError::Refused(
+            "Staff must keep a second factor on this server; if the device is lost, an admin can reset it.",
+        ));
+    }
+    let code = read_code(body).await?;
+    let keyring = state.keyring.clone();
+    db::run(&state.pool, move |conn| {
+        write_tx(conn, |conn| {
+            let Some(current) = store::totp_of(conn, user.id())? else {
+                return Err(AppError::Conflict("There is no second factor to remove.".into()));
+            };
+            let secret = open_secret(&keyring, &current)?;
+            let now_unix = chrono::Utc::now().timestamp();
+            let step =
+                super::totp::matching_step(&secret, &code, now_unix, current.last_step).ok_or_else(wrong_code)?;
+            let accepted = match current.confirmed_at {
+                Some(_) => store::accept_step(conn, user.id(), step, None)?,
+                None => true,
+            };
+            if !accepted {
+                return Err(wrong_code());
+            }
+            store::remove_second_factor(conn, user.id())?;
+            let entry = user.audit(&rid, Action::AuthTotpRemove).about("user", user.id(), user.role);
+            audit::record(conn, entry.details(json!({"was_confirmed": current.confirmed_at.is_some()})))?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -7,6 +7,7 @@ pub mod password;
 pub mod rules;
 pub mod store;
 pub mod token;
+pub mod totp;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -90,6 +91,12 @@ pub fn throttle_key_with(throttle_key: &[u8], login_hash: &str) -> String {
     crate::crypto::hmac_hex(throttle_key, format!("login:{login_hash}").as_bytes())
 }
 
+/// The throttle key of a device token (SPEC §12.2): each known device has its own counter.
+pub fn device_throttle_key(throttle_key: &[u8], device_token: &str) -> String {
+    let hash = token::refresh_token_hash(device_token);
+    crate::crypto::hmac_hex(throttle_key, format!("device:{hash}").as_bytes())
+}
+
 /// The login throttle's key of a stored account: staff logins are emails, reporters' are hashes.
 pub fn throttle_key_of(state: &AppState, user: &UserRow) -> String {
     match user.role {
@@ -109,8 +116,45 @@ fn bearer_token(req: &HttpRequest) -> Option<&str> {
 async fn authenticate(req: HttpRequest) -> Result<CurrentUser, AppError> {
     let state = state_of(&req)?;
     let token = bearer_token(&req).ok_or(AppError::Unauthorized)?;
-    let claims = state.tokens.validate(token, token::TYP_ACCESS).ok_or(AppError::Unauthorized)?;
-    user_of(state, claims).await
+    let claims = state.tokens.decode(token).ok_or(AppError::Unauthorized)?;
+    match claims.typ.as_str() {
+        token::TYP_ACCESS => user_of(state, claims).await,
+        // A live enrolment token opens only `/me` and `/me/totp` (SPEC §12.1).
+        token::TYP_ENROLMENT => {
+            user_of(state, claims).await?;
+            Err(AppError::EnrolmentRequired)
+        }
+        _ => Err(AppError::Unauthorized),
+    }
+}
+
+/// Any signed-in user, or a staff member who signed in with the right password and must now
+/// enrol a second factor (an enrolment token): `/me` and the `/me/totp` routes.
+#[derive(Debug, Clone)]
+pub struct Enrolling {
+    pub user: CurrentUser,
+    /// Whether the caller holds an enrolment token rather than an access token.
+    pub enrolment: bool,
+}
+
+impl FromRequest for Enrolling {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state_of(&req)?;
+            let token = bearer_token(&req).ok_or(AppError::Unauthorized)?;
+            let claims = state.tokens.decode(token).ok_or(AppError::Unauthorized)?;
+            let enrolment = match claims.typ.as_str() {
+                token::TYP_ACCESS => false,
+                token::TYP_ENROLMENT => true,
+                _ => return Err(AppError::Unauthorized),
+            };
+            Ok(Enrolling { user: user_of(state, claims).await?, enrolment })
+        })
+    }
 }
 
 async fn user_of(state: &web::Data<AppState>, claims: token::Claims) -> Result<CurrentUser, AppError> {
@@ -208,6 +252,10 @@ impl FromRequest for Caller {
             let claims = bearer_token(&req).and_then(|t| state.tokens.decode(t)).ok_or(AppError::Unauthorized)?;
             match claims.typ.as_str() {
                 token::TYP_ACCESS => Ok(Caller::User(user_of(state, claims).await?)),
+                token::TYP_ENROLMENT => {
+                    user_of(state, claims).await?;
+                    Err(AppError::EnrolmentRequired)
+                }
                 token::TYP_RECEIPT if claims.sub == claims.sid => {
                     let report_id = claims.sub;
                     let live = crate::db::run(&state.pool, move |conn| {

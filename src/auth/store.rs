@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::rules::{after_failure, locked_for};
 use super::token::{self, REFRESH_TTL_DAYS};
 use super::{RefreshRow, SessionRow, ThrottleRow as State};
-use crate::db::schema::{login_throttle, refresh_tokens, sessions, users};
+use crate::db::schema::{device_tokens, login_throttle, recovery_codes, refresh_tokens, sessions, user_totp, users};
 use crate::db::{DbConn, Id};
 use crate::db_run;
 use crate::users::UserRow;
@@ -175,4 +175,144 @@ pub fn put_throttle(conn: &mut DbConn, state: &State) -> QueryResult<()> {
 /// Clears a key's failures; whether there were any.
 pub fn clear_throttle(conn: &mut DbConn, key_hash: &str) -> QueryResult<bool> {
     db_run!(conn: { diesel::delete(login_throttle::table.find(key_hash)).execute(conn) }).map(|n| n > 0)
+}
+
+/// A user's TOTP secret (sealed) and whether it is confirmed.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = user_totp)]
+pub struct TotpRow {
+    pub user_id: Id,
+    pub secret_sealed: String,
+    pub confirmed_at: Option<NaiveDateTime>,
+    pub last_step: i64,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn totp_of(conn: &mut DbConn, user_id: Id) -> QueryResult<Option<TotpRow>> {
+    db_run!(conn: { user_totp::table.find(user_id).select(TotpRow::as_select()).first(conn).optional() })
+}
+
+/// Whether the user has a confirmed second factor.
+pub fn has_second_factor(conn: &mut DbConn, user_id: Id) -> QueryResult<bool> {
+    Ok(totp_of(conn, user_id)?.is_some_and(|t| t.confirmed_at.is_some()))
+}
+
+/// Stores a pending secret, replacing an earlier pending one (never a confirmed one: the
+/// caller checks, and the condition here holds that line too).
+pub fn put_pending_totp(conn: &mut DbConn, row: &TotpRow) -> QueryResult<()> {
+    db_run!(conn: {
+        diesel::delete(user_totp::table.find(row.user_id).filter(user_totp::confirmed_at.is_null())).execute(conn)
+    })?;
+    db_run!(conn: { diesel::insert_into(user_totp::table).values(row).execute(conn) }).map(|_| ())
+}
+
+/// Moves the last accepted step forward to `step`, and confirms a pending secret when `confirm`
+/// is set; one conditional UPDATE, so of two requests with one code exactly one wins.
+pub fn accept_step(conn: &mut DbConn, user_id: Id, step: i64, confirm: Option<NaiveDateTime>) -> QueryResult<bool> {
+    let n = match confirm {
+        Some(now) => db_run!(conn: {
+            diesel::update(
+                user_totp::table
+                    .find(user_id)
+                    .filter(user_totp::confirmed_at.is_null())
+                    .filter(user_totp::last_step.lt(step)),
+            )
+            .set((user_totp::last_step.eq(step), user_totp::confirmed_at.eq(now)))
+            .execute(conn)
+        })?,
+        None => db_run!(conn: {
+            diesel::update(
+                user_totp::table
+                    .find(user_id)
+                    .filter(user_totp::confirmed_at.is_not_null())
+                    .filter(user_totp::last_step.lt(step)),
+            )
+            .set(user_totp::last_step.eq(step))
+            .execute(conn)
+        })?,
+    };
+    Ok(n == 1)
+}
+
+/// Removes a user's second factor and recovery codes; whether there was one.
+pub fn remove_second_factor(conn: &mut DbConn, user_id: Id) -> QueryResult<bool> {
+    db_run!(conn: { diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id))).execute(conn) })?;
+    db_run!(conn: { diesel::delete(user_totp::table.find(user_id)).execute(conn) }).map(|n| n > 0)
+}
+
+/// Replaces a user's recovery codes with these hashes.
+pub fn replace_recovery_codes(conn: &mut DbConn, user_id: Id, hashes: &[String]) -> QueryResult<()> {
+    let now = crate::db::now();
+    db_run!(conn: { diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id))).execute(conn) })?;
+    for hash in hashes {
+        db_run!(conn: {
+            diesel::insert_into(recovery_codes::table)
+                .values((
+                    recovery_codes::code_hash.eq(hash),
+                    recovery_codes::user_id.eq(user_id),
+                    recovery_codes::created_at.eq(now),
+                ))
+                .execute(conn)
+        })?;
+    }
+    Ok(())
+}
+
+/// Uses a recovery code: one conditional UPDATE, so a code works once however many try it.
+pub fn use_recovery_code(conn: &mut DbConn, user_id: Id, hash: &str) -> QueryResult<bool> {
+    let now = crate::db::now();
+    db_run!(conn: {
+        diesel::update(
+            recovery_codes::table
+                .find(hash)
+                .filter(recovery_codes::user_id.eq(user_id))
+                .filter(recovery_codes::used_at.is_null()),
+        )
+        .set(recovery_codes::used_at.eq(now))
+        .execute(conn)
+    })
+    .map(|n| n == 1)
+}
+
+/// How many unused recovery codes a user has left.
+pub fn recovery_codes_left(conn: &mut DbConn, user_id: Id) -> QueryResult<i64> {
+    db_run!(conn: {
+        recovery_codes::table
+            .filter(recovery_codes::user_id.eq(user_id))
+            .filter(recovery_codes::used_at.is_null())
+            .count()
+            .get_result(conn)
+    })
+}
+
+/// A new device token for the user (SPEC §12.2); only its hash is stored.
+pub fn add_device_token(conn: &mut DbConn, user_id: Id) -> QueryResult<String> {
+    let now = crate::db::now();
+    let (token, hash) = token::new_refresh_token();
+    db_run!(conn: {
+        diesel::insert_into(device_tokens::table)
+            .values((
+                device_tokens::token_hash.eq(&hash),
+                device_tokens::user_id.eq(user_id),
+                device_tokens::created_at.eq(now),
+                device_tokens::expires_at.eq(now + Duration::days(token::DEVICE_TTL_DAYS)),
+            ))
+            .execute(conn)
+    })?;
+    Ok(token)
+}
+
+/// Whether a presented device token is a live one of this user.
+pub fn is_device_of(conn: &mut DbConn, user_id: Id, presented: &str) -> QueryResult<bool> {
+    let now = crate::db::now();
+    let hash = token::refresh_token_hash(presented);
+    db_run!(conn: {
+        device_tokens::table
+            .find(&hash)
+            .filter(device_tokens::user_id.eq(user_id))
+            .filter(device_tokens::expires_at.gt(now))
+            .count()
+            .get_result::<i64>(conn)
+    })
+    .map(|n| n == 1)
 }

@@ -13,6 +13,11 @@ pub const ACCESS_TTL_SECS: i64 = 15 * 60;
 pub const REFRESH_TTL_DAYS: i64 = 14;
 /// `typ` of a user's access token.
 pub const TYP_ACCESS: &str = "access";
+/// `typ` of the token of a staff member who must enrol a second factor first (SPEC §12.1): it
+/// opens only `/me` and the three `/me/totp` routes.
+pub const TYP_ENROLMENT: &str = "enrolment";
+/// How long a device token keeps its own login throttle (SPEC §12.2).
+pub const DEVICE_TTL_DAYS: i64 = 90;
 /// `typ` of a token given for a receipt: `sub` and `sid` are the report's id.
 pub const TYP_RECEIPT: &str = "receipt";
 

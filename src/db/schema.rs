@@ -240,7 +240,47 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    user_totp (user_id) {
+        user_id -> DbUuid,
+        secret_sealed -> Text,
+        confirmed_at -> Nullable<Timestamp>,
+        last_step -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    recovery_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> DbUuid,
+        created_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    device_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> DbUuid,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(user_totp -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(device_tokens -> users (user_id));
 diesel::joinable!(report_tags -> reports (report_id));
 diesel::joinable!(report_keys -> reports (report_id));
 diesel::joinable!(report_notes -> reports (report_id));
@@ -293,4 +333,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     cases,
     case_stations,
     data_keys,
+    user_totp,
+    recovery_codes,
+    device_tokens,
 );

@@ -9,14 +9,15 @@ use super::rules::{self, UserChanges};
 use super::store::{self, ListFilter};
 use super::{User, UserRow};
 use crate::audit::{self, Action};
-use crate::auth::{Admin, AnyUser};
+use crate::auth::{Admin, Enrolling};
 use crate::db::{self, write_tx};
 use crate::error::AppError;
 use crate::http::body::{edit, Form, JsonBody};
 use crate::http::{self, cursor, cursor::ListQuery, param, Page, RequestId};
 use crate::state::AppState;
 
-pub async fn me(AnyUser(user): AnyUser) -> HttpResponse {
+/// `GET /api/v1/me`: also open to an enrolment token (SPEC §12.1).
+pub async fn me(Enrolling { user, .. }: Enrolling) -> HttpResponse {
     HttpResponse::Ok().json(User::own(user.user))
 }
 
@@ -183,6 +184,33 @@ pub async fn unlock(
             let cleared = crate::auth::store::clear_throttle(conn, &crate::auth::throttle_key_of(&state2, &user))?;
             let entry =
                 admin.audit(&rid, Action::UserUnlock).target("user", id).details(json!({"was_locked": cleared}));
+            audit::record(conn, entry)?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /api/v1/users/{id}/totp/reset` (admin, SPEC §12.1): removes a user's second factor and
+/// recovery codes and ends their sessions, for a lost device. Staff then enrol again at their
+/// next sign-in.
+pub async fn totp_reset(
+    state: web::Data<AppState>,
+    Admin(admin): Admin,
+    rid: RequestId,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = http::path_id(&id)?;
+    db::run(&state.pool, move |conn| {
+        write_tx(conn, |conn| {
+            store::find(conn, id)?.ok_or(AppError::NotFound)?;
+            let removed = crate::auth::store::remove_second_factor(conn, id)?;
+            let revoked = store::revoke_sessions(conn, id)?;
+            let entry = admin
+                .audit(&rid, Action::AuthTotpReset)
+                .target("user", id)
+                .details(json!({"had_second_factor": removed, "sessions_revoked": revoked}));
             audit::record(conn, entry)?;
             Ok(())
         })

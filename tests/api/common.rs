@@ -90,6 +90,7 @@ impl TestDb {
             data_key: Secret::new(b"test-data-key-test-data-key-test-0123".to_vec()),
             allow_registration: true,
             hsts: false,
+            require_staff_2fa: true,
             db_pool_size: 8,
             audit_signer: std::sync::Arc::new(
                 tipline::audit::checkpoint::NoteSigner::new("tipline.test/audit", &[5; 32]).expect("signer"),
@@ -230,6 +231,9 @@ pub struct TestApp {
     pub pool: Pool,
     pub config: Config,
     pub db: TestDb,
+    /// TOTP secrets of the accounts the harness enrolled, by login name, so a login can send
+    /// a current code as an authenticator would.
+    authenticators: std::cell::RefCell<std::collections::HashMap<String, (Id, Vec<u8>)>>,
 }
 
 /// A signed-in user.
@@ -239,6 +243,7 @@ pub struct Client {
     pub email: String,
     pub access_token: String,
     pub refresh_token: String,
+    pub device_token: String,
 }
 
 impl TestApp {
@@ -273,7 +278,7 @@ impl TestApp {
                 response
             })
         });
-        TestApp { call, pool, config, db }
+        TestApp { call, pool, config, db, authenticators: Default::default() }
     }
 
     pub fn backend(&self) -> Backend {
@@ -298,6 +303,10 @@ impl TestApp {
         self.send(with_token(TestRequest::post().uri(path).set_json(body), token)).await
     }
 
+    pub async fn delete(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.send(with_token(TestRequest::delete().uri(path).set_json(body), token)).await
+    }
+
     pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Response {
         self.send(with_token(TestRequest::patch().uri(path).set_json(body), token)).await
     }
@@ -317,8 +326,18 @@ impl TestApp {
 
     /// Creates an active user straight in the database (as the CLI does for the first admin)
     /// and returns its id and login name: an email for staff, a generated account name for a
-    /// reporter, stored the way registration stores it (SPEC §14.1).
+    /// reporter, stored the way registration stores it (SPEC §14.1). Staff get a confirmed
+    /// second factor (SPEC §12.1), kept by the harness's authenticator ([`TestApp::login`]).
     pub fn insert_user(&self, role: Role) -> (Id, String) {
+        let (id, name) = self.insert_user_without_second_factor(role);
+        if role != Role::Reporter {
+            self.enrol_directly(id, &name);
+        }
+        (id, name)
+    }
+
+    /// A user with no second factor: staff signing in get an enrolment token.
+    pub fn insert_user_without_second_factor(&self, role: Role) -> (Id, String) {
         let (name, login) = match role {
             Role::Reporter => {
                 let account = tipline::codes::account();
@@ -337,10 +356,68 @@ impl TestApp {
         (row.id, name)
     }
 
-    /// Logs in by a login name: an account name (`TA-…`) as `account`, anything else as `email`.
+    /// Stores a confirmed TOTP secret for the account, sealed as the service seals it, and
+    /// remembers it for [`TestApp::login`].
+    pub fn enrol_directly(&self, id: Id, name: &str) {
+        let secret = tipline::auth::totp::new_secret();
+        let keyring = tipline::crypto::envelope::Keyring::new(self.config.data_key.expose());
+        let sealed = keyring.seal_bound("user_totp", "secret_sealed", id, &tipline::auth::totp::base32(&secret));
+        let now = db::now();
+        let row = tipline::auth::store::TotpRow {
+            user_id: id,
+            secret_sealed: sealed,
+            confirmed_at: Some(now),
+            last_step: 0,
+            created_at: now,
+        };
+        tipline::auth::store::put_pending_totp(&mut self.conn(), &row).expect("enrol");
+        self.remember_authenticator(id, name, secret.to_vec());
+    }
+
+    /// Remembers a secret enrolled through the API, for later logins.
+    pub fn remember_authenticator(&self, id: Id, name: &str, secret: Vec<u8>) {
+        self.authenticators.borrow_mut().insert(name.to_lowercase(), (id, secret));
+    }
+
+    /// The secret of an account the harness enrolled.
+    pub fn authenticator(&self, name: &str) -> Option<(Id, Vec<u8>)> {
+        self.authenticators.borrow().get(&name.to_lowercase()).cloned()
+    }
+
+    /// A code the service will accept now for the account: the first step after the last one
+    /// used (read from the database) that is within the ±1 skew, waiting for the next step
+    /// when both the current and the next one are spent.
+    pub async fn next_code(&self, id: Id, secret: &[u8]) -> String {
+        loop {
+            let last = tipline::auth::store::totp_of(&mut self.conn(), id).expect("totp").map_or(0, |t| t.last_step);
+            let now = tipline::auth::totp::step_at(chrono::Utc::now().timestamp());
+            let step = (last + 1).max(now);
+            if step <= now + 1 {
+                return tipline::auth::totp::code_at(secret, step);
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Logs in by a login name: an account name (`TA-…`) as `account`, anything else as
+    /// `email`; with a current TOTP code when the harness enrolled the account.
     pub async fn login(&self, name: &str, password: &str) -> Response {
+        self.login_with(name, password, json!({})).await
+    }
+
+    /// [`TestApp::login`] with more fields in the body (`device_token`, `recovery_code`, …).
+    pub async fn login_with(&self, name: &str, password: &str, extra: Value) -> Response {
         let field = if name.starts_with("TA-") { "account" } else { "email" };
-        self.post("/api/v1/auth/login", None, json!({field: name, "password": password})).await
+        let mut body = json!({field: name, "password": password});
+        if let Some((id, secret)) = self.authenticator(name) {
+            if extra.get("recovery_code").is_none() && extra.get("totp").is_none() {
+                body["totp"] = json!(self.next_code(id, &secret).await);
+            }
+        }
+        if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+            body.extend(extra);
+        }
+        self.post("/api/v1/auth/login", None, body).await
     }
 
     pub async fn client(&self, role: Role) -> Client {
@@ -353,6 +430,7 @@ impl TestApp {
             email,
             access_token: body["access_token"].as_str().expect("access token").to_string(),
             refresh_token: body["refresh_token"].as_str().expect("refresh token").to_string(),
+            device_token: body["device_token"].as_str().expect("device token").to_string(),
         }
     }
 

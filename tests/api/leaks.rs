@@ -11,7 +11,7 @@ use std::cell::Cell;
 use tipline::db::Backend;
 
 use crate::common::{contains, TestDb};
-use crate::process::{body_of, cli_admin, login, post_json, try_request, Server};
+use crate::process::{body_of, cli_admin, login_counted, post_json, try_request, Server};
 
 const NARRATIVE: &str = "CANARY-NARRATIVE-41d2";
 const CONTACT: &str = "CANARY-CONTACT-9e07";
@@ -89,16 +89,16 @@ fn canaries_stay_where_they_belong(db: TestDb) {
 
     // Staff work rewrites and deletes rows: the canary report's row (its content sealed) is
     // updated three times, a station renamed, a case's station link with a note deleted.
-    let admin = login(&addr, "leak-admin@example.org", &admin_password);
-    sent.set(sent.get() + 1);
+    let (admin, requests) = login_counted(&addr, "leak-admin@example.org", &admin_password);
+    sent.set(sent.get() + requests);
     let (status, response) = send(post_json(
         "/api/v1/users",
         r#"{"email":"leak-worker@example.org","password":"a strong worker passphrase","role":"caseworker","display_name":"W"}"#,
         &format!("Authorization: Bearer {admin}\r\n"),
     ));
     assert_eq!(status, 201, "{response}");
-    let worker = login(&addr, "leak-worker@example.org", "a strong worker passphrase");
-    sent.set(sent.get() + 1);
+    let (worker, requests) = login_counted(&addr, "leak-worker@example.org", "a strong worker passphrase");
+    sent.set(sent.get() + requests);
     let staff = format!("{spy}Authorization: Bearer {worker}\r\n");
     let (status, response) =
         send(with_method("PATCH", &format!("/api/v1/reports/{id}"), r#"{"tags":["leak-check"]}"#, &staff, Some(1)));

@@ -18,6 +18,7 @@ mod outage;
 mod process;
 mod races;
 mod reports;
+mod second_factor;
 mod spec;
 mod stations;
 mod storage;

@@ -38,12 +38,18 @@ const MATRIX: &[Row] = &[
     ("POST",   "/api/v1/auth/refresh",              "/api/v1/auth/refresh",                      Some("{}"), [422, 422, 422, 422, 422, 422, 422, 422]),
     ("POST",   "/api/v1/auth/receipt",              "/api/v1/auth/receipt",                      Some("{}"), [422, 422, 422, 422, 422, 422, 422, 422]),
     ("GET",    "/api/v1/me",                        "/api/v1/me",                                None,       [401, 401, 200, 200, 200, 200, 401, 401]),
+    // Staff of the cast have a confirmed second factor already (409); reporters start one.
+    ("POST",   "/api/v1/me/totp",                   "/api/v1/me/totp",                           None,       [401, 401, 200, 200, 409, 409, 401, 401]),
+    ("POST",   "/api/v1/me/totp/confirm",           "/api/v1/me/totp/confirm",                   Some("{}"), [401, 401, 422, 422, 422, 422, 401, 401]),
+    // Staff may not remove theirs while a second factor is required.
+    ("DELETE", "/api/v1/me/totp",                   "/api/v1/me/totp",                           Some("{}"), [401, 401, 422, 422, 403, 403, 401, 401]),
     ("GET",    "/api/v1/users",                     "/api/v1/users",                             None,       [401, 401, 403, 403, 403, 200, 401, 401]),
     ("POST",   "/api/v1/users",                     "/api/v1/users",                             Some("{}"), [401, 401, 403, 403, 403, 422, 401, 401]),
     ("GET",    "/api/v1/users/{id}",                "/api/v1/users/{user}",                      None,       [401, 401, 403, 403, 403, 200, 401, 401]),
     ("PATCH",  "/api/v1/users/{id}",                "/api/v1/users/{user}",                      Some("{}"), [401, 401, 403, 403, 403, 422, 401, 401]),
     ("POST",   "/api/v1/users/{id}/sessions/revoke","/api/v1/users/{user}/sessions/revoke",      None,       [401, 401, 403, 403, 403, 200, 401, 401]),
     ("POST",   "/api/v1/users/{id}/unlock",         "/api/v1/users/{user}/unlock",               None,       [401, 401, 403, 403, 403, 204, 401, 401]),
+    ("POST",   "/api/v1/users/{id}/totp/reset",     "/api/v1/users/{user}/totp/reset",           None,       [401, 401, 403, 403, 403, 204, 401, 401]),
     ("POST",   "/api/v1/reports",                   "/api/v1/reports",                           Some("{}"), [422, 403, 422, 422, 422, 403, 401, 401]),
     ("GET",    "/api/v1/reports",                   "/api/v1/reports",                           None,       [401, 401, 403, 403, 200, 200, 401, 401]),
     ("GET",    "/api/v1/reports/mine",              "/api/v1/reports/mine",                      None,       [401, 401, 200, 200, 403, 403, 401, 401]),
@@ -330,7 +336,11 @@ fn the_valid_pass_covers_every_route_that_takes_a_body() {
     let with_body: BTreeSet<String> =
         MATRIX.iter().filter(|row| row.3.is_some()).map(|(m, pattern, ..)| format!("{m} {pattern}")).collect();
     let valid: BTreeSet<String> = VALID.iter().map(|(m, pattern, ..)| format!("{m} {pattern}")).collect();
-    let missing: Vec<_> = with_body.difference(&valid).collect();
+    // Their only valid body is a current code of the caller's own authenticator (and, to
+    // confirm, a pending secret): tests/api/second_factor.rs sends them with valid codes.
+    let own_code: BTreeSet<String> =
+        ["DELETE /api/v1/me/totp", "POST /api/v1/me/totp/confirm"].into_iter().map(String::from).collect();
+    let missing: Vec<_> = with_body.difference(&valid).filter(|route| !own_code.contains(*route)).collect();
     assert!(missing.is_empty(), "routes that take a body without a row in the valid pass: {missing:?}");
 }
 

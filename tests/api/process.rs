@@ -160,9 +160,24 @@ fn first_admin_from_the_cli_can_sign_in(db: TestDb) {
     for (email, password) in
         [("first@example.org", "a strong admin passphrase"), ("second@example.org", generated.as_str())]
     {
+        // The first sign-in of an admin made on the command line answers an enrolment token
+        // (SPEC §12.1), which opens /me but nothing else until a second factor is confirmed.
         let body = format!(r#"{{"email":"{email}","password":"{password}"}}"#);
         let (status, response) = server.request(&post_json("/api/v1/auth/login", &body, ""));
         assert_eq!(status, 200, "{response}");
+        let enrolment = body_of(&response)["enrolment_token"].as_str().expect("an enrolment token").to_string();
+        assert!(body_of(&response)["access_token"].is_null());
+        let auth = format!("Authorization: Bearer {enrolment}\r\n");
+        let (status, _) =
+            server.request(&format!("GET /api/v1/me HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\r\n"));
+        assert_eq!(status, 200);
+        let (status, response) = server
+            .request(&format!("GET /api/v1/users HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\r\n"));
+        assert_eq!(status, 403);
+        assert_eq!(body_of(&response)["type"], "urn:tipline:problem:enrolment-required");
+        let token = login(&server.addr, email, password);
+        let (status, _) = server.request(&get_raw("/api/v1/users", Some(&token)));
+        assert_eq!(status, 200);
     }
     let (exit, _) = server.stop();
     assert!(exit.success());
@@ -263,9 +278,64 @@ pub fn cli_admin(database_url: &str, data_dir: &std::path::Path, email: &str) ->
     password.to_string()
 }
 
+thread_local! {
+    /// TOTP secrets of staff enrolled through a running server by this test (each test runs
+    /// on its own thread), by email, and the last step used.
+    static AUTHENTICATORS: std::cell::RefCell<std::collections::BTreeMap<String, (Vec<u8>, i64)>> =
+        Default::default();
+}
+
+/// A code for the account's authenticator that the server has not seen yet (waiting for the
+/// next step when the current and the next are spent); `None` for an account not enrolled here.
+fn next_code(email: &str) -> Option<String> {
+    loop {
+        let code = AUTHENTICATORS.with_borrow_mut(|all| {
+            let (secret, last) = all.get_mut(email)?;
+            let now = tipline::auth::totp::step_at(chrono::Utc::now().timestamp());
+            let step = (*last + 1).max(now);
+            if step > now + 1 {
+                return Some(None);
+            }
+            *last = step;
+            Some(Some(tipline::auth::totp::code_at(secret, step)))
+        })?;
+        if code.is_some() {
+            return code;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Enrols a second factor with an enrolment token, as a staff member does at first sign-in.
+fn enrol_over_http(addr: &str, email: &str, enrolment_token: &str) {
+    let auth = format!("Authorization: Bearer {enrolment_token}\r\n");
+    let (status, response) = try_request(addr, &post_json("/api/v1/me/totp", "{}", &auth)).expect("enrol");
+    assert_eq!(status, 200, "{response}");
+    let secret = body_of(&response)["secret"].as_str().and_then(tipline::auth::totp::base32_decode).expect("secret");
+    let step = tipline::auth::totp::step_at(chrono::Utc::now().timestamp());
+    let code = tipline::auth::totp::code_at(&secret, step);
+    let body = format!(r#"{{"code":"{code}"}}"#);
+    let (status, response) = try_request(addr, &post_json("/api/v1/me/totp/confirm", &body, &auth)).expect("confirm");
+    assert_eq!(status, 200, "{response}");
+    AUTHENTICATORS.with_borrow_mut(|all| all.insert(email.to_string(), (secret, step)));
+}
+
+/// Signs a staff member in, enrolling a second factor first when the server asks for one.
 pub fn login(addr: &str, email: &str, password: &str) -> String {
-    let body = format!(r#"{{"email":"{email}","password":"{password}"}}"#);
+    login_counted(addr, email, password).0
+}
+
+/// [`login`], and how many requests it sent (one, or four with the enrolment).
+pub fn login_counted(addr: &str, email: &str, password: &str) -> (String, usize) {
+    let totp = next_code(email).map(|code| format!(r#","totp":"{code}""#)).unwrap_or_default();
+    let body = format!(r#"{{"email":"{email}","password":"{password}"{totp}}}"#);
     let (status, response) = try_request(addr, &post_json("/api/v1/auth/login", &body, "")).expect("login");
     assert_eq!(status, 200, "{response}");
-    body_of(&response)["access_token"].as_str().unwrap().to_string()
+    let answer = body_of(&response);
+    if let Some(enrolment) = answer["enrolment_token"].as_str() {
+        enrol_over_http(addr, email, enrolment);
+        let (token, sent) = login_counted(addr, email, password);
+        return (token, sent + 3);
+    }
+    (answer["access_token"].as_str().unwrap().to_string(), 1)
 }

@@ -1,0 +1,3 @@
+DROP TABLE device_tokens;
+DROP TABLE recovery_codes;
+DROP TABLE user_totp;
