@@ -168,6 +168,41 @@ login() {
         --data "{\"email\":\"$1\",\"password\":\"$2\"}" "$BASE_URL/api/v1/auth/login" | json_field access_token
 }
 
+# --- every load script ends by checking its own work --------------------------------------
+
+# The single number that the SQL $2 returns on the database DATABASE_URL $1 (PostgreSQL or SQLite).
+db_number() {
+    case $1 in
+        postgres://* | postgresql://*) psql -X -At -v ON_ERROR_STOP=1 -d "$1" -c "$2" ;;
+        sqlite://*) python3 -c 'import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "${1#sqlite://}" "$2" ;;
+        *) die "db_number: not a database URL this script knows" ;;
+    esac
+}
+
+# After a run on the database DATABASE_URL $1, with the server stopped: at least $3 reports more
+# than the $2 there were before (every acknowledged submission is stored), the audit chain
+# verifies (tipline audit verify), and, when $4 is given, exactly $4 report.triage entries more
+# than the $5 there were before (one per PATCH answered 200). Dies on the first failure; sets
+# checked, a line that says what was checked.
+check_work() {
+    local url=$1 before=$2 acknowledged=$3 patched=${4:-} triage_before=${5:-0} stored triaged verify
+    stored=$(db_number "$url" "SELECT count(*) FROM reports") || die "check: cannot count the reports"
+    ((stored - before >= acknowledged)) \
+        || die "check: $((stored - before)) reports stored but $acknowledged submissions acknowledged"
+    checked="$((stored - before)) reports stored ≥ $acknowledged acknowledged"
+    if [[ -n $patched ]]; then
+        triaged=$(db_number "$url" "SELECT count(*) FROM audit_log WHERE action = 'report.triage'") \
+            || die "check: cannot count the triage entries"
+        ((triaged - triage_before == patched)) \
+            || die "check: $((triaged - triage_before)) report.triage audit entries but $patched PATCHes answered 200"
+        checked+="; $((triaged - triage_before)) report.triage entries = $patched PATCH 200s"
+    fi
+    verify=$(DATABASE_URL="$url" tipline audit verify) || die "check: tipline audit verify: $verify"
+    checked+="; audit verify: $verify"
+    log "    check: $checked"
+}
+
 # --- PostgreSQL --------------------------------------------------------------------------
 
 # BENCH_PG_URL and BENCH_PG_DB; $1: the database's default name.

@@ -17,6 +17,7 @@ pub mod error;
 pub mod fields;
 pub mod health;
 pub mod http;
+pub mod limits;
 pub mod reports;
 pub mod routes;
 pub mod state;
@@ -97,7 +98,8 @@ pub fn open_database(config: &Config) -> Result<db::Pool, StartupError> {
 /// Serves until SIGTERM or SIGINT; in-flight requests finish first (actix's graceful shutdown).
 pub async fn serve(config: Config) -> Result<(), StartupError> {
     let pool = open_database(&config)?;
-    let state = web::Data::new(AppState::new(&config, pool));
+    let state = web::Data::new(AppState::new(&config, pool.clone()));
+    actix_web::rt::spawn(limits::sweep_forever(pool));
     let server = HttpServer::new(move || app(state.clone()))
         .shutdown_timeout(30)
         .bind(config.bind)

@@ -24,13 +24,15 @@ pub struct AppState {
     pub login_key: [u8; 32],
     /// Keys a report's owner tag (SPEC §14.2).
     pub owner_key: [u8; 32],
+    /// The token buckets' rates (SPEC §12.3).
+    pub rates: crate::limits::Rates,
 }
 
 impl AppState {
     pub fn new(config: &Config, pool: Pool) -> Self {
         AppState {
             pool,
-            passwords: Passwords::for_this_machine(),
+            passwords: Passwords::configured(config),
             tokens: Tokens::new(&config.jwt_secret),
             throttle_key: throttle_key(config),
             allow_registration: config.allow_registration,
@@ -39,6 +41,7 @@ impl AppState {
             receipt_key: crate::crypto::derive_key(config.data_key.expose(), "receipt"),
             login_key: login_key(config),
             owner_key: owner_key(config),
+            rates: config.rates,
         }
     }
 }

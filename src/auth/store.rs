@@ -4,7 +4,6 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::rules::{after_failure, locked_for};
 use super::token::{self, REFRESH_TTL_DAYS};
 use super::{RefreshRow, SessionRow, ThrottleRow as State};
 use crate::db::schema::{login_throttle, refresh_tokens, sessions, users};
@@ -120,22 +119,6 @@ pub fn rotate(conn: &mut DbConn, presented: &str) -> QueryResult<Rotation> {
     Ok(Rotation::Rotated { user, session_id: session.id, refresh_token })
 }
 
-/// Checks the lock and counts this attempt as a failure in one step, for a check quick enough
-/// to run inside the same write transaction (the receipt lookup): a success then calls
-/// [`clear_throttle`]. `Err` carries the seconds until the lock lifts. Call inside a write transaction.
-///
-/// A login cannot hash a password inside a write transaction; it reads the lock first, hashes,
-/// and then, in one write transaction, checks the lock again and counts a failure
-/// ([`after_failure`]) or clears the count (see `auth::handlers::login`).
-pub fn reserve_attempt(conn: &mut DbConn, key_hash: &str, now: NaiveDateTime) -> QueryResult<Result<(), u64>> {
-    let current = throttle_for_update(conn, key_hash)?;
-    if let Some(retry_after) = locked_for(current.as_ref(), now) {
-        return Ok(Err(retry_after));
-    }
-    put_throttle(conn, &after_failure(current, key_hash, now))?;
-    Ok(Ok(()))
-}
-
 /// The state, read to be changed in this write transaction: on PostgreSQL an advisory lock per
 /// key makes concurrent attempts on one key wait for each other, so none counts from a stale
 /// state (a row lock would not do: the first failure has no row to lock yet). On SQLite the
@@ -175,4 +158,18 @@ pub fn put_throttle(conn: &mut DbConn, state: &State) -> QueryResult<()> {
 /// Clears a key's failures; whether there were any.
 pub fn clear_throttle(conn: &mut DbConn, key_hash: &str) -> QueryResult<bool> {
     db_run!(conn: { diesel::delete(login_throttle::table.find(key_hash)).execute(conn) }).map(|n| n > 0)
+}
+
+/// Removes the rows that say nothing any more at `now` (`rules::expired`: window over, no lock
+/// holding), so guesses at random names do not grow the table; how many.
+pub fn sweep_throttle(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
+    let window_over = now - super::rules::WINDOW;
+    db_run!(conn: {
+        diesel::delete(
+            login_throttle::table
+                .filter(login_throttle::window_started_at.lt(window_over))
+                .filter(login_throttle::locked_until.is_null().or(login_throttle::locked_until.le(now))),
+        )
+        .execute(conn)
+    })
 }

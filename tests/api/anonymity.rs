@@ -211,7 +211,13 @@ async fn older_accounts_and_reports_are_upgraded(app: TestApp) {
         db
     };
     let mut conn = db.connect();
-    conn.revert_last_migration(db::migrations_for(&conn)).expect("back to before SPEC §14");
+    // Back to before SPEC §14, reverting the later migrations on the way.
+    loop {
+        let reverted = conn.revert_last_migration(db::migrations_for(&conn)).expect("back to before SPEC §14");
+        if reverted.to_string().ends_with("000004") {
+            break;
+        }
+    }
     let id = &reporter.id;
     conn.batch_execute(&format!(
         "UPDATE users SET email = 'older@example.org' WHERE id = '{id}';
