@@ -2,8 +2,9 @@
 # Mixed traffic on PostgreSQL: 70 % queue reads, 20 % anonymous submissions, 10 % triage, at 64
 # connections for 60 s, several runs; the error count (target 0), throughput, latency and the
 # server's RSS idle and under load. Results and the command: docs/BENCHMARKS.md. Each run ends by
-# checking its own work: every acknowledged submission is stored, as many report.triage audit
-# entries as PATCHes answered 200, and the audit chain verifies (check_work in bench/lib.sh).
+# checking its own work: every acknowledged submission is stored, one report.triage audit entry
+# per PATCH answered 200 (and none beyond the PATCHes sent), and the audit chain verifies
+# (check_work in bench/lib.sh).
 #
 #   bash bench/mixed.sh            # progress on stderr, Markdown summary on stdout
 #
@@ -70,8 +71,9 @@ for ((run = 1; run <= RUNS; run++)); do
     stop_server
     submitted=$(awk '$1 == "acknowledged" && $2 == "submit" { print $3 }' "$tmp/wrk.$run")
     patched=$(awk '$1 == "acknowledged" && $2 == "triage" { print $3 }' "$tmp/wrk.$run")
-    [[ -n $submitted && -n $patched ]] || die "bench/mixed.lua printed no acknowledged counts"
-    check_work "$DATABASE_URL" "$reports_before" "$submitted" "$patched" "$triage_before"
+    patches_sent=$(awk '$1 == "kind" && $2 == "triage" { print $3 }' "$tmp/wrk.$run")
+    [[ -n $submitted && -n $patched && -n $patches_sent ]] || die "bench/mixed.lua printed no acknowledged counts"
+    check_work "$DATABASE_URL" "$reports_before" "$submitted" "$patched" "$patches_sent" "$triage_before"
     checks+=("run $run: $checked")
 done
 
