@@ -68,9 +68,11 @@ for backend in $BACKENDS; do
     started=$(date +%s.%N)
     abandon_logins "$FLOOD"
     sent=$(date +%s.%N)
-    worker=$(login bench-worker@example.org "$PASSWORD")
+    rm -f "$tmp/login_503s"
+    worker=$(login bench-worker@example.org "$PASSWORD") || die "the caseworker's login failed after the flood"
     answered=$(date +%s.%N)
     [[ -n $worker ]] || die "the caseworker's login failed after the flood"
+    busy=$( (cat "$tmp/login_503s" 2>/dev/null || true) | wc -l)
     peak=$(memory_mib "$server_pid" VmHWM)
     stop_server
     sessions=$(db_number "$DATABASE_URL" "SELECT count(*) FROM sessions")
@@ -81,8 +83,8 @@ for backend in $BACKENDS; do
     send_s=$(awk -v a="$started" -v b="$sent" 'BEGIN { printf "%.2f", b - a }')
     login_s=$(awk -v a="$sent" -v b="$answered" 'BEGIN { printf "%.3f", b - a }')
     growth=$(awk -v a="$peak" -v b="$idle" 'BEGIN { printf "%.1f", a - b }')
-    log "    $FLOOD abandoned logins sent in $send_s s; caseworker login ${login_s} s; RSS idle $idle MiB, peak $peak MiB; $failed logins hashed and failed"
-    rows+=("| $backend | $send_s | $failed | $login_s | $(meets "$login_s" "<=" 1) | $idle | $peak | $growth | $(meets "$growth" "<=" 64) |")
+    log "    $FLOOD abandoned logins sent in $send_s s; caseworker login ${login_s} s after $busy 503(s); RSS idle $idle MiB, peak $peak MiB; $failed logins hashed and failed"
+    rows+=("| $backend | $send_s | $failed | $busy | $login_s | $(meets "$login_s" "<=" 1) | $idle | $peak | $growth | $(meets "$growth" "<=" 64) |")
     if [[ $backend == postgres ]]; then
         drop_pg_db
         pg_created=0
@@ -96,8 +98,8 @@ cat <<EOF
 $(machine). $FLOOD logins for random emails with 128-character passwords, each on its own
 connection closed right after the request was written; then the caseworker's login.
 
-| backend | flood sent in (s) | abandoned logins hashed anyway | caseworker login (s) | ≤ 1 s | RSS idle (MiB) | peak RSS, VmHWM (MiB) | peak − idle (MiB) | ≤ 64 MiB |
-| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |
+| backend | flood sent in (s) | abandoned logins hashed anyway | caseworker's 503s (retried after Retry-After) | caseworker login until 200 (s) | ≤ 1 s | RSS idle (MiB) | peak RSS, VmHWM (MiB) | peak − idle (MiB) | ≤ 64 MiB |
+| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |
 $(printf '%s\n' "${rows[@]}")
 
 Checked after each backend:

@@ -162,10 +162,21 @@ print("" if value is None else value)
 ' "$1"
 }
 
-# An access token for $1 (email) with the password $2.
+# An access token for $1 (email) with the password $2. A 503 (the hashing queue is full) is
+# retried after its Retry-After, up to 10 times; the number of 503s is appended to
+# $tmp/login_503s.
 login() {
-    curl -fsS --max-time 30 -H 'Content-Type: application/json' \
-        --data "{\"email\":\"$1\",\"password\":\"$2\"}" "$BASE_URL/api/v1/auth/login" | json_field access_token
+    local try status
+    for ((try = 0; try < 10; try++)); do
+        status=$(curl -sS --max-time 30 -o "$tmp/login.json" -D "$tmp/login.headers" -w '%{http_code}' \
+            -H 'Content-Type: application/json' \
+            --data "{\"email\":\"$1\",\"password\":\"$2\"}" "$BASE_URL/api/v1/auth/login") || return 1
+        [[ $status == 503 ]] || break
+        echo 1 >>"$tmp/login_503s"
+        sleep "$(awk -F': *' 'tolower($1) == "retry-after" { print $2 + 0 }' "$tmp/login.headers")"
+    done
+    [[ $status == 200 ]] || { log "login: HTTP $status"; return 1; }
+    json_field access_token <"$tmp/login.json"
 }
 
 # --- every load script ends by checking its own work --------------------------------------

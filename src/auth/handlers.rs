@@ -57,6 +57,7 @@ pub async fn register(state: web::Data<AppState>, rid: RequestId, body: JsonBody
     let display_name = form.opt_parsed("display_name", users::rules::display_name);
     let password = form.finish_with(password)?;
     let display_name = display_name.unwrap_or_else(|| "Reporter".to_string());
+    state.passwords.ensure_room()?;
     crate::limits::take(&state, Bucket::Register, &rid).await?;
     let password_hash = state.passwords.hash(password).await?;
     let login_key = state.login_key;
@@ -118,6 +119,7 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
         form.error("password", "must be at most 128 characters long");
     }
     let password = form.finish_with(password)?;
+    state.passwords.ensure_room()?;
     let (logins, name) = logins_for(&state, email.as_deref(), account.as_deref());
     let key = super::throttle_key(&state, &name);
     let anonymous = Context::new(Actor::anonymous(), &rid);

@@ -2,7 +2,7 @@
 //! so a login flood queues instead of exhausting memory or starving other requests.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, LazyLock, Mutex};
 
 use argon2::password_hash::rand_core::OsRng;
@@ -140,6 +140,10 @@ pub struct Passwords {
     jobs: mpsc::SyncSender<Job>,
     /// Jobs skipped because nobody waited for their answer any more.
     dropped: Arc<AtomicU64>,
+    /// Jobs in the queue now (counted up before a job is sent, down when a thread takes it),
+    /// so that a request can be refused before it does any other work ([`Passwords::ensure_room`]).
+    waiting: Arc<AtomicUsize>,
+    capacity: usize,
 }
 
 /// Seconds a client is told to wait when the queue is full: it drains in well under one.
@@ -148,19 +152,25 @@ const BUSY_RETRY_AFTER_SECS: u64 = 1;
 impl Passwords {
     /// `threads` hashing threads, and at most `queue` jobs waiting for them.
     pub fn new(threads: usize, queue: usize) -> Self {
-        let (jobs, waiting) = mpsc::sync_channel::<Job>(queue.max(1));
-        let waiting = Arc::new(Mutex::new(waiting));
+        let capacity = queue.max(1);
+        let (jobs, queued) = mpsc::sync_channel::<Job>(capacity);
+        let queued = Arc::new(Mutex::new(queued));
+        let waiting = Arc::new(AtomicUsize::new(0));
         for n in 0..threads.max(1) {
+            let queued = Arc::clone(&queued);
             let waiting = Arc::clone(&waiting);
             let spawned = std::thread::Builder::new().name(format!("tipline-hash-{n}")).spawn(move || {
                 lower_priority();
                 loop {
-                    let job = match waiting.lock() {
-                        Ok(waiting) => waiting.recv(),
+                    let job = match queued.lock() {
+                        Ok(queued) => queued.recv(),
                         Err(_) => return,
                     };
                     match job {
-                        Ok(job) => job(),
+                        Ok(job) => {
+                            waiting.fetch_sub(1, Ordering::Relaxed);
+                            job()
+                        }
                         Err(_) => return,
                     }
                 }
@@ -169,7 +179,7 @@ impl Passwords {
                 tracing::error!(error = %e, "cannot start a hashing thread");
             }
         }
-        Passwords { jobs, dropped: Arc::new(AtomicU64::new(0)) }
+        Passwords { jobs, dropped: Arc::new(AtomicU64::new(0)), waiting, capacity }
     }
 
     /// As configured (`TIPLINE_HASH_THREADS`, `TIPLINE_HASH_QUEUE`): by default one thread per
@@ -189,6 +199,16 @@ impl Passwords {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// 503 at once when the queue is full: called by login and registration before their other
+    /// work (reading the account, taking a token), so that a flood is refused at the cost of
+    /// parsing its requests. Hashing itself still checks, since the queue may fill meanwhile.
+    pub fn ensure_room(&self) -> Result<(), AppError> {
+        match self.waiting.load(Ordering::Relaxed) < self.capacity {
+            true => Ok(()),
+            false => Err(AppError::Busy { retry_after_secs: BUSY_RETRY_AFTER_SECS }),
+        }
+    }
+
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
         let (done, result) = oneshot::channel();
         let dropped = Arc::clone(&self.dropped);
@@ -199,12 +219,17 @@ impl Passwords {
             }
             let _ = done.send(work());
         });
+        self.waiting.fetch_add(1, Ordering::Relaxed);
         match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(mpsc::TrySendError::Full(_)) => {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
                 return Err(AppError::Busy { retry_after_secs: BUSY_RETRY_AFTER_SECS });
             }
-            Err(mpsc::TrySendError::Disconnected(_)) => return Err(AppError::internal("hashing threads are gone")),
+            Err(mpsc::TrySendError::Disconnected(_)) => {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                return Err(AppError::internal("hashing threads are gone"));
+            }
         }
         result.await.map_err(|_| AppError::internal("hashing task failed"))
     }
@@ -274,6 +299,7 @@ mod tests {
             let _ = started.send(());
             let _ = wait.recv();
         });
+        passwords.waiting.fetch_add(1, Ordering::Relaxed);
         passwords.jobs.try_send(job).unwrap();
         (release, running)
     }
@@ -287,11 +313,13 @@ mod tests {
         let queued = passwords.verify(Zeroizing::new("queued password".into()), None).boxed();
         let mut queued = queued;
         assert!((&mut queued).now_or_never().is_none(), "queued behind the running job");
+        assert!(matches!(passwords.ensure_room(), Err(AppError::Busy { .. })));
         let refused = passwords.verify(Zeroizing::new("one too many".into()), None).now_or_never();
         assert!(matches!(refused, Some(Err(AppError::Busy { retry_after_secs: 1 }))), "{refused:?}");
         release.send(()).unwrap();
         let verified = futures_executor_block_on(queued).unwrap();
         assert!(!verified.ok);
+        assert!(passwords.ensure_room().is_ok(), "the queue is empty again");
         assert_eq!(passwords.dropped(), 0);
     }
 
