@@ -12,6 +12,8 @@
 #                         database) instead of a fresh SQLite file
 #   BENCH_ACCOUNTS        accounts the login flood is spread over (default 128)
 #   BENCH_PROBE_DELAY_MS  pause between two /readyz probes in ms (default 5; 0 = back to back)
+#   BENCH_HONOUR_RETRY_AFTER  1 (default): after a 503 (hashing queue full) the flood's next
+#                         login waits 1 s, as Retry-After asks; 0: it is sent at once
 #   BENCH_PORT            port on 127.0.0.1 for the server (default 18080)
 #   BENCH_SKIP_BUILD=1    use the binaries already built instead of running cargo build
 #   BENCH_KEEP=1          keep the temporary folder (wrk outputs, server log); it is always
