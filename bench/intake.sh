@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Anonymous report submissions per second (POST /api/v1/reports without a token), on
 # PostgreSQL and on SQLite, each next to a baseline measured in the same run: the same SQL the
-# service issues for one submission, replayed directly against the database.
+# service issues for one submission, replayed directly against the database. The service is
+# measured twice per run: with the submission token bucket off (TIPLINE_RATE_SUBMIT=off) and on,
+# set high (TIPLINE_RATE_SUBMIT=1000000 a minute, so it never refuses but every submission takes a
+# token from the database). Every measurement of the service ends by checking its work: every
+# acknowledged submission is stored and the audit chain verifies (check_work in bench/lib.sh).
 # What the figures mean and the targets: docs/BENCHMARKS.md.
 #
 #   bash bench/intake.sh                # progress on stderr, Markdown summary on stdout
@@ -136,15 +140,13 @@ pg_baseline() {
     log "    PostgreSQL baseline: $base tx/s (other processes: $foreign cores)"
 }
 
-# (b) The service on a fresh PostgreSQL database. Sets svc_*.
+# (b) The service on a fresh PostgreSQL database, the bucket $2 (off, or a rate a minute). Sets svc_*.
 pg_service() {
-    local out=$1 stored verify
+    local out=$1
     fresh_pg
-    DATABASE_URL="$PG_URL/$PG_DB" measure_service "$out-pg"
-    stored=$(pg_bench_db -Atc "SELECT count(*) FROM reports")
-    ((stored >= svc_ok)) || die "PostgreSQL holds $stored reports but the service answered 2xx $svc_ok times"
-    verify=$(DATABASE_URL="$PG_URL/$PG_DB" tipline audit verify) || die "audit verify: $verify"
-    log "    PostgreSQL service: $svc_rate submissions/s, p99 $svc_p99 ms, $svc_errors non-2xx, $stored reports stored (other processes: $foreign cores); $verify"
+    DATABASE_URL="$PG_URL/$PG_DB" TIPLINE_RATE_SUBMIT=$2 measure_service "$out-pg-$2"
+    check_work "$PG_URL/$PG_DB" 0 "$svc_ok"
+    log "    PostgreSQL service, bucket $2: $svc_rate submissions/s, p99 $svc_p99 ms, $svc_errors non-2xx (other processes: $foreign cores)"
 }
 
 # (a) The SQLite baseline: the same SQL from a native loop with the service's pragmas. Sets base.
@@ -165,39 +167,55 @@ sqlite_baseline() {
     log "    SQLite baseline: $base tx/s, p99 per transaction $base_p99 ms (other processes: $foreign cores)"
 }
 
-# (b) The service on a fresh SQLite file. Sets svc_*.
+# (b) The service on a fresh SQLite file, the bucket $2 (off, or a rate a minute). Sets svc_*.
 sqlite_service() {
-    local out=$1 verify
+    local out=$1
     fresh_sqlite
-    DATABASE_URL="sqlite://$TIPLINE_DATA_DIR/bench.db" measure_service "$out-sqlite"
-    verify=$(DATABASE_URL="sqlite://$TIPLINE_DATA_DIR/bench.db" tipline audit verify) || die "audit verify: $verify"
-    log "    SQLite service: $svc_rate submissions/s, p99 $svc_p99 ms, $svc_errors non-2xx (other processes: $foreign cores); $verify"
+    DATABASE_URL="sqlite://$TIPLINE_DATA_DIR/bench.db" TIPLINE_RATE_SUBMIT=$2 measure_service "$out-sqlite-$2"
+    check_work "sqlite://$TIPLINE_DATA_DIR/bench.db" 0 "$svc_ok"
+    log "    SQLite service, bucket $2: $svc_rate submissions/s, p99 $svc_p99 ms, $svc_errors non-2xx (other processes: $foreign cores)"
 }
 
-pg_base=() pg_svc=() pg_ratio=() pg_p99=() pg_errors=()
-sq_base=() sq_base_p99=() sq_svc=() sq_ratio=() sq_p99=() sq_errors=()
+# The bucket's rate when on: high enough never to refuse, so what is measured is its cost.
+BUCKET_ON=1000000
+
+pg_base=() pg_svc=() pg_ratio=() pg_p99=() pg_errors=() pg_on=() pg_on_ratio=() pg_on_p99=()
+sq_base=() sq_base_p99=() sq_svc=() sq_ratio=() sq_p99=() sq_errors=() sq_on=() sq_on_ratio=() sq_on_p99=()
+checks=()
 
 for ((run = 1; run <= RUNS; run++)); do
     out="$tmp/run$run"
     # Odd runs measure the baseline first, even runs the service first, so that a drift in the
     # machine's state does not always favour the same side.
-    if ((run % 2)); then order="baseline service"; else order="service baseline"; fi
+    if ((run % 2)); then order="baseline service on"; else order="on service baseline"; fi
     log "==> run $run of $RUNS ($order)"
     if ((do_pg)); then
         for side in $order; do
-            if [[ $side == baseline ]]; then measure_undisturbed pg_baseline "$out"; else measure_undisturbed pg_service "$out"; fi
+            case $side in
+                baseline) measure_undisturbed pg_baseline "$out"; b=$base ;;
+                service) measure_undisturbed pg_service "$out" off; off=$svc_rate off_p99=$svc_p99 off_errors=$svc_errors ;;
+                on) measure_undisturbed pg_service "$out" "$BUCKET_ON"; on=$svc_rate on_p99=$svc_p99 on_errors=$svc_errors ;;
+            esac
+            [[ $side == baseline ]] || checks+=("run $run, PostgreSQL, bucket ${side/service/off}: $checked")
         done
-        pg_base+=("$base") pg_svc+=("$svc_rate") pg_ratio+=("$(ratio "$svc_rate" "$base")")
-        pg_p99+=("$svc_p99") pg_errors+=("$svc_errors")
-        log "    PostgreSQL: service ÷ baseline $(ratio "$svc_rate" "$base")"
+        pg_base+=("$b") pg_svc+=("$off") pg_ratio+=("$(ratio "$off" "$b")")
+        pg_p99+=("$off_p99") pg_errors+=("$((off_errors + on_errors))")
+        pg_on+=("$on") pg_on_ratio+=("$(ratio "$on" "$off")") pg_on_p99+=("$on_p99")
+        log "    PostgreSQL: service ÷ baseline $(ratio "$off" "$b"); bucket on ÷ off $(ratio "$on" "$off")"
     fi
     if ((do_sqlite)); then
         for side in $order; do
-            if [[ $side == baseline ]]; then measure_undisturbed sqlite_baseline "$out"; else measure_undisturbed sqlite_service "$out"; fi
+            case $side in
+                baseline) measure_undisturbed sqlite_baseline "$out"; b=$base b_p99=$base_p99 ;;
+                service) measure_undisturbed sqlite_service "$out" off; off=$svc_rate off_p99=$svc_p99 off_errors=$svc_errors ;;
+                on) measure_undisturbed sqlite_service "$out" "$BUCKET_ON"; on=$svc_rate on_p99=$svc_p99 on_errors=$svc_errors ;;
+            esac
+            [[ $side == baseline ]] || checks+=("run $run, SQLite, bucket ${side/service/off}: $checked")
         done
-        sq_base+=("$base") sq_base_p99+=("$base_p99") sq_svc+=("$svc_rate") sq_ratio+=("$(ratio "$svc_rate" "$base")")
-        sq_p99+=("$svc_p99") sq_errors+=("$svc_errors")
-        log "    SQLite: service ÷ baseline $(ratio "$svc_rate" "$base")"
+        sq_base+=("$b") sq_base_p99+=("$b_p99") sq_svc+=("$off") sq_ratio+=("$(ratio "$off" "$b")")
+        sq_p99+=("$off_p99") sq_errors+=("$((off_errors + on_errors))")
+        sq_on+=("$on") sq_on_ratio+=("$(ratio "$on" "$off")") sq_on_p99+=("$on_p99")
+        log "    SQLite: service ÷ baseline $(ratio "$off" "$b"); bucket on ÷ off $(ratio "$on" "$off")"
     fi
 done
 
@@ -224,7 +242,10 @@ if ((do_pg)); then
 | PostgreSQL service submissions/s (2xx only) | $(fmt %.1f "$(median "${pg_svc[@]}")") | $(each %.1f "${pg_svc[@]}") | |
 | PostgreSQL service ÷ baseline | $(fmt %.3f "$m") | $(each %.3f "${pg_ratio[@]}") | ≥ 0.70: $(meets "$m" ">=" 0.70) |
 | PostgreSQL service p99 latency (ms) | $(fmt %.1f "$(median "${pg_p99[@]}")") | $(each %.1f "${pg_p99[@]}") | |
-| PostgreSQL non-2xx answers (sum) | $(sum "${pg_errors[@]}") | $(each %d "${pg_errors[@]}") | 0 |
+| PostgreSQL service submissions/s, bucket on ($BUCKET_ON a minute) | $(fmt %.1f "$(median "${pg_on[@]}")") | $(each %.1f "${pg_on[@]}") | |
+| PostgreSQL bucket on ÷ bucket off | $(fmt %.3f "$(median "${pg_on_ratio[@]}")") | $(each %.3f "${pg_on_ratio[@]}") | |
+| PostgreSQL service p99 latency, bucket on (ms) | $(fmt %.1f "$(median "${pg_on_p99[@]}")") | $(each %.1f "${pg_on_p99[@]}") | |
+| PostgreSQL non-2xx answers, both measurements (sum) | $(sum "${pg_errors[@]}") | $(each %d "${pg_errors[@]}") | 0 |
 EOF
 fi
 if ((do_sqlite)); then
@@ -235,6 +256,11 @@ if ((do_sqlite)); then
 | SQLite service ÷ baseline | $(fmt %.3f "$m") | $(each %.3f "${sq_ratio[@]}") | ≥ 0.60: $(meets "$m" ">=" 0.60) |
 | SQLite baseline p99 per transaction, lock wait included (ms) | $(fmt %.1f "$(median "${sq_base_p99[@]}")") | $(each %.1f "${sq_base_p99[@]}") | |
 | SQLite service p99 latency (ms) | $(fmt %.1f "$(median "${sq_p99[@]}")") | $(each %.1f "${sq_p99[@]}") | |
-| SQLite non-2xx answers (sum) | $(sum "${sq_errors[@]}") | $(each %d "${sq_errors[@]}") | 0 |
+| SQLite service submissions/s, bucket on ($BUCKET_ON a minute) | $(fmt %.1f "$(median "${sq_on[@]}")") | $(each %.1f "${sq_on[@]}") | |
+| SQLite bucket on ÷ bucket off | $(fmt %.3f "$(median "${sq_on_ratio[@]}")") | $(each %.3f "${sq_on_ratio[@]}") | |
+| SQLite service p99 latency, bucket on (ms) | $(fmt %.1f "$(median "${sq_on_p99[@]}")") | $(each %.1f "${sq_on_p99[@]}") | |
+| SQLite non-2xx answers, both measurements (sum) | $(sum "${sq_errors[@]}") | $(each %d "${sq_errors[@]}") | 0 |
 EOF
 fi
+printf '\nChecked after each measurement of the service:\n'
+printf -- '- %s\n' "${checks[@]}"

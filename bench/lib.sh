@@ -163,9 +163,50 @@ print("" if value is None else value)
 }
 
 # An access token for $1 (email) with the password $2: with a current TOTP code, enrolling a
-# second factor at the account's first sign-in (SPEC §12.1; see bench/staff_login.py).
+# second factor at the account's first sign-in (SPEC §12.1; see bench/staff_login.py). A 503
+# (the hashing queue is full) is retried after its Retry-After, up to 10 times; each 503 adds a
+# line to $tmp/login_503s.
 login() {
-    TOTP_STATE_DIR=${TOTP_STATE_DIR:-${tmp:+$tmp/totp}} python3 "$(dirname "${BASH_SOURCE[0]}")/staff_login.py" "$BASE_URL" "$1" "$2" access_token || true
+    LOGIN_503_FILE=${tmp:+$tmp/login_503s} TOTP_STATE_DIR=${TOTP_STATE_DIR:-${tmp:+$tmp/totp}} python3 "$(dirname "${BASH_SOURCE[0]}")/staff_login.py" "$BASE_URL" "$1" "$2" access_token || true
+}
+
+# --- every load script ends by checking its own work --------------------------------------
+
+# The single number that the SQL $2 returns on the database DATABASE_URL $1 (PostgreSQL or SQLite).
+db_number() {
+    case $1 in
+        postgres://* | postgresql://*) psql -X -At -v ON_ERROR_STOP=1 -d "$1" -c "$2" ;;
+        sqlite://*) python3 -c 'import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])' "${1#sqlite://}" "$2" ;;
+        *) die "db_number: not a database URL this script knows" ;;
+    esac
+}
+
+# After a run on the database DATABASE_URL $1, with the server stopped. $2: reports before the
+# run; $3: submissions acknowledged (201). Optional: $4 PATCHes acknowledged (200), $5 PATCHes
+# sent, $6 report.triage entries before the run. Checks that every acknowledged submission is
+# stored, that the triage entries the run added lie between the PATCHes acknowledged and those
+# sent (wrk ends a run with requests in flight: the server may have committed a PATCH whose
+# answer wrk never read, so the two counts differ by at most the connections), and that the
+# audit chain verifies (tipline audit verify). Dies on the first failure; sets checked, a line
+# that says what was checked.
+check_work() {
+    local url=$1 before=$2 acknowledged=$3 patched=${4:-} sent=${5:-} triage_before=${6:-0} stored triaged verify
+    stored=$(db_number "$url" "SELECT count(*) FROM reports") || die "check: cannot count the reports"
+    ((stored - before >= acknowledged)) \
+        || die "check: $((stored - before)) reports stored but $acknowledged submissions acknowledged"
+    checked="$((stored - before)) reports stored ≥ $acknowledged acknowledged"
+    if [[ -n $patched ]]; then
+        triaged=$(db_number "$url" "SELECT count(*) FROM audit_log WHERE action = 'report.triage'") \
+            || die "check: cannot count the triage entries"
+        triaged=$((triaged - triage_before))
+        ((patched <= triaged && triaged <= sent)) \
+            || die "check: $triaged report.triage audit entries, but $patched PATCHes answered 200 of $sent sent"
+        checked+="; $patched PATCH 200s ≤ $triaged report.triage entries ≤ $sent PATCHes sent"
+    fi
+    verify=$(DATABASE_URL="$url" tipline audit verify) || die "check: tipline audit verify: $verify"
+    checked+="; audit verify: $verify"
+    log "    check: $checked"
 }
 
 # --- PostgreSQL --------------------------------------------------------------------------

@@ -46,6 +46,28 @@ function request()
   return bodies[cursor]
 end
 
+-- A 503 (the hashing queue is full) says Retry-After: 1. Clients that honour it wait a second
+-- before their next login: the next request of this thread after each 503 is delayed by
+-- 1000 ms. (wrk's delay() is per thread, so this approximates each connection waiting.)
+-- BENCH_HONOUR_RETRY_AFTER=0 retries at once, as a hostile flood would.
+local honour = (os.getenv("BENCH_HONOUR_RETRY_AFTER") or "1") ~= "0"
+backoffs = 0
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+  if status == 503 and honour then
+    backoffs = backoffs + 1
+  end
+end
+
+function delay()
+  if backoffs > 0 then
+    backoffs = backoffs - 1
+    return 1000
+  end
+  return 0
+end
+
 function done(summary, latency, requests)
   print_statuses(summary, "logins")
 end

@@ -12,6 +12,8 @@
 #                         database) instead of a fresh SQLite file
 #   BENCH_ACCOUNTS        accounts the login flood is spread over (default 128)
 #   BENCH_PROBE_DELAY_MS  pause between two /readyz probes in ms (default 5; 0 = back to back)
+#   BENCH_HONOUR_RETRY_AFTER  1 (default): after a 503 (hashing queue full) the flood's next
+#                         login waits 1 s, as Retry-After asks; 0: it is sent at once
 #   BENCH_PORT            port on 127.0.0.1 for the server (default 18080)
 #   BENCH_SKIP_BUILD=1    use the binaries already built instead of running cargo build
 #   BENCH_KEEP=1          keep the temporary folder (wrk outputs, server log); it is always
@@ -93,12 +95,13 @@ probe_readyz() {
 flood=("-t$FLOOD_THREADS" "-c$FLOOD_CONNECTIONS" "-d${FLOOD_SECS}s" --timeout "$FLOOD_TIMEOUT" --latency
     -s bench/login.lua "$BASE_URL/api/v1/auth/login")
 
-raw=() logins_alone=() logins=() flood_rps=() idle_p99=() flood_p99=() alone_ratio=() login_ratio=() p99_ratio=()
+checks=() raw=() logins_alone=() logins=() flood_rps=() idle_p99=() flood_p99=() alone_ratio=() login_ratio=() p99_ratio=()
 rss_before=() rss_peak=() rss_growth=() flood_errors=() probe_errors=()
 
 for ((run = 1; run <= RUNS; run++)); do
     out="$tmp/run$run"
     log "==> run $run of $RUNS"
+    sessions_before=$(db_number "$DATABASE_URL" "SELECT count(*) FROM sessions")
     start_server
 
     # (a) raw argon2 verifications per second, with the server idle.
@@ -128,6 +131,14 @@ for ((run = 1; run <= RUNS; run++)); do
     peak=$(memory_mib "$server_pid" VmHWM)
     stop_server
     wrk_done "$out-flood.txt"
+    # Every login answered 200 started a session, and the audit chain verifies.
+    acknowledged=$(( $(awk '$1 == "logins_ok" { print $2 }' "$out-alone.txt") + $(awk '$1 == "logins_ok" { print $2 }' "$out-flood.txt") ))
+    sessions=$(db_number "$DATABASE_URL" "SELECT count(*) FROM sessions")
+    ((sessions - sessions_before >= acknowledged)) \
+        || die "check: $((sessions - sessions_before)) sessions stored but $acknowledged logins answered 200"
+    verify=$(tipline audit verify) || die "check: tipline audit verify: $verify"
+    checks+=("run $run ($database): $((sessions - sessions_before)) sessions stored ≥ $acknowledged logins answered 200; audit verify: $verify")
+    log "    check: ${checks[-1]}"
 
     l=$(awk '$1 == "logins_per_sec" { print $2 }' "$out-flood.txt")
     [[ -n $l ]] || { cat "$out-flood.txt" >&2; die "bench/login.lua printed no logins_per_sec"; }
@@ -181,4 +192,7 @@ Flood: $FLOOD_CONNECTIONS connections for $FLOOD_SECS s over $ACCOUNTS accounts;
 | peak RSS − RSS before the flood (MiB) | $(fmt %.1f "$(median "${rss_growth[@]}")") | $(each %.1f "${rss_growth[@]}") | hashing needs at most $threads × 19 MiB = $hashing_mib MiB |
 | non-2xx answers in the floods (sum) | $total_errors | $(each %d "${flood_errors[@]}") | 0 |
 | non-2xx \`/readyz\` answers, idle and in the flood (sum) | $total_probe_errors | $(each %d "${probe_errors[@]}") | 0 |
+
+Checked after each run:
+$(printf -- '- %s\n' "${checks[@]}")
 EOF

@@ -7,7 +7,10 @@
 --   BENCH_THREADS   wrk's -t, to share the ids out
 --
 -- done() prints "status <code> <count>" lines, "requests_ok" and "requests_per_sec" (2xx
--- answers), then "kind <name> <count>" lines.
+-- answers), then "kind <name> <count>" lines (requests sent), then "acknowledged submit <n>"
+-- (201 answers, the only status a submission gets) and "acknowledged triage <n>" (200 answers
+-- that carry an ETag: only a PATCH does, a queue read never), which the script checks against
+-- the database after the run.
 
 local token = os.getenv("BENCH_TOKEN") or ""
 local ids_file = os.getenv("BENCH_IDS") or ""
@@ -29,6 +32,7 @@ function init(args)
   submission = wrk.format("POST", "/api/v1/reports", { ["Content-Type"] = "application/json" }, submission_body)
   statuses = {}
   kinds = { read = 0, submit = 0, triage = 0 }
+  acknowledged = { submit = 0, triage = 0 }
   ids = {}
   local n = 0
   for line in io.lines(ids_file) do
@@ -65,9 +69,22 @@ function request()
   end
 end
 
+-- Replaces statuses.lua's: also tells acknowledged writes apart.
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+  if status == 201 then
+    acknowledged.submit = acknowledged.submit + 1
+  elseif status == 200 and (headers["etag"] or headers["ETag"] or headers["Etag"]) then
+    acknowledged.triage = acknowledged.triage + 1
+  end
+end
+
 function done(summary, latency, requests)
   print_statuses(summary, "requests")
   for kind, count in pairs(totals("kinds")) do
     io.write(string.format("kind %s %d\n", kind, count))
+  end
+  for kind, count in pairs(totals("acknowledged")) do
+    io.write(string.format("acknowledged %s %d\n", kind, count))
   end
 end

@@ -37,6 +37,7 @@
 # The build honours CARGO_TARGET_DIR.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+checks=()
 
 RUNS=${BENCH_RUNS:-3}
 SIZES=${BENCH_SIZES:-10000 1000000}
@@ -249,6 +250,9 @@ for n in "${sizes[@]}"; do
         done
     done
     stop_server
+    # Queue reads write nothing: the fill is all there and the audit chain still verifies.
+    check_work "$PG_URL/$PG_DB" "$n" 0
+    checks+=("$n reports: $checked")
     drop_pg_db
     pg_created=0
 done
@@ -256,6 +260,8 @@ done
 # --- summary -----------------------------------------------------------------------------
 
 pg_version=$(pg_server_version)
+printf '\nChecked after each size (PostgreSQL):\n' >&2
+printf -- '- %s\n' "${checks[@]}" >&2
 shared_buffers=$(psql -X -At -d "$PG_URL/postgres" -c "SHOW shared_buffers" 2>/dev/null)
 
 cat <<EOF

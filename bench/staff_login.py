@@ -51,8 +51,20 @@ def main() -> int:
         )
         if token:
             request.add_header("Authorization", "Bearer " + token)
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)
+        # A full hashing queue answers 503 with Retry-After (SPEC §12.3): wait and retry, up to
+        # 10 times, noting each 503 in $LOGIN_503_FILE when it is set.
+        for _ in range(10):
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return json.load(response)
+            except urllib.error.HTTPError as error:
+                if error.code != 503:
+                    raise
+                if os.environ.get("LOGIN_503_FILE"):
+                    with open(os.environ["LOGIN_503_FILE"], "a") as f:
+                        f.write("1\n")
+                time.sleep(float(error.headers.get("Retry-After") or 1))
+        raise OSError("the service stayed busy")
 
     def load():
         try:

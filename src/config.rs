@@ -50,7 +50,18 @@ pub struct Config {
     /// Signs the audit tree's checkpoints (SPEC §15), under the log's name: a key kept outside
     /// the database.
     pub audit_signer: std::sync::Arc<crate::audit::checkpoint::NoteSigner>,
+    /// Requests per minute of each anonymous write endpoint, cluster-wide (SPEC §12.3).
+    pub rates: crate::limits::Rates,
+    /// Password-hashing threads (default: one per core).
+    pub hash_threads: Option<usize>,
+    /// Hashing jobs that may wait for a thread before login and registration answer 503
+    /// (default: [`HASH_JOBS_PER_THREAD`] per thread).
+    pub hash_queue: Option<usize>,
 }
+
+/// Hashing jobs that may wait per hashing thread: a job takes ~20 ms, so a full queue is served
+/// within ~0.1 s.
+pub const HASH_JOBS_PER_THREAD: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -98,6 +109,15 @@ impl Config {
                 .filter(|n| (1..=256).contains(n))
                 .ok_or_else(|| ConfigError("TIPLINE_DB_POOL_SIZE: expected a whole number from 1 to 256".into()))?,
         };
+        let defaults = crate::limits::Rates::DEFAULT;
+        let rates = crate::limits::Rates {
+            submit: rate(&lookup, "TIPLINE_RATE_SUBMIT", defaults.submit)?,
+            register: rate(&lookup, "TIPLINE_RATE_REGISTER", defaults.register)?,
+            receipt_failures: rate(&lookup, "TIPLINE_RATE_RECEIPT_FAILURES", defaults.receipt_failures)?,
+            upload: rate(&lookup, "TIPLINE_RATE_UPLOAD", defaults.upload)?,
+        };
+        let hash_threads = count(&lookup, "TIPLINE_HASH_THREADS", 1..=256)?;
+        let hash_queue = count(&lookup, "TIPLINE_HASH_QUEUE", 1..=65_536)?;
         if database_url.backend == crate::db::Backend::Sqlite {
             ensure_parent_dir(Path::new(&database_url.target))?;
         }
@@ -115,6 +135,9 @@ impl Config {
             require_staff_2fa,
             db_pool_size,
             audit_signer,
+            rates,
+            hash_threads,
+            hash_queue,
         })
     }
 }
@@ -134,6 +157,34 @@ fn audit_signer(
         )
     })?;
     Ok(std::sync::Arc::new(signer))
+}
+
+/// A rate in requests per minute (1 to 1 000 000), or `off` (also `0`) for no limit.
+fn rate(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &str,
+    default: Option<u32>,
+) -> Result<Option<u32>, ConfigError> {
+    let Some(value) = lookup(variable) else { return Ok(default) };
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("off") || value == "0" {
+        return Ok(None);
+    }
+    value.parse::<u32>().ok().filter(|n| (1..=1_000_000).contains(n)).map(Some).ok_or_else(|| {
+        ConfigError(format!("{variable}: expected requests per minute, a whole number from 1 to 1000000, or off"))
+    })
+}
+
+/// An optional whole number within `range`.
+fn count(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &str,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<Option<usize>, ConfigError> {
+    let Some(value) = lookup(variable) else { return Ok(None) };
+    value.trim().parse::<usize>().ok().filter(|n| range.contains(n)).map(Some).ok_or_else(|| {
+        ConfigError(format!("{variable}: expected a whole number from {} to {}", range.start(), range.end()))
+    })
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -243,6 +294,10 @@ mod tests {
             ("TIPLINE_HSTS", "sometimes"),
             ("TIPLINE_REQUIRE_STAFF_2FA", "perhaps"),
             ("TIPLINE_DB_POOL_SIZE", "0"),
+            ("TIPLINE_RATE_SUBMIT", "lots"),
+            ("TIPLINE_RATE_RECEIPT_FAILURES", "-3"),
+            ("TIPLINE_HASH_QUEUE", "0"),
+            ("TIPLINE_HASH_THREADS", "many"),
             ("DATABASE_URL", "mysql://db"),
         ];
         for (variable, value) in cases {
@@ -250,6 +305,25 @@ mod tests {
             assert!(err.0.starts_with(variable), "{variable}: {}", err.0);
             assert!(!err.0.contains(value) || value == "0", "echoes the value: {}", err.0);
         }
+    }
+
+    #[test]
+    fn rates_default_switch_off_and_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let defaults = config(&[("TIPLINE_DATA_DIR", data)]).unwrap();
+        assert_eq!(defaults.rates, crate::limits::Rates::DEFAULT);
+        assert_eq!((defaults.hash_threads, defaults.hash_queue), (None, None));
+        let set = config(&[
+            ("TIPLINE_DATA_DIR", data),
+            ("TIPLINE_RATE_SUBMIT", "off"),
+            ("TIPLINE_RATE_REGISTER", "0"),
+            ("TIPLINE_RATE_UPLOAD", "7"),
+            ("TIPLINE_HASH_QUEUE", "3"),
+        ])
+        .unwrap();
+        assert_eq!((set.rates.submit, set.rates.register, set.rates.upload), (None, None, Some(7)));
+        assert_eq!(set.hash_queue, Some(3));
     }
 
     #[test]

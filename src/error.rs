@@ -60,6 +60,9 @@ pub enum AppError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("service unavailable")]
     Unavailable,
+    /// 503: the password-hashing queue is full (SPEC §12.3); nothing was hashed.
+    #[error("busy")]
+    Busy { retry_after_secs: u64 },
     /// The cause is logged (it is ours, never client input); the client sees a generic 500.
     #[error("internal error: {0}")]
     Internal(String),
@@ -100,6 +103,7 @@ impl AppError {
             AppError::Validation(_) => "The request has invalid fields; see errors.".into(),
             AppError::TooManyRequests { .. } => "Too many attempts. Try again after Retry-After seconds.".into(),
             AppError::Unavailable => "The service cannot reach its database. Try again shortly.".into(),
+            AppError::Busy { .. } => "The service is busy. Try again after Retry-After seconds.".into(),
             AppError::Internal(_) => {
                 "Something went wrong on our side. Quote the X-Request-Id if you report it.".into()
             }
@@ -149,7 +153,7 @@ impl ResponseError for AppError {
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable | AppError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -191,7 +195,7 @@ impl ResponseError for AppError {
         };
         let headers = response.headers_mut();
         match self {
-            AppError::TooManyRequests { retry_after_secs } => {
+            AppError::TooManyRequests { retry_after_secs } | AppError::Busy { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, header::HeaderValue::from(*retry_after_secs));
             }
             AppError::MethodNotAllowed(allow) => {

@@ -18,6 +18,7 @@ pub mod error;
 pub mod fields;
 pub mod health;
 pub mod http;
+pub mod limits;
 pub mod reports;
 pub mod routes;
 pub mod state;
@@ -99,7 +100,8 @@ pub fn open_database(config: &Config) -> Result<db::Pool, StartupError> {
 pub async fn serve(config: Config) -> Result<(), StartupError> {
     let pool = open_database(&config)?;
     let sequencer = audit::sequencer::spawn(pool.clone())?;
-    let state = web::Data::new(AppState::new(&config, pool));
+    let state = web::Data::new(AppState::new(&config, pool.clone()));
+    actix_web::rt::spawn(limits::sweep_forever(pool));
     let server = HttpServer::new(move || app(state.clone()))
         .shutdown_timeout(30)
         .bind(config.bind)

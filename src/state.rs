@@ -30,13 +30,15 @@ pub struct AppState {
     pub owner_key: [u8; 32],
     /// Signs the audit tree's checkpoints (SPEC §15).
     pub audit_signer: std::sync::Arc<crate::audit::checkpoint::NoteSigner>,
+    /// The token buckets' rates (SPEC §12.3).
+    pub rates: crate::limits::Rates,
 }
 
 impl AppState {
     pub fn new(config: &Config, pool: Pool) -> Self {
         AppState {
             pool,
-            passwords: Passwords::for_this_machine(),
+            passwords: Passwords::configured(config),
             tokens: Tokens::new(&config.jwt_secret),
             throttle_key: throttle_key(config),
             allow_registration: config.allow_registration,
@@ -48,6 +50,7 @@ impl AppState {
             login_key: login_key(config),
             owner_key: owner_key(config),
             audit_signer: config.audit_signer.clone(),
+            rates: config.rates,
         }
     }
 }

@@ -85,6 +85,7 @@ crate::text_enum! {
         MessageRead = "message.read",
         NoteCreate = "note.create",
         NoteRead = "note.read",
+        RateLimited = "rate.limited",
         ReportCreate = "report.create",
         ReportRead = "report.read",
         ReportTriage = "report.triage",

@@ -12,6 +12,7 @@ use crate::db::{self, write_tx, Id};
 use crate::error::AppError;
 use crate::http::body::{Form, JsonBody};
 use crate::http::RequestId;
+use crate::limits::Bucket;
 use crate::state::AppState;
 use crate::users::{self, Role, UserRow};
 
@@ -56,6 +57,8 @@ pub async fn register(state: web::Data<AppState>, rid: RequestId, body: JsonBody
     let display_name = form.opt_parsed("display_name", users::rules::display_name);
     let password = form.finish_with(password)?;
     let display_name = display_name.unwrap_or_else(|| "Reporter".to_string());
+    state.passwords.ensure_room()?;
+    crate::limits::take(&state, Bucket::Register, &rid).await?;
     let password_hash = state.passwords.hash(password).await?;
     let login_key = state.login_key;
     let (user, account) = db::run(&state.pool, move |conn| {
@@ -138,6 +141,7 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
         form.error("password", "must be at most 128 characters long");
     }
     let password = form.finish_with(password)?;
+    state.passwords.ensure_room()?;
     let (logins, name) = logins_for(&state, email.as_deref(), account.as_deref());
     let account_key = super::throttle_key(&state, &name);
     let anonymous = Context::new(Actor::anonymous(), &rid);
@@ -454,43 +458,37 @@ pub struct ReceiptToken {
 }
 
 /// `POST /api/v1/auth/receipt`: a receipt for a short-lived token scoped to its one report.
-/// Throttled like logins, keyed by the receipt presented; every wrong receipt gets the same 401.
+/// Every wrong receipt gets the same 401. Failed exchanges are limited globally (SPEC §12.3), so
+/// guessing is bounded whatever receipts are tried, and nothing is stored per receipt: each
+/// exchange takes a token of the `receipt_failures` bucket and a success gives it back.
 pub async fn receipt(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -> Result<HttpResponse, AppError> {
     let mut form = Form::read(body).await?;
     let presented = form.string("receipt").map(Zeroizing::new);
     let presented = form.finish_with(presented)?;
     let normalized = crate::codes::normalize(&presented, crate::codes::RECEIPT_LEN);
     let hash = token::receipt_hash(&state.receipt_key, normalized.as_deref().unwrap_or(presented.as_str()));
-    let throttle_key = crate::crypto::hmac_hex(&state.throttle_key, format!("receipt:{hash}").as_bytes());
+    crate::limits::take(&state, Bucket::ReceiptFailures, &rid).await?;
     let audit_ctx = Context::new(Actor::anonymous(), &rid);
-    let outcome = db::run(&state.pool, move |conn| {
+    let found = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            if let Err(retry_after_secs) = store::reserve_attempt(conn, &throttle_key, db::now())? {
-                audit::record(conn, audit_ctx.entry(Action::AuthThrottled))?;
-                return Ok::<_, AppError>(Err(Some(retry_after_secs)));
-            }
             let found = match normalized {
                 Some(_) => crate::reports::store::find_by_receipt(conn, &hash)?,
                 None => None,
             };
             let Some(report) = found else {
                 audit::record(conn, audit_ctx.entry(Action::AuthReceiptFailed))?;
-                return Ok(Err(None));
+                return Ok::<_, AppError>(None);
             };
-            store::clear_throttle(conn, &throttle_key)?;
             let entry = Context { actor: Actor::anonymous_reporter(), ..audit_ctx.clone() }
                 .entry(Action::AuthReceipt)
                 .target("report", report.id);
             audit::record(conn, entry)?;
-            Ok(Ok((report.id, report.reference)))
+            Ok(Some((report.id, report.reference)))
         })
     })
     .await?;
-    let (report_id, reference) = match outcome {
-        Ok(found) => found,
-        Err(Some(retry_after_secs)) => return Err(AppError::TooManyRequests { retry_after_secs }),
-        Err(None) => return Err(AppError::Unauthorized),
-    };
+    let Some((report_id, reference)) = found else { return Err(AppError::Unauthorized) };
+    crate::limits::give_back(&state, Bucket::ReceiptFailures).await?;
     let access_token = state
         .tokens
         .issue(report_id, "receipt", report_id, token::TYP_RECEIPT, chrono::Utc::now().timestamp())

@@ -2,6 +2,7 @@
 //! so a login flood queues instead of exhausting memory or starving other requests.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, LazyLock, Mutex};
 
 use argon2::password_hash::rand_core::OsRng;
@@ -121,34 +122,55 @@ fn below_policy(hash: &PasswordHash<'_>) -> bool {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Runs hashing on a small pool of its own: one thread per core, fed by a queue, at the lowest
-/// priority ([`lower_priority`]).
+/// Runs hashing on a small pool of its own: one thread per core, fed by a bounded queue, at the
+/// lowest priority ([`lower_priority`]).
 ///
-/// At most one hash per core runs at a time, so a login flood queues instead of starving other
-/// requests. The threads are dedicated because each hash allocates 19 MiB: on the general
-/// blocking pool, dozens of threads would each keep such a block in their own allocator arena
-/// (seen: ~970 MiB RSS in a 64-connection flood), while here memory stays at about one block
-/// per core. The threads end when the last handle is dropped.
+/// At most one hash per core runs at a time, so a login flood cannot starve other requests. The
+/// threads are dedicated because each hash allocates 19 MiB: on the general blocking pool,
+/// dozens of threads would each keep such a block in their own allocator arena (seen: ~970 MiB
+/// RSS in a 64-connection flood), while here memory stays at about one block per core. The
+/// threads end when the last handle is dropped.
+///
+/// The queue holds a few jobs per thread (SPEC §12.3). When it is full, a request is refused at
+/// once with 503 ([`AppError::Busy`]) instead of waiting behind a flood; and a job whose
+/// request was dropped (the client hung up, so actix dropped the handler's future and with it
+/// the receiving end of the job's answer) is skipped when a thread takes it, never hashed.
 #[derive(Clone)]
 pub struct Passwords {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
+    /// Jobs skipped because nobody waited for their answer any more.
+    dropped: Arc<AtomicU64>,
+    /// Jobs in the queue now (counted up before a job is sent, down when a thread takes it),
+    /// so that a request can be refused before it does any other work ([`Passwords::ensure_room`]).
+    waiting: Arc<AtomicUsize>,
+    capacity: usize,
 }
 
+/// Seconds a client is told to wait when the queue is full: it drains in well under one.
+const BUSY_RETRY_AFTER_SECS: u64 = 1;
+
 impl Passwords {
-    pub fn new(threads: usize) -> Self {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+    /// `threads` hashing threads, and at most `queue` jobs waiting for them.
+    pub fn new(threads: usize, queue: usize) -> Self {
+        let capacity = queue.max(1);
+        let (jobs, queued) = mpsc::sync_channel::<Job>(capacity);
+        let queued = Arc::new(Mutex::new(queued));
+        let waiting = Arc::new(AtomicUsize::new(0));
         for n in 0..threads.max(1) {
-            let queue = Arc::clone(&queue);
+            let queued = Arc::clone(&queued);
+            let waiting = Arc::clone(&waiting);
             let spawned = std::thread::Builder::new().name(format!("tipline-hash-{n}")).spawn(move || {
                 lower_priority();
                 loop {
-                    let job = match queue.lock() {
-                        Ok(queue) => queue.recv(),
+                    let job = match queued.lock() {
+                        Ok(queued) => queued.recv(),
                         Err(_) => return,
                     };
                     match job {
-                        Ok(job) => job(),
+                        Ok(job) => {
+                            waiting.fetch_sub(1, Ordering::Relaxed);
+                            job()
+                        }
                         Err(_) => return,
                     }
                 }
@@ -157,19 +179,58 @@ impl Passwords {
                 tracing::error!(error = %e, "cannot start a hashing thread");
             }
         }
-        Passwords { jobs }
+        Passwords { jobs, dropped: Arc::new(AtomicU64::new(0)), waiting, capacity }
+    }
+
+    /// As configured (`TIPLINE_HASH_THREADS`, `TIPLINE_HASH_QUEUE`): by default one thread per
+    /// core and [`crate::config::HASH_JOBS_PER_THREAD`] waiting jobs per thread.
+    pub fn configured(config: &crate::config::Config) -> Self {
+        let threads = config.hash_threads.unwrap_or_else(cores);
+        Self::new(threads, config.hash_queue.unwrap_or(threads * crate::config::HASH_JOBS_PER_THREAD))
     }
 
     pub fn for_this_machine() -> Self {
-        Self::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+        let threads = cores();
+        Self::new(threads, threads * crate::config::HASH_JOBS_PER_THREAD)
+    }
+
+    /// How many queued jobs were skipped because their request had gone.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// 503 at once when the queue is full: called by login and registration before their other
+    /// work (reading the account, taking a token), so that a flood is refused at the cost of
+    /// parsing its requests. Hashing itself still checks, since the queue may fill meanwhile.
+    pub fn ensure_room(&self) -> Result<(), AppError> {
+        match self.waiting.load(Ordering::Relaxed) < self.capacity {
+            true => Ok(()),
+            false => Err(AppError::Busy { retry_after_secs: BUSY_RETRY_AFTER_SECS }),
+        }
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
         let (done, result) = oneshot::channel();
+        let dropped = Arc::clone(&self.dropped);
         let job: Job = Box::new(move || {
+            if done.is_closed() {
+                dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             let _ = done.send(work());
         });
-        self.jobs.send(job).map_err(|_| AppError::internal("hashing threads are gone"))?;
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(_)) => {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                return Err(AppError::Busy { retry_after_secs: BUSY_RETRY_AFTER_SECS });
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                return Err(AppError::internal("hashing threads are gone"));
+            }
+        }
         result.await.map_err(|_| AppError::internal("hashing task failed"))
     }
 
@@ -180,6 +241,10 @@ impl Passwords {
     pub async fn verify(&self, password: Zeroizing<String>, stored: Option<String>) -> Result<Verified, AppError> {
         self.run(move || verify(&password, stored.as_deref())).await
     }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
 }
 
 /// Runs the calling hashing thread at the lowest scheduling priority (nice 19 on Linux).
@@ -224,6 +289,70 @@ mod tests {
     #[test]
     fn unknown_account_never_verifies() {
         assert!(!verify("anything at all", None).ok);
+    }
+
+    /// Holds the only hashing thread until the returned sender is dropped or sent to.
+    fn occupy(passwords: &Passwords) -> (std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>) {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let job: Job = Box::new(move || {
+            let _ = started.send(());
+            let _ = wait.recv();
+        });
+        passwords.waiting.fetch_add(1, Ordering::Relaxed);
+        passwords.jobs.try_send(job).unwrap();
+        (release, running)
+    }
+
+    #[test]
+    fn a_full_queue_is_refused_at_once() {
+        use futures_util::FutureExt;
+        let passwords = Passwords::new(1, 1);
+        let (release, running) = occupy(&passwords);
+        running.recv().unwrap();
+        let queued = passwords.verify(Zeroizing::new("queued password".into()), None).boxed();
+        let mut queued = queued;
+        assert!((&mut queued).now_or_never().is_none(), "queued behind the running job");
+        assert!(matches!(passwords.ensure_room(), Err(AppError::Busy { .. })));
+        let refused = passwords.verify(Zeroizing::new("one too many".into()), None).now_or_never();
+        assert!(matches!(refused, Some(Err(AppError::Busy { retry_after_secs: 1 }))), "{refused:?}");
+        release.send(()).unwrap();
+        let verified = futures_executor_block_on(queued).unwrap();
+        assert!(!verified.ok);
+        assert!(passwords.ensure_room().is_ok(), "the queue is empty again");
+        assert_eq!(passwords.dropped(), 0);
+    }
+
+    #[test]
+    fn a_job_whose_request_is_gone_is_not_hashed() {
+        use futures_util::FutureExt;
+        let passwords = Passwords::new(1, 4);
+        let (release, running) = occupy(&passwords);
+        running.recv().unwrap();
+        let hashed = Arc::new(AtomicU64::new(0));
+        for _ in 0..3 {
+            let hashed = Arc::clone(&hashed);
+            // Polled once, the job is queued; dropped, as actix drops a handler whose client
+            // hung up.
+            let abandoned = passwords.run(move || {
+                hashed.fetch_add(1, Ordering::Relaxed);
+                hash("never hashed")
+            });
+            assert!(abandoned.boxed().now_or_never().is_none());
+        }
+        let kept = Arc::clone(&hashed);
+        let waited = passwords.run(move || kept.fetch_add(1, Ordering::Relaxed)).boxed();
+        let mut waited = waited;
+        assert!((&mut waited).now_or_never().is_none());
+        release.send(()).unwrap();
+        futures_executor_block_on(waited).unwrap();
+        assert_eq!(passwords.dropped(), 3, "the three abandoned jobs were skipped");
+        assert_eq!(hashed.load(Ordering::Relaxed), 1, "only the job still awaited ran");
+    }
+
+    /// Waits for a future on this thread (the hashing threads do the work).
+    fn futures_executor_block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(future)
     }
 
     #[test]

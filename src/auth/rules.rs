@@ -15,6 +15,12 @@ pub fn locked_for(state: Option<&State>, now: NaiveDateTime) -> Option<u64> {
     (until > now).then(|| (until - now).num_seconds().max(1) as u64)
 }
 
+/// Whether a row says nothing any more at `now`: its window has passed and no lock holds, so
+/// [`after_failure`] would start over from it. Such rows are removed ([`super::store::sweep_throttle`]).
+pub fn expired(state: &State, now: NaiveDateTime) -> bool {
+    now - state.window_started_at > WINDOW && state.locked_until.is_none_or(|until| until <= now)
+}
+
 /// The state after one more failure.
 pub fn after_failure(state: Option<State>, key_hash: &str, now: NaiveDateTime) -> State {
     let fresh = State { key_hash: key_hash.to_string(), failures: 1, window_started_at: now, locked_until: None };
@@ -61,6 +67,16 @@ mod tests {
         let s = after_failure(s, "k", t(16));
         assert_eq!(s.failures, 1);
         assert_eq!(s.locked_until, None);
+    }
+
+    #[test]
+    fn a_row_expires_once_its_window_and_lock_are_over() {
+        let s = fail_n(2, t(0)).unwrap();
+        assert!(!expired(&s, t(15)));
+        assert!(expired(&s, t(16)));
+        let locked = fail_n(5, t(14)).unwrap();
+        assert!(!expired(&locked, t(20)), "the window is over but the lock holds until 29");
+        assert!(expired(&locked, t(30)));
     }
 
     #[test]

@@ -4,7 +4,6 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::rules::{after_failure, locked_for};
 use super::token::{self, REFRESH_TTL_DAYS};
 use super::{RefreshRow, SessionRow, ThrottleRow as State};
 use crate::db::schema::{device_tokens, login_throttle, recovery_codes, refresh_tokens, sessions, user_totp, users};
@@ -118,22 +117,6 @@ pub fn rotate(conn: &mut DbConn, presented: &str) -> QueryResult<Rotation> {
     })?;
     let refresh_token = add_refresh_token(conn, session.id, now)?;
     Ok(Rotation::Rotated { user, session_id: session.id, refresh_token })
-}
-
-/// Checks the lock and counts this attempt as a failure in one step, for a check quick enough
-/// to run inside the same write transaction (the receipt lookup): a success then calls
-/// [`clear_throttle`]. `Err` carries the seconds until the lock lifts. Call inside a write transaction.
-///
-/// A login cannot hash a password inside a write transaction; it reads the lock first, hashes,
-/// and then, in one write transaction, checks the lock again and counts a failure
-/// ([`after_failure`]) or clears the count (see `auth::handlers::login`).
-pub fn reserve_attempt(conn: &mut DbConn, key_hash: &str, now: NaiveDateTime) -> QueryResult<Result<(), u64>> {
-    let current = throttle_for_update(conn, key_hash)?;
-    if let Some(retry_after) = locked_for(current.as_ref(), now) {
-        return Ok(Err(retry_after));
-    }
-    put_throttle(conn, &after_failure(current, key_hash, now))?;
-    Ok(Ok(()))
 }
 
 /// The state, read to be changed in this write transaction: on PostgreSQL an advisory lock per
@@ -315,4 +298,18 @@ pub fn is_device_of(conn: &mut DbConn, user_id: Id, presented: &str) -> QueryRes
             .get_result::<i64>(conn)
     })
     .map(|n| n == 1)
+}
+
+/// Removes the rows that say nothing any more at `now` (`rules::expired`: window over, no lock
+/// holding), so guesses at random names do not grow the table; how many.
+pub fn sweep_throttle(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
+    let window_over = now - super::rules::WINDOW;
+    db_run!(conn: {
+        diesel::delete(
+            login_throttle::table
+                .filter(login_throttle::window_started_at.lt(window_over))
+                .filter(login_throttle::locked_until.is_null().or(login_throttle::locked_until.le(now))),
+        )
+        .execute(conn)
+    })
 }

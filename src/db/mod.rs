@@ -212,6 +212,35 @@ where
     }
 }
 
+/// A short write transaction whose commit need not reach the disk before it returns: for
+/// writes that are harmless to lose in a crash (a rate bucket's level), so that they never wait
+/// for an fsync while holding a row. PostgreSQL: `SET LOCAL synchronous_commit = off` (the commit
+/// is written by the WAL writer within a moment). SQLite in WAL mode: `synchronous = NORMAL` for
+/// this one transaction (the commit is synced with the next checkpoint, or the next
+/// `synchronous = FULL` commit; the database stays consistent either way), then back to `FULL`.
+pub fn quick_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Pg(_) => write_tx(conn, |conn| {
+            if let DbConn::Pg(pg) = conn {
+                pg.batch_execute("SET LOCAL synchronous_commit = off")?;
+            }
+            f(conn)
+        }),
+        DbConn::Sqlite(sqlite) => {
+            sqlite.batch_execute("PRAGMA synchronous = NORMAL")?;
+            let result = write_tx(conn, f);
+            if let DbConn::Sqlite(sqlite) = conn {
+                sqlite.batch_execute("PRAGMA synchronous = FULL")?;
+            }
+            result
+        }
+    }
+}
+
 /// Serialises a critical section across instances: a transaction-scoped advisory lock on
 /// PostgreSQL. On SQLite, [`write_tx`] already holds the database's single write lock.
 pub fn lock(conn: &mut DbConn, key: i64) -> QueryResult<()> {

@@ -42,6 +42,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    rate_buckets (name) {
+        name -> Text,
+        tokens -> Double,
+        updated_at -> Timestamp,
+        exhausted -> Bool,
+    }
+}
+
+diesel::table! {
     login_throttle (key_hash) {
         key_hash -> Text,
         failures -> Integer,
@@ -320,6 +329,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     refresh_tokens,
     login_throttle,
+    rate_buckets,
     audit_log,
     audit_pending,
     audit_tree,

@@ -90,6 +90,7 @@ pub async fn submit(
         }
     }
     let submission = form.finish_with(submission)?;
+    crate::limits::take(&state, crate::limits::Bucket::Submit, &rid).await?;
 
     let receipt = submitter.gets_receipt.then(crate::codes::receipt);
     let receipt_hash = receipt.as_deref().map(|r| crate::auth::token::receipt_hash(&state.receipt_key, r));

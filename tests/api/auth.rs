@@ -206,6 +206,8 @@ async fn parallel_logins_with_the_right_password_all_succeed(app: TestApp) {
 /// Guesses sent all at once learn no more than guesses sent one by one: five outcomes, then 429
 /// for every other, whatever the order they finish hashing in.
 async fn a_burst_of_guesses_learns_five_outcomes(app: TestApp) {
+    // The whole burst waits for hashing here (the bounded queue has its own test, `limits.rs`).
+    let app = app.restart(|c| c.hash_queue = Some(16)).await;
     let (_, email) = app.insert_user(Role::Reporter);
     let guesses = join_all((0..12).map(|_| app.login(&email, "not the right password"))).await;
     let statuses: Vec<u16> = guesses.iter().map(|res| res.status.as_u16()).collect();

@@ -95,6 +95,9 @@ impl TestDb {
             audit_signer: std::sync::Arc::new(
                 tipline::audit::checkpoint::NoteSigner::new("tipline.test/audit", &[5; 32]).expect("signer"),
             ),
+            rates: tipline::limits::Rates::DEFAULT,
+            hash_threads: None,
+            hash_queue: None,
         }
     }
 
@@ -226,6 +229,42 @@ impl Response {
 
 type Call = Rc<dyn Fn(TestRequest) -> LocalBoxFuture<'static, Response>>;
 
+/// The application on `config`'s database, each response checked against the OpenAPI document.
+async fn service(config: &Config) -> (Call, Pool) {
+    let pool = tipline::open_database(config).expect("open database");
+    let state = web::Data::new(AppState::new(config, pool.clone()));
+    let service = Rc::new(test::init_service(tipline::app(state)).await);
+    let call: Call = Rc::new(move |req| {
+        let service = service.clone();
+        Box::pin(async move {
+            let req = req.to_request();
+            let (method, path) = (req.method().to_string(), req.path().to_string());
+            let res = test::call_service(&*service, req).await;
+            let status = res.status();
+            let headers = res.headers().clone();
+            let body = test::read_body(res).await;
+            let response = Response { status, headers, body };
+            let content_type = response.header("content-type");
+            if let Err(disagreement) = spec::check(&method, &path, status.as_u16(), content_type, &response.body) {
+                panic!("response outside api-spec/openapi.yaml: {disagreement}");
+            }
+            response
+        })
+    });
+    (call, pool)
+}
+
+/// A second instance of the service on a [`TestApp`]'s database.
+pub struct Instance {
+    call: Call,
+}
+
+impl Instance {
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        (self.call)(with_token(TestRequest::post().uri(path).set_json(body), token)).await
+    }
+}
+
 pub struct TestApp {
     call: Call,
     pub pool: Pool,
@@ -258,27 +297,16 @@ impl TestApp {
     pub async fn start(db: TestDb, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = db.config();
         adjust(&mut config);
-        let pool = tipline::open_database(&config).expect("open database");
-        let state = web::Data::new(AppState::new(&config, pool.clone()));
-        let service = Rc::new(test::init_service(tipline::app(state)).await);
-        let call: Call = Rc::new(move |req| {
-            let service = service.clone();
-            Box::pin(async move {
-                let req = req.to_request();
-                let (method, path) = (req.method().to_string(), req.path().to_string());
-                let res = test::call_service(&*service, req).await;
-                let status = res.status();
-                let headers = res.headers().clone();
-                let body = test::read_body(res).await;
-                let response = Response { status, headers, body };
-                let content_type = response.header("content-type");
-                if let Err(disagreement) = spec::check(&method, &path, status.as_u16(), content_type, &response.body) {
-                    panic!("response outside api-spec/openapi.yaml: {disagreement}");
-                }
-                response
-            })
-        });
+        let (call, pool) = service(&config).await;
         TestApp { call, pool, config, db, authenticators: Default::default() }
+    }
+
+    /// Another instance of the service on this one's database (as a second process behind a
+    /// load balancer would be), with adjusted settings: its own pool, hashing threads and state.
+    pub async fn another_instance(&self, adjust: impl FnOnce(&mut Config)) -> Instance {
+        let mut config = self.db.config();
+        adjust(&mut config);
+        Instance { call: service(&config).await.0 }
     }
 
     pub fn backend(&self) -> Backend {

@@ -13,6 +13,7 @@ mod contract;
 mod crash;
 mod http;
 mod leaks;
+mod limits;
 mod matrix;
 mod outage;
 mod process;

@@ -1,0 +1,2 @@
+DROP INDEX login_throttle_window_started_at;
+DROP TABLE rate_buckets;
