@@ -45,6 +45,15 @@ pub struct Config {
     pub hsts: bool,
     /// Database connections in the pool.
     pub db_pool_size: u32,
+    /// Who runs this deployment, as the reporter's pages show it (SPEC §16).
+    pub organisation: Organisation,
+}
+
+/// The organisation's name and a way to reach it, shown on every reporter page; plain text.
+#[derive(Debug, Clone, Default)]
+pub struct Organisation {
+    pub name: Option<String>,
+    pub contact: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +102,19 @@ impl Config {
         }
         let jwt_secret = secret(&lookup, "TIPLINE_JWT_SECRET", &data_dir, "jwt_secret")?;
         let data_key = secret(&lookup, "TIPLINE_DATA_KEY", &data_dir, "data_key")?;
-        Ok(Config { database_url, bind, data_dir, jwt_secret, data_key, allow_registration, hsts, db_pool_size })
+        let text = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let organisation = Organisation { name: text("TIPLINE_ORG_NAME"), contact: text("TIPLINE_ORG_CONTACT") };
+        Ok(Config {
+            database_url,
+            bind,
+            data_dir,
+            jwt_secret,
+            data_key,
+            allow_registration,
+            hsts,
+            db_pool_size,
+            organisation,
+        })
     }
 }
 

@@ -17,6 +17,7 @@ pub mod error;
 pub mod fields;
 pub mod health;
 pub mod http;
+pub mod pages;
 pub mod reports;
 pub mod routes;
 pub mod state;

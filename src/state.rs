@@ -24,6 +24,10 @@ pub struct AppState {
     pub login_key: [u8; 32],
     /// Keys a report's owner tag (SPEC §14.2).
     pub owner_key: [u8; 32],
+    /// Signs the form tokens of the reporter's pages (SPEC §16).
+    pub form_key: [u8; 32],
+    /// Named on the reporter's pages.
+    pub organisation: crate::config::Organisation,
 }
 
 impl AppState {
@@ -39,6 +43,8 @@ impl AppState {
             receipt_key: crate::crypto::derive_key(config.data_key.expose(), "receipt"),
             login_key: login_key(config),
             owner_key: owner_key(config),
+            form_key: crate::crypto::derive_key(config.data_key.expose(), "page-form"),
+            organisation: config.organisation.clone(),
         }
     }
 }

@@ -288,10 +288,28 @@ pub async fn receipt(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
     let mut form = Form::read(body).await?;
     let presented = form.string("receipt").map(Zeroizing::new);
     let presented = form.finish_with(presented)?;
-    let normalized = crate::codes::normalize(&presented, crate::codes::RECEIPT_LEN);
-    let hash = token::receipt_hash(&state.receipt_key, normalized.as_deref().unwrap_or(presented.as_str()));
+    let (report_id, reference) = exchange_receipt(&state, &rid, &presented).await?;
+    let access_token = state
+        .tokens
+        .issue(report_id, "receipt", report_id, token::TYP_RECEIPT, chrono::Utc::now().timestamp())
+        .map_err(|_| AppError::internal("token signing failed"))?;
+    Ok(HttpResponse::Ok().json(ReceiptToken {
+        access_token,
+        token_type: "Bearer",
+        expires_in: token::ACCESS_TTL_SECS,
+        report_id,
+        reference,
+    }))
+}
+
+/// The one receipt exchange, shared by the API and the reporter's follow-up page: throttled
+/// like logins (keyed by the receipt presented) and audited; every wrong receipt gets the same
+/// 401. Answers the report's id and reference.
+pub async fn exchange_receipt(state: &AppState, rid: &RequestId, presented: &str) -> Result<(Id, String), AppError> {
+    let normalized = crate::codes::normalize(presented, crate::codes::RECEIPT_LEN);
+    let hash = token::receipt_hash(&state.receipt_key, normalized.as_deref().unwrap_or(presented));
     let throttle_key = crate::crypto::hmac_hex(&state.throttle_key, format!("receipt:{hash}").as_bytes());
-    let audit_ctx = Context::new(Actor::anonymous(), &rid);
+    let audit_ctx = Context::new(Actor::anonymous(), rid);
     let outcome = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             if let Err(retry_after_secs) = store::reserve_attempt(conn, &throttle_key, db::now())? {
@@ -315,20 +333,9 @@ pub async fn receipt(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
         })
     })
     .await?;
-    let (report_id, reference) = match outcome {
-        Ok(found) => found,
-        Err(Some(retry_after_secs)) => return Err(AppError::TooManyRequests { retry_after_secs }),
-        Err(None) => return Err(AppError::Unauthorized),
-    };
-    let access_token = state
-        .tokens
-        .issue(report_id, "receipt", report_id, token::TYP_RECEIPT, chrono::Utc::now().timestamp())
-        .map_err(|_| AppError::internal("token signing failed"))?;
-    Ok(HttpResponse::Ok().json(ReceiptToken {
-        access_token,
-        token_type: "Bearer",
-        expires_in: token::ACCESS_TTL_SECS,
-        report_id,
-        reference,
-    }))
+    match outcome {
+        Ok(found) => Ok(found),
+        Err(Some(retry_after_secs)) => Err(AppError::TooManyRequests { retry_after_secs }),
+        Err(None) => Err(AppError::Unauthorized),
+    }
 }

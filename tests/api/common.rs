@@ -91,6 +91,10 @@ impl TestDb {
             allow_registration: true,
             hsts: false,
             db_pool_size: 8,
+            organisation: tipline::config::Organisation {
+                name: Some("Test Tipline".into()),
+                contact: Some("help@example.org".into()),
+            },
         }
     }
 

@@ -15,6 +15,7 @@ mod http;
 mod leaks;
 mod matrix;
 mod outage;
+mod pages;
 mod process;
 mod races;
 mod reports;
