@@ -67,6 +67,15 @@ const MATRIX: &[Row] = &[
     ("PATCH",  "/api/v1/stations/{id}",             "/api/v1/stations/{station}",                Some("{}"), [401, 401, 403, 403, 422, 422, 401, 401]),
     ("GET",    "/api/v1/audit",                     "/api/v1/audit",                             None,       [401, 401, 403, 403, 403, 200, 401, 401]),
     ("GET",    "/api/v1/audit/verify",              "/api/v1/audit/verify",                      None,       [401, 401, 403, 403, 403, 200, 401, 401]),
+    // The reporter website reads no token: every caller gets the same page. Its posts take
+    // forms, not JSON (anything else is 415); tests/api/pages.rs posts real forms.
+    ("GET",    "/",                                 "/",                                         None,       [200, 200, 200, 200, 200, 200, 200, 200]),
+    ("GET",    "/assets/style.css",                 "/assets/style.css",                         None,       [200, 200, 200, 200, 200, 200, 200, 200]),
+    ("GET",    "/{lang}/report",                    "/ug/report",                                None,       [200, 200, 200, 200, 200, 200, 200, 200]),
+    ("POST",   "/{lang}/report",                    "/ug/report",                                None,       [415, 415, 415, 415, 415, 415, 415, 415]),
+    ("GET",    "/{lang}/follow-up",                 "/zh-Hans/follow-up",                        None,       [200, 200, 200, 200, 200, 200, 200, 200]),
+    ("POST",   "/{lang}/follow-up",                 "/zh-Hans/follow-up",                        None,       [415, 415, 415, 415, 415, 415, 415, 415]),
+    ("GET",    "/{lang}/about",                     "/bo/about",                                 None,       [200, 200, 200, 200, 200, 200, 200, 200]),
     // Last: it ends the callers' sessions.
     ("POST",   "/api/v1/auth/logout",               "/api/v1/auth/logout",                       None,       [401, 401, 204, 204, 204, 204, 401, 401]),
 ];
