@@ -177,6 +177,9 @@ INTERNAL_STATION_ID="$(post /stations '{"name":"ST internal station","country":"
 ANONYMOUS_REPORT="$(post /reports "{\"kind\":\"incident\",\"tactics\":[\"threat_to_family\"],\"narrative\":\"ST anonymous report\",\"country\":\"NL\",\"station_id\":\"$PUBLIC_STATION_ID\"}")"
 ANONYMOUS_REPORT_ID="$(field id <<<"$ANONYMOUS_REPORT")"
 RECEIPT="$(field receipt <<<"$ANONYMOUS_REPORT")"
+# A signed form token of the reporter website, so that its form posts get past the token check.
+FORM_TOKEN="$(curl -fsS "$BASE/en/report" | sed -n 's/.*name="form_token" value="\([^"]*\)".*/\1/p' | head -n 1)"
+[[ -n $FORM_TOKEN ]] || { echo "no form token on /en/report" >&2; exit 1; }
 REPORTER_REPORT_ID="$(post /reports '{"kind":"station","narrative":"ST reporter report","country":"CA"}' "$REPORTER_TOKEN" | field id)"
 INTAKE_REPORT_ID="$(post /reports '{"kind":"incident","tactics":["surveillance"],"narrative":"ST intake report","country":"DE"}' "$CASEWORKER_TOKEN" | field id)"
 post /reports/"$ANONYMOUS_REPORT_ID"/messages '{"body":"ST message"}' "$CASEWORKER_TOKEN" >/dev/null
@@ -242,6 +245,8 @@ values = ["$PUBLIC_STATION_ID", "$INTERNAL_STATION_ID"]
 values = ["$PUBLIC_STATION_ID"]
 [dictionaries.receipts]
 values = ["$RECEIPT"]
+[dictionaries.form-tokens]
+values = ["$FORM_TOKEN"]
 [dictionaries.refresh-tokens]
 values = ["$TARGET_REFRESH"]
 [dictionaries.emails]
@@ -282,6 +287,10 @@ parameters = { "query.station_id" = { dictionary = "stations", probability = 0.5
 [[operations]]
 include-name = "POST /api/v1/auth/receipt"
 parameters = { "body.receipt" = { dictionary = "receipts", probability = 0.5 } }
+
+[[operations]]
+include-name = ["POST /{lang}/report", "POST /{lang}/follow-up"]
+parameters = { "body.form_token" = { dictionary = "form-tokens", probability = 0.7 }, "body.receipt" = { dictionary = "receipts", probability = 0.5 } }
 
 [[operations]]
 include-name = "POST /api/v1/auth/refresh"

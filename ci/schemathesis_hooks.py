@@ -94,6 +94,11 @@ def unexplained_422(ctx, response, case):
     if meta is None or not meta.generation.mode.is_positive or response.status_code != 422:
         return None
     label = case.operation.label
+    if not case.operation.path.startswith("/api/"):
+        # The reporter website's forms (SPEC §16) document their fields as plain strings: the
+        # form is for people, and its 422 is the form again with each §4.1 rule's error beside
+        # its field (the same rules as POST /api/v1/reports, judged there).
+        return None
     allowed = ALLOWED_422.get(label, set())
     fields = _fields(response)
     if fields is None:

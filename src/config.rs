@@ -57,6 +57,15 @@ pub struct Config {
     /// Hashing jobs that may wait for a thread before login and registration answer 503
     /// (default: [`HASH_JOBS_PER_THREAD`] per thread).
     pub hash_queue: Option<usize>,
+    /// Who runs this deployment, as the reporter's pages show it (SPEC §16).
+    pub organisation: Organisation,
+}
+
+/// The organisation's name and a way to reach it, shown on every reporter page; plain text.
+#[derive(Debug, Clone, Default)]
+pub struct Organisation {
+    pub name: Option<String>,
+    pub contact: Option<String>,
 }
 
 /// Hashing jobs that may wait per hashing thread: a job takes ~20 ms, so a full queue is served
@@ -124,6 +133,8 @@ impl Config {
         let jwt_secret = secret(&lookup, "TIPLINE_JWT_SECRET", &data_dir, "jwt_secret")?;
         let data_key = secret(&lookup, "TIPLINE_DATA_KEY", &data_dir, "data_key")?;
         let audit_signer = audit_signer(&lookup, &data_dir)?;
+        let text = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let organisation = Organisation { name: text("TIPLINE_ORG_NAME"), contact: text("TIPLINE_ORG_CONTACT") };
         Ok(Config {
             database_url,
             bind,
@@ -138,6 +149,7 @@ impl Config {
             rates,
             hash_threads,
             hash_queue,
+            organisation,
         })
     }
 }

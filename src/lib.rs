@@ -19,6 +19,7 @@ pub mod fields;
 pub mod health;
 pub mod http;
 pub mod limits;
+pub mod pages;
 pub mod reports;
 pub mod routes;
 pub mod state;

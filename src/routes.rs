@@ -5,7 +5,7 @@ use actix_web::http::Method;
 use actix_web::{web, FromRequest, Handler, Responder, Route};
 
 use crate::error::AppError;
-use crate::{audit, auth, cases, health, reports, stations, triage, users};
+use crate::{audit, auth, cases, health, pages, reports, stations, triage, users};
 
 /// Registers the routes of the API.
 fn register(r: &mut Router) {
@@ -60,6 +60,15 @@ fn register(r: &mut Router) {
     r.get("/api/v1/audit/public-key", audit::handlers::public_key);
     r.get("/api/v1/audit/entries/{seq}/proof", audit::handlers::inclusion_proof);
     r.get("/api/v1/audit/consistency", audit::handlers::consistency_proof);
+
+    // SPEC §16: the reporter's website.
+    r.get("/", pages::handlers::index);
+    r.get("/assets/style.css", pages::handlers::style);
+    r.get("/{lang}/report", pages::handlers::report_form);
+    r.post("/{lang}/report", pages::handlers::report_submit);
+    r.get("/{lang}/follow-up", pages::handlers::follow_up_form);
+    r.post("/{lang}/follow-up", pages::handlers::follow_up);
+    r.get("/{lang}/about", pages::handlers::about);
 }
 
 #[derive(Default)]

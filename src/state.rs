@@ -32,6 +32,10 @@ pub struct AppState {
     pub audit_signer: std::sync::Arc<crate::audit::checkpoint::NoteSigner>,
     /// The token buckets' rates (SPEC §12.3).
     pub rates: crate::limits::Rates,
+    /// Signs the form tokens of the reporter's pages (SPEC §16).
+    pub form_key: [u8; 32],
+    /// Named on the reporter's pages.
+    pub organisation: crate::config::Organisation,
 }
 
 impl AppState {
@@ -51,6 +55,8 @@ impl AppState {
             owner_key: owner_key(config),
             audit_signer: config.audit_signer.clone(),
             rates: config.rates,
+            form_key: crate::crypto::derive_key(config.data_key.expose(), "page-form"),
+            organisation: config.organisation.clone(),
         }
     }
 }

@@ -465,10 +465,29 @@ pub async fn receipt(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
     let mut form = Form::read(body).await?;
     let presented = form.string("receipt").map(Zeroizing::new);
     let presented = form.finish_with(presented)?;
-    let normalized = crate::codes::normalize(&presented, crate::codes::RECEIPT_LEN);
-    let hash = token::receipt_hash(&state.receipt_key, normalized.as_deref().unwrap_or(presented.as_str()));
-    crate::limits::take(&state, Bucket::ReceiptFailures, &rid).await?;
-    let audit_ctx = Context::new(Actor::anonymous(), &rid);
+    let (report_id, reference) = exchange_receipt(&state, &rid, &presented).await?;
+    let access_token = state
+        .tokens
+        .issue(report_id, "receipt", report_id, token::TYP_RECEIPT, chrono::Utc::now().timestamp())
+        .map_err(|_| AppError::internal("token signing failed"))?;
+    Ok(HttpResponse::Ok().json(ReceiptToken {
+        access_token,
+        token_type: "Bearer",
+        expires_in: token::ACCESS_TTL_SECS,
+        report_id,
+        reference,
+    }))
+}
+
+/// The one receipt exchange, shared by the API and the reporter's follow-up page: every
+/// exchange takes a token of the cluster-wide bucket of failed exchanges (SPEC §12.3) and a
+/// success gives it back, so guessing is bounded whatever receipts are tried; audited; every
+/// wrong receipt gets the same 401. Answers the report's id and reference.
+pub async fn exchange_receipt(state: &AppState, rid: &RequestId, presented: &str) -> Result<(Id, String), AppError> {
+    let normalized = crate::codes::normalize(presented, crate::codes::RECEIPT_LEN);
+    let hash = token::receipt_hash(&state.receipt_key, normalized.as_deref().unwrap_or(presented));
+    crate::limits::take(state, Bucket::ReceiptFailures, rid).await?;
+    let audit_ctx = Context::new(Actor::anonymous(), rid);
     let found = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             let found = match normalized {
@@ -487,19 +506,9 @@ pub async fn receipt(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
         })
     })
     .await?;
-    let Some((report_id, reference)) = found else { return Err(AppError::Unauthorized) };
-    crate::limits::give_back(&state, Bucket::ReceiptFailures).await?;
-    let access_token = state
-        .tokens
-        .issue(report_id, "receipt", report_id, token::TYP_RECEIPT, chrono::Utc::now().timestamp())
-        .map_err(|_| AppError::internal("token signing failed"))?;
-    Ok(HttpResponse::Ok().json(ReceiptToken {
-        access_token,
-        token_type: "Bearer",
-        expires_in: token::ACCESS_TTL_SECS,
-        report_id,
-        reference,
-    }))
+    let Some(found) = found else { return Err(AppError::Unauthorized) };
+    crate::limits::give_back(state, Bucket::ReceiptFailures).await?;
+    Ok(found)
 }
 
 #[derive(Serialize)]

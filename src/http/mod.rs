@@ -54,9 +54,11 @@ pub async fn envelope(
     // from the framework itself; actix renders it.
     let mut response = result?.map_into_boxed_body();
     let status = response.status();
-    let is_problem =
-        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if (status.is_client_error() || status.is_server_error()) && !is_problem {
+    let content_type = response.headers().get(header::CONTENT_TYPE).map(|v| v.as_bytes().to_vec()).unwrap_or_default();
+    let is_problem = content_type.starts_with(PROBLEM_JSON.as_bytes());
+    // The reporter's pages answer their own errors as pages in the reader's language.
+    let is_page = content_type.starts_with(b"text/html");
+    if (status.is_client_error() || status.is_server_error()) && !is_problem && !is_page {
         let detail = match status.as_u16() {
             400 => "The request could not be understood.".to_string(),
             404 => "There is nothing here, or it is not yours to see.".to_string(),
@@ -83,11 +85,14 @@ pub async fn envelope(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    // The API serves data, never a page: nothing in a response may load or frame anything.
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
+    // The API serves data, never a page: nothing in a response may load or frame anything. The
+    // reporter's pages set their own, slightly wider policy (SPEC §16).
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
     if hsts {
         headers
             .insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));

@@ -81,7 +81,23 @@ pub async fn submit(
     body: JsonBody,
 ) -> Result<HttpResponse, AppError> {
     let submitter = submitter(&state, &caller)?;
-    let mut form = Form::read(body).await?;
+    let form = Form::read(body).await?;
+    let created = intake(&state, &caller, submitter, &rid, form).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/reports/{}", created.id)))
+        .json(created))
+}
+
+/// The one intake use case, shared by the API and the reporter's web pages: reads the
+/// submission out of `form` (every §4.1 rule, every violation at once), stores it with its
+/// audit entry and answers what the reporter may see once.
+pub async fn intake(
+    state: &AppState,
+    caller: &Caller,
+    submitter: Submitter,
+    rid: &RequestId,
+    mut form: Form,
+) -> Result<Created, AppError> {
     let today = chrono::Utc::now().date_naive();
     let submission = submission(&mut form, today);
     if let Some(station) = submission.as_ref().and_then(|s| s.station_id) {
@@ -90,23 +106,17 @@ pub async fn submit(
         }
     }
     let submission = form.finish_with(submission)?;
-    crate::limits::take(&state, crate::limits::Bucket::Submit, &rid).await?;
+    crate::limits::take(state, crate::limits::Bucket::Submit, rid).await?;
 
     let receipt = submitter.gets_receipt.then(crate::codes::receipt);
     let receipt_hash = receipt.as_deref().map(|r| crate::auth::token::receipt_hash(&state.receipt_key, r));
     let (row, key) = seal(&state.keyring, &submission, &submitter, receipt_hash);
-    let entry = caller.audit(&rid, Action::ReportCreate);
+    let entry = caller.audit(rid, Action::ReportCreate);
     let tactics = submission.tactics;
     let row =
         db::run(&state.pool, move |conn| write_tx(conn, |conn| store_submission(conn, row, &key, &tactics, entry)))
             .await?;
-    Ok(HttpResponse::Created().insert_header((header::LOCATION, format!("/api/v1/reports/{}", row.id))).json(Created {
-        id: row.id,
-        reference: row.reference,
-        status: row.status,
-        created_at: row.created_at,
-        receipt,
-    }))
+    Ok(Created { id: row.id, reference: row.reference, status: row.status, created_at: row.created_at, receipt })
 }
 
 /// What a submission writes, inside the caller's write transaction: the report under a free

@@ -30,7 +30,11 @@ pub struct Message {
 
 /// The `{body}` of a message or a note (1..=20000 characters).
 pub(super) async fn read_body(body: JsonBody) -> Result<String, AppError> {
-    let mut form = Form::read(body).await?;
+    read_message(Form::read(body).await?)
+}
+
+/// The `{body}` of a message, from a form already read (the API's JSON or a page's fields).
+pub fn read_message(mut form: Form) -> Result<String, AppError> {
     let text = form.parsed("body", |text| rules::message_body(text).map(|_| text.to_string()));
     form.finish_with(text)
 }
@@ -80,8 +84,24 @@ pub async fn create(
     let side = side_of(&caller)?;
     let id = http::path_id(&id)?;
     let text = read_body(body).await?;
+    let message = add(&state, caller, side, rid, id, text).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/reports/{id}/messages")))
+        .json(message))
+}
+
+/// The one way a message joins a thread, shared by the API and the reporter's follow-up page:
+/// written under the report's data key with its audit entry in one transaction.
+pub async fn add(
+    state: &web::Data<AppState>,
+    caller: Caller,
+    side: Side,
+    rid: RequestId,
+    id: Id,
+    text: String,
+) -> Result<Message, AppError> {
     let state2 = state.clone();
-    let message = db::run(&state.pool, move |conn| {
+    db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
             let (report, key) = load_for(&state2, conn, &caller, id)?;
             let author_role = match side {
@@ -112,8 +132,5 @@ pub async fn create(
             Ok::<_, AppError>(Message { id: row.id, author: row.author_role, body: text, created_at: row.created_at })
         })
     })
-    .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/reports/{id}/messages")))
-        .json(message))
+    .await
 }

@@ -98,6 +98,10 @@ impl TestDb {
             rates: tipline::limits::Rates::DEFAULT,
             hash_threads: None,
             hash_queue: None,
+            organisation: tipline::config::Organisation {
+                name: Some("Test Tipline".into()),
+                contact: Some("help@example.org".into()),
+            },
         }
     }
 

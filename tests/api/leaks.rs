@@ -87,6 +87,54 @@ fn canaries_stay_where_they_belong(db: TestDb) {
     may_show_content.push(response);
     let reference = created["reference"].as_str().unwrap().to_string();
 
+    // The reporter website (SPEC §16): the same canaries through the form, a validation error
+    // (which shows the person what they typed), the receipt page and the follow-up page.
+    let (status, form) =
+        send(format!("GET /zh-Hans/report?q={QUERY} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{spy}\r\n"));
+    assert_eq!(status, 200);
+    must_not.push(form.clone());
+    let form_token =
+        form.split("name=\"form_token\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_string();
+    let encode = |pairs: &[(&str, &str)]| {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            out.append_pair(k, v);
+        }
+        out.finish()
+    };
+    let post_page = |path: &str, body: String| {
+        format!(
+            "POST {path}?q={QUERY} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\n{spy}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let page_narrative = format!("{NARRATIVE} 他们在网上威胁我");
+    let mut fields = vec![
+        ("form_token", form_token.as_str()),
+        ("kind", "incident"),
+        ("tactics", "online_harassment"),
+        ("narrative", page_narrative.as_str()),
+        ("contact", CONTACT),
+        ("country", "ZZ"),
+    ];
+    let (status, response) = send(post_page("/zh-Hans/report", encode(&fields)));
+    assert_eq!(status, 422, "{response}");
+    assert!(response.contains(NARRATIVE), "the form keeps what was typed");
+    may_show_content.push(response);
+    fields[5] = ("country", "NL");
+    let (status, response) = send(post_page("/zh-Hans/report", encode(&fields)));
+    assert_eq!(status, 200, "{response}");
+    let page_receipt =
+        response.split("id=\"receipt\" class=\"big\">").nth(1).and_then(|r| r.split('<').next()).unwrap().to_string();
+    must_not.push(response);
+    let (status, response) = send(post_page(
+        "/zh-Hans/follow-up",
+        encode(&[("form_token", &form_token), ("receipt", &page_receipt), ("body", MESSAGE)]),
+    ));
+    assert_eq!(status, 200, "{response}");
+    assert!(response.contains(NARRATIVE) && response.contains(MESSAGE), "the holder reads their report");
+    may_show_content.push(response);
+
     // Staff work rewrites and deletes rows: the canary report's row (its content sealed) is
     // updated three times, a station renamed, a case's station link with a note deleted.
     let (admin, requests) = login_counted(&addr, "leak-admin@example.org", &admin_password);

@@ -16,6 +16,7 @@ mod leaks;
 mod limits;
 mod matrix;
 mod outage;
+mod pages;
 mod process;
 mod races;
 mod reports;

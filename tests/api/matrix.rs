@@ -77,6 +77,15 @@ const MATRIX: &[Row] = &[
     ("GET",    "/api/v1/audit/public-key",          "/api/v1/audit/public-key",                  None,       [401, 401, 403, 403, 403, 200, 401, 401]),
     ("GET",    "/api/v1/audit/entries/{seq}/proof", "/api/v1/audit/entries/1/proof",             None,       [401, 401, 403, 403, 403, 200, 401, 401]),
     ("GET",    "/api/v1/audit/consistency",         "/api/v1/audit/consistency?from=1",          None,       [401, 401, 403, 403, 403, 200, 401, 401]),
+    // The reporter website reads no token: every caller gets the same page. Its posts take
+    // forms, not JSON (anything else is 415); tests/api/pages.rs posts real forms.
+    ("GET",    "/",                                 "/",                                         None,       [200, 200, 200, 200, 200, 200, 200, 200]),
+    ("GET",    "/assets/style.css",                 "/assets/style.css",                         None,       [200, 200, 200, 200, 200, 200, 200, 200]),
+    ("GET",    "/{lang}/report",                    "/ug/report",                                None,       [200, 200, 200, 200, 200, 200, 200, 200]),
+    ("POST",   "/{lang}/report",                    "/ug/report",                                None,       [415, 415, 415, 415, 415, 415, 415, 415]),
+    ("GET",    "/{lang}/follow-up",                 "/zh-Hans/follow-up",                        None,       [200, 200, 200, 200, 200, 200, 200, 200]),
+    ("POST",   "/{lang}/follow-up",                 "/zh-Hans/follow-up",                        None,       [415, 415, 415, 415, 415, 415, 415, 415]),
+    ("GET",    "/{lang}/about",                     "/bo/about",                                 None,       [200, 200, 200, 200, 200, 200, 200, 200]),
     // Last: it ends the callers' sessions.
     ("POST",   "/api/v1/auth/logout",               "/api/v1/auth/logout",                       None,       [401, 401, 204, 204, 204, 204, 401, 401]),
 ];

@@ -285,6 +285,12 @@ async fn an_enrolment_token_opens_no_other_route(app: TestApp) {
         "/api/v1/auth/login",
         "/api/v1/auth/refresh",
         "/api/v1/auth/receipt",
+        // The reporter website.
+        "/",
+        "/assets/style.css",
+        "/{lang}/report",
+        "/{lang}/follow-up",
+        "/{lang}/about",
     ];
     let enrolling = ["/api/v1/me", "/api/v1/me/totp", "/api/v1/me/totp/confirm"];
     let mut checked = 0;

@@ -1,0 +1,37 @@
+# བོད་ཡིག (Tibetan)
+# Review: NOT YET REVIEWED by a native speaker; only part of the pages is translated. Messages missing here are shown in English.
+language-name = བོད་ཡིག
+site-title = བཙན་གནོན་ཉེན་མེད་ངང་སྙན་སེང་ཞུ་བ།
+skip-to-content = གནད་དོན་གཙོ་བོར་མཆོང་།
+nav-report = སྙན་སེང་ཞུ་བ།
+nav-follow-up = སྙན་སེང་གི་རྗེས་འདེད།
+nav-about = ང་ཚོས་ཅི་ཞིག་ཉར་གྱི་ཡོད།
+nav-languages = སྐད་ཡིག་གཞན།
+run-by = ཞབས་ཞུ་འདི་འཛིན་སྐྱོང་བྱེད་མཁན།
+contact-us = འབྲེལ་གཏུག
+choose-language = སྐད་ཡིག་འདེམས་རོགས།
+required = ངེས་པར་དུ།
+optional = རང་མོས།
+report-title = སྙན་སེང་ཞུ་བ།
+field-kind = ཁྱེད་ཀྱིས་ཅི་ཞིག་སྙན་སེང་ཞུ་གི་ཡོད།
+field-tactics = ཅི་ཞིག་བྱུང་བ། འཚམ་པ་ཚང་མ་འདེམས་རོགས།
+tactic-threat_to_family = ནང་མི་ལ་ཉེན་བརྡ།
+tactic-surveillance = ལྟ་རྟོག
+tactic-online_harassment = དྲ་ཐོག་གི་བཙན་གནོན།
+tactic-physical_assault = ལུས་ལ་རྡུང་རྡེག
+tactic-other = གཞན།
+field-narrative = ཅི་ཞིག་བྱུང་བ།
+field-country = བྱུང་ས་རྒྱལ་ཁབ།
+field-city = གྲོང་ཁྱེར།
+submit-report = སྙན་སེང་གཏོང་བ།
+receipt-title = ཁྱེད་ཀྱི་སྙན་སེང་འབྱོར་སོང་།
+receipt-label = ཁྱེད་ཀྱི་འཛིན་ཤོག
+follow-up-title = སྙན་སེང་གི་རྗེས་འདེད།
+field-receipt = ཁྱེད་ཀྱི་འཛིན་ཤོག
+submit-follow-up = ངའི་སྙན་སེང་ཁ་ཕྱེ།
+messages-title = འཕྲིན།
+author-reporter = ཁྱེད།
+field-body = ཁྱེད་ཀྱི་འཕྲིན།
+submit-reply = འཕྲིན་གཏོང་བ།
+about-title = ང་ཚོས་ཅི་ཞིག་ཉར་བ་དང་མི་ཉར་བ།
+refused-title = རེ་ཞུ་འདི་ཁས་མ་བླངས།
