@@ -1,6 +1,6 @@
 //! The pages' words, from one Fluent file per language (`src/pages/locales/{lang}.ftl`),
-//! compiled into the binary. A message missing from a language falls back to English, so a
-//! translation can grow message by message.
+//! compiled into the binary. A message missing from a language falls back to English at run
+//! time, but the unit tests below refuse a language file that lacks any message of `en.ftl`.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -78,6 +78,21 @@ mod tests {
             if lang != Lang::En {
                 assert!(source(lang).contains("# Review: "), "{} does not say whether it is reviewed", lang.code());
             }
+        }
+    }
+
+    #[test]
+    fn every_language_has_every_english_message() {
+        // Message ids are the lines of the English source that start a message: `id = text`.
+        let ids: Vec<&str> = source(Lang::En)
+            .lines()
+            .filter(|line| line.starts_with(|c: char| c.is_ascii_alphabetic()))
+            .filter_map(|line| line.split_once('=').map(|(id, _)| id.trim()))
+            .collect();
+        assert!(ids.len() > 100, "only {} message ids found in en.ftl", ids.len());
+        for lang in Lang::ALL {
+            let missing: Vec<&str> = ids.iter().copied().filter(|id| !has(lang, id)).collect();
+            assert!(missing.is_empty(), "{} falls back to English for {:?}", lang.code(), missing);
         }
     }
 
