@@ -259,6 +259,7 @@ async fn a_rewritten_and_rehashed_history_is_found(app: TestApp) {
 
 async fn the_tree_rejects_update_and_delete(app: TestApp) {
     let mut conn = app.db.connect();
+    record_one(&mut conn, 0);
     record_one(&mut conn, 1);
     audit::sequence_all(&mut conn).expect("sequence");
     for sql in ["UPDATE audit_tree SET hash = 'x'", "DELETE FROM audit_tree"] {
@@ -266,6 +267,17 @@ async fn the_tree_rejects_update_and_delete(app: TestApp) {
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
     assert!(audit::verify(&mut conn).unwrap().ok);
+    // Behind the triggers, the tree loses its leaves (not the node above them): the sequencer
+    // can no longer extend it, and verify says the trail is broken rather than failing.
+    let drop = match app.backend() {
+        Backend::Postgres => "ALTER TABLE audit_tree DISABLE TRIGGER USER; DELETE FROM audit_tree WHERE level = 0;",
+        Backend::Sqlite => "DROP TRIGGER audit_tree_no_delete; DELETE FROM audit_tree WHERE level = 0;",
+    };
+    conn.batch_execute(drop).expect("tamper");
+    record_one(&mut conn, 2);
+    let result = audit::verify(&mut conn).expect("verify answers");
+    assert!(!result.ok);
+    assert_eq!(result.first_bad_seq, Some(1));
 }
 
 #[derive(diesel::QueryableByName)]
