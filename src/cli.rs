@@ -254,12 +254,7 @@ pub fn audit_verify(config: &Config, checkpoint: Option<&std::path::Path>) -> Re
 pub fn audit_checkpoint(config: &Config) -> Result<(), CliError> {
     let pool = crate::open_database(config)?;
     let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
-    audit::sequence_all(&mut conn).map_err(AppError::from)?;
-    let (size, root) = audit::store::tree_head(&mut conn).map_err(AppError::from)?;
-    let signer = &config.audit_signer;
-    let note = Checkpoint { origin: signer.name().to_string(), size, root }
-        .sign(signer)
-        .map_err(|e| CliError::Failed(format!("signing: {e}")))?;
+    let note = audit::signed_checkpoint(&mut conn, &config.audit_signer)?;
     print!("{note}");
     Ok(())
 }

@@ -6,7 +6,6 @@ use chrono::NaiveDateTime;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::checkpoint::Checkpoint;
 use super::store::{self, Filter};
 use super::Action;
 use crate::auth::Admin;
@@ -105,11 +104,8 @@ fn text_plain(body: String) -> HttpResponse {
 
 /// `GET /api/v1/audit/checkpoint`: the tree's latest size and root, signed (SPEC §15).
 pub async fn checkpoint(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, AppError> {
-    let (size, root) = db::run(&state.pool, current_tree).await?;
-    let signer = &state.audit_signer;
-    let note = Checkpoint { origin: signer.name().to_string(), size, root }
-        .sign(signer)
-        .map_err(|_| AppError::internal("checkpoint signing failed"))?;
+    let signer = state.audit_signer.clone();
+    let note = db::run(&state.pool, move |conn| super::signed_checkpoint(conn, &signer)).await?;
     Ok(text_plain(note))
 }
 

@@ -82,25 +82,32 @@ impl Frontier {
     }
 
     pub fn push(&mut self, leaf: Hash) {
-        self.push_nodes(leaf);
+        self.push_with(leaf, |_| {});
     }
 
     /// Appends a leaf and returns the nodes it completes, as `(level, idx, hash)`: the leaf
     /// itself at level 0, then each perfect subtree it closes (see [`Node`]).
     pub fn push_nodes(&mut self, leaf: Hash) -> Vec<Node> {
+        let mut nodes = Vec::new();
+        self.push_with(leaf, |node| nodes.push(node));
+        nodes
+    }
+
+    /// Appends a leaf, handing each node it completes to `made` (without collecting them, so
+    /// recomputing a large tree allocates nothing per leaf).
+    fn push_with(&mut self, leaf: Hash, mut made: impl FnMut(Node)) {
         let index = self.size;
         let mut node = leaf;
-        let mut nodes = vec![Node { level: 0, idx: index, hash: leaf }];
+        made(Node { level: 0, idx: index, hash: leaf });
         // Each trailing one bit of the old size is a perfect subtree of the new leaf's height.
         for level in 1..=self.size.trailing_ones() {
             // The peaks hold one hash per set bit, so a trailing one has a peak to merge with.
             let Some(left) = self.peaks.pop() else { break };
             node = node_hash(&left, &node);
-            nodes.push(Node { level, idx: index >> level, hash: node });
+            made(Node { level, idx: index >> level, hash: node });
         }
         self.peaks.push(node);
         self.size += 1;
-        nodes
     }
 
     /// `MTH` of everything pushed so far.

@@ -18,6 +18,19 @@ pub mod store;
 pub use rules::GENESIS_HASH;
 pub use store::{record, sequence, sequence_all, verify};
 
+/// The latest signed checkpoint of the tree, after sequencing what is pending (SPEC §15): what
+/// `GET /api/v1/audit/checkpoint` and `tipline audit checkpoint` answer.
+pub fn signed_checkpoint(
+    conn: &mut crate::db::DbConn,
+    signer: &checkpoint::NoteSigner,
+) -> Result<String, crate::error::AppError> {
+    store::sequence_all(conn)?;
+    let (size, root) = store::tree_head(conn)?;
+    checkpoint::Checkpoint { origin: signer.name().to_string(), size, root }
+        .sign(signer)
+        .map_err(|_| crate::error::AppError::internal("checkpoint signing failed"))
+}
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;

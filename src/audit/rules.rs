@@ -28,10 +28,15 @@ impl Entry {
     }
 
     pub fn compute_hash(&self) -> String {
-        let mut input = self.prev_hash.as_bytes().to_vec();
-        input.extend_from_slice(self.canonical().as_bytes());
-        crate::crypto::sha256_hex(&input)
+        chain_hash(&self.prev_hash, &self.canonical())
     }
+}
+
+/// An entry's chain hash: SHA-256 over the previous entry's hash and its canonical bytes.
+fn chain_hash(prev_hash: &str, canonical: &str) -> String {
+    let mut input = prev_hash.as_bytes().to_vec();
+    input.extend_from_slice(canonical.as_bytes());
+    crate::crypto::sha256_hex(&input)
 }
 
 impl Entry {
@@ -68,10 +73,12 @@ impl ChainChecker {
         self.entries += 1;
         let expected_seq = self.entries;
         let expected_prev = self.last_hash.as_deref().unwrap_or(GENESIS_HASH);
-        let leaf = entry.leaf_hash();
+        // The canonical bytes feed both hashes: serialise them once.
+        let canonical = entry.canonical();
+        let leaf = merkle::leaf_hash(canonical.as_bytes());
         let intact = entry.seq == expected_seq
             && entry.prev_hash == expected_prev
-            && entry.compute_hash() == entry.hash
+            && chain_hash(&entry.prev_hash, &canonical) == entry.hash
             && stored_leaf == Some(leaf);
         if !intact && self.first_bad.is_none() {
             self.first_bad = Some(entry.seq);

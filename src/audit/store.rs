@@ -178,15 +178,21 @@ fn frontier(conn: &mut DbConn) -> QueryResult<Frontier> {
 /// Adds the entries of `audit_log` the tree does not hold yet (after a pass of [`move_pending`],
 /// or the entries written before the tree existed), a batch at a time.
 fn integrate(conn: &mut DbConn) -> QueryResult<usize> {
-    let mut frontier = frontier(conn)?;
+    let size = tree_size(conn)?;
     let entries: Vec<Entry> = db_run!(conn: {
         audit_log::table
             .select(Entry::as_select())
-            .filter(audit_log::seq.gt(frontier.size() as i64))
+            .filter(audit_log::seq.gt(size as i64))
             .order(audit_log::seq.asc())
             .limit(BATCH)
             .load(conn)
     })?;
+    if entries.is_empty() {
+        // The idle pass: the tree's peaks are read only when there is something to add.
+        return Ok(0);
+    }
+    let peaks = nodes(conn, &merkle::peak_positions(size))?;
+    let mut frontier = Frontier::from_peaks(size, peaks).ok_or(diesel::result::Error::NotFound)?;
     let mut rows = Vec::new();
     for entry in &entries {
         // seq is gap-free, so leaf `seq - 1` is this entry; a gap stops the tree where it is
