@@ -51,6 +51,11 @@ ALLOWED_422 = {
     # A reporter account stays a reporter and a staff account stays staff (SPEC §14): which
     # roles may be set depends on the stored one.
     "PATCH /api/v1/users/{id}": {"role"},
+    # An evidence file's name may hold no control, bidirectional-control or zero-width
+    # character and must be percent-encoded UTF-8; an empty body is no file (SPEC §11). A reason
+    # is one line without control characters. The header and query dialect cannot say so.
+    "POST /api/v1/reports/{id}/attachments": {"X-Filename", "body"},
+    "GET /api/v1/reports/{id}/attachments/{aid}/original": {"reason"},
     # A code is valid only if the caller's authenticator shows it now (SPEC §12.1).
     "POST /api/v1/me/totp/confirm": {"code"},
     "DELETE /api/v1/me/totp": {"code"},

@@ -27,6 +27,10 @@ Configuration (environment variables; a .env file in the working folder is read 
   TIPLINE_REQUIRE_STAFF_2FA   staff sign in with a TOTP second factor (true/false) [default: true]
   TIPLINE_HSTS                send Strict-Transport-Security (true/false; only behind TLS) [default: false]
   TIPLINE_DB_POOL_SIZE        database connections, 1..=256              [default: 16]
+  TIPLINE_BLOB_DIR            folder of the sealed evidence files        [default: DATA_DIR/blobs]
+  TIPLINE_ATTACHMENT_MAX_BYTES        largest evidence file, in bytes    [default: 26214400 (25 MiB)]
+  TIPLINE_ATTACHMENT_MAX_FILES        evidence files per report          [default: 20]
+  TIPLINE_ATTACHMENT_MAX_TOTAL_BYTES  evidence bytes per report          [default: 209715200 (200 MiB)]
   TIPLINE_ORG_NAME            organisation named on the reporter pages   [default: none]
   TIPLINE_ORG_CONTACT         how reporters reach it, shown on the pages [default: none]
   RUST_LOG                    log filter, e.g. info or tipline=debug     [default: info]";

@@ -59,6 +59,10 @@ pub struct Config {
     pub hash_queue: Option<usize>,
     /// Who runs this deployment, as the reporter's pages show it (SPEC §16).
     pub organisation: Organisation,
+    /// Where sealed evidence files live (`TIPLINE_BLOB_DIR`, default `DATA_DIR/blobs`).
+    pub blob_dir: PathBuf,
+    /// Sizes and counts of evidence files (SPEC §11).
+    pub attachments: crate::attachments::Limits,
 }
 
 /// The organisation's name and a way to reach it, shown on every reporter page; plain text.
@@ -126,6 +130,16 @@ impl Config {
             upload: rate(&lookup, "TIPLINE_RATE_UPLOAD", defaults.upload)?,
         };
         let hash_threads = count(&lookup, "TIPLINE_HASH_THREADS", 1..=256)?;
+        let limits = crate::attachments::Limits::DEFAULT;
+        let attachments = crate::attachments::Limits {
+            max_bytes: count(&lookup, "TIPLINE_ATTACHMENT_MAX_BYTES", 1..=1 << 40)?
+                .map_or(limits.max_bytes, |n| n as u64),
+            max_files: count(&lookup, "TIPLINE_ATTACHMENT_MAX_FILES", 1..=10_000)?
+                .map_or(limits.max_files, |n| n as u64),
+            max_total_bytes: count(&lookup, "TIPLINE_ATTACHMENT_MAX_TOTAL_BYTES", 1..=1 << 44)?
+                .map_or(limits.max_total_bytes, |n| n as u64),
+        };
+        let blob_dir = lookup("TIPLINE_BLOB_DIR").map_or_else(|| data_dir.join("blobs"), PathBuf::from);
         let hash_queue = count(&lookup, "TIPLINE_HASH_QUEUE", 1..=65_536)?;
         if database_url.backend == crate::db::Backend::Sqlite {
             ensure_parent_dir(Path::new(&database_url.target))?;
@@ -150,6 +164,8 @@ impl Config {
             hash_threads,
             hash_queue,
             organisation,
+            blob_dir,
+            attachments,
         })
     }
 }

@@ -165,6 +165,12 @@ pub mod envelope {
     }
 
     impl DataKey {
+        /// The key of this report's sealed files (SPEC §11), derived from the data key, so
+        /// destroying the data key makes them unreadable too.
+        pub fn blob_key(&self) -> Zeroizing<[u8; 32]> {
+            Zeroizing::new(super::derive_key(self.key.as_slice(), "attachment-blob"))
+        }
+
         pub fn seal(&self, table: &str, column: &str, row_id: impl Display, plaintext: &str) -> String {
             seal_raw(&self.key, &value_ad(table, column, row_id, &self.id), plaintext.as_bytes())
         }

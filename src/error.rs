@@ -52,6 +52,9 @@ pub enum AppError {
     PreconditionRequired,
     #[error("payload too large")]
     PayloadTooLarge,
+    /// 413 with its own detail (an evidence file over a limit, SPEC §11).
+    #[error("too large: {0}")]
+    TooLarge(&'static str),
     #[error("unsupported media type")]
     UnsupportedMediaType,
     #[error("validation failed")]
@@ -99,6 +102,7 @@ impl AppError {
             }
             AppError::PreconditionRequired => "Send If-Match with the ETag you last read.".into(),
             AppError::PayloadTooLarge => "The request body is larger than 256 KiB.".into(),
+            AppError::TooLarge(detail) => (*detail).to_string(),
             AppError::UnsupportedMediaType => "Send the body as application/json.".into(),
             AppError::Validation(_) => "The request has invalid fields; see errors.".into(),
             AppError::TooManyRequests { .. } => "Too many attempts. Try again after Retry-After seconds.".into(),
@@ -149,7 +153,7 @@ impl ResponseError for AppError {
             AppError::Conflict(_) | AppError::Transition { .. } => StatusCode::CONFLICT,
             AppError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             AppError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
-            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::PayloadTooLarge | AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod blobs;
@@ -102,6 +103,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     let pool = open_database(&config)?;
     let sequencer = audit::sequencer::spawn(pool.clone())?;
     let state = web::Data::new(AppState::new(&config, pool.clone()));
+    let blob_sweeper = attachments::orphans::spawn(pool.clone(), state.blobs.clone())?;
     actix_web::rt::spawn(limits::sweep_forever(pool));
     let server = HttpServer::new(move || app(state.clone()))
         .shutdown_timeout(30)
@@ -112,6 +114,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     }
     let served = server.run().await;
     sequencer.stop();
+    blob_sweeper.stop();
     served?;
     tracing::info!("stopped");
     Ok(())

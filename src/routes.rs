@@ -5,7 +5,7 @@ use actix_web::http::Method;
 use actix_web::{web, FromRequest, Handler, Responder, Route};
 
 use crate::error::AppError;
-use crate::{audit, auth, cases, health, pages, reports, stations, triage, users};
+use crate::{attachments, audit, auth, cases, health, pages, reports, stations, triage, users};
 
 /// Registers the routes of the API.
 fn register(r: &mut Router) {
@@ -39,6 +39,10 @@ fn register(r: &mut Router) {
     r.post("/api/v1/reports/{id}/notes", reports::notes::create);
     r.get("/api/v1/reports/{id}/messages", reports::messages::list);
     r.post("/api/v1/reports/{id}/messages", reports::messages::create);
+    r.get("/api/v1/reports/{id}/attachments", attachments::handlers::list);
+    r.post("/api/v1/reports/{id}/attachments", attachments::handlers::upload);
+    r.get("/api/v1/reports/{id}/attachments/{aid}", attachments::handlers::download);
+    r.get("/api/v1/reports/{id}/attachments/{aid}/original", attachments::handlers::original);
 
     r.post("/api/v1/cases", cases::handlers::create);
     r.get("/api/v1/cases", cases::handlers::list);

@@ -6,6 +6,9 @@ use crate::config::Config;
 use crate::crypto::envelope::Keyring;
 use crate::db::Pool;
 
+/// Evidence files cleaned at the same time (each held whole in memory while it is cleaned).
+const CLEANING_AT_ONCE: usize = 2;
+
 #[derive(Clone)]
 pub struct AppState {
     pub pool: Pool,
@@ -36,6 +39,11 @@ pub struct AppState {
     pub form_key: [u8; 32],
     /// Named on the reporter's pages.
     pub organisation: crate::config::Organisation,
+    /// Where sealed evidence files live (SPEC §11).
+    pub blobs: std::sync::Arc<crate::blobs::LocalStore>,
+    pub attachment_limits: crate::attachments::Limits,
+    /// Files being cleaned at once: the cleaner holds a whole file in memory.
+    pub cleaning: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -57,6 +65,9 @@ impl AppState {
             rates: config.rates,
             form_key: crate::crypto::derive_key(config.data_key.expose(), "page-form"),
             organisation: config.organisation.clone(),
+            blobs: std::sync::Arc::new(crate::blobs::LocalStore::at(config.blob_dir.clone())),
+            attachment_limits: config.attachments,
+            cleaning: std::sync::Arc::new(tokio::sync::Semaphore::new(CLEANING_AT_ONCE)),
         }
     }
 }

@@ -74,6 +74,10 @@ impl Actor {
 crate::text_enum! {
     /// Every kind of event the trail records (SPEC §8).
     pub enum Action {
+        AttachmentCreate = "attachment.create",
+        AttachmentList = "attachment.list",
+        AttachmentRead = "attachment.read",
+        AttachmentReadOriginal = "attachment.read_original",
         AuditVerify = "audit.verify",
         AuthLogin = "auth.login",
         AuthLoginFailed = "auth.login_failed",

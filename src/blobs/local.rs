@@ -9,6 +9,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 pub struct LocalStore {
     root: PathBuf,
@@ -36,15 +37,26 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 impl LocalStore {
     /// The store in `root`, created (mode 0700) if missing.
     pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
-        let root = root.into();
-        for dir in [root.clone(), root.join("tmp")] {
+        let store = LocalStore::at(root);
+        store.ensure()?;
+        Ok(store)
+    }
+
+    /// The store in `root`, without touching the disk: its folders are made by the first write.
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        LocalStore { root: root.into() }
+    }
+
+    /// Makes the store's folders (mode 0700) if missing.
+    fn ensure(&self) -> io::Result<()> {
+        for dir in [self.root.clone(), self.root.join("tmp")] {
             let mut builder = fs::DirBuilder::new();
             builder.recursive(true);
             #[cfg(unix)]
             std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
             builder.create(&dir)?;
         }
-        Ok(LocalStore { root })
+        Ok(())
     }
 
     fn path(&self, name: &str) -> io::Result<PathBuf> {
@@ -58,6 +70,9 @@ impl LocalStore {
     pub fn create(&self) -> io::Result<PendingBlob> {
         let name = new_name();
         let tmp = self.root.join("tmp").join(&name);
+        if !tmp.parent().is_some_and(Path::is_dir) {
+            self.ensure()?;
+        }
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -81,15 +96,57 @@ impl LocalStore {
         }
     }
 
-    /// Removes what interrupted writes left in `tmp/`; returns how many. Call it before the
-    /// store takes new writes (a pending blob of this process would be removed too).
-    pub fn clean_tmp(&self) -> io::Result<usize> {
+    /// Removes what interrupted writes left in `tmp/` at least `older_than` ago; returns how
+    /// many. The age spares writes in progress in this or another instance sharing the folder.
+    pub fn clean_tmp(&self, older_than: Duration) -> io::Result<usize> {
         let mut removed = 0;
+        if !self.root.join("tmp").is_dir() {
+            return Ok(0);
+        }
         for entry in fs::read_dir(self.root.join("tmp"))? {
-            fs::remove_file(entry?.path())?;
-            removed += 1;
+            let entry = entry?;
+            if older(&entry, older_than)? {
+                remove_if_present(&entry.path())?;
+                removed += 1;
+            }
         }
         Ok(removed)
+    }
+
+    /// The names of the committed blobs written at least `older_than` ago: what an orphan sweep
+    /// compares with the blobs the database refers to.
+    pub fn names_older_than(&self, older_than: Duration) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        if !self.root.is_dir() {
+            return Ok(names);
+        }
+        for dir in fs::read_dir(&self.root)? {
+            let dir = dir?;
+            let prefix = dir.file_name();
+            if prefix.len() != 2 || !dir.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in fs::read_dir(dir.path())? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if valid(&name) && older(&entry, older_than)? {
+                    names.push(name);
+                }
+            }
+        }
+        Ok(names)
+    }
+}
+
+fn older(entry: &fs::DirEntry, age: Duration) -> io::Result<bool> {
+    let modified = entry.metadata()?.modified()?;
+    Ok(SystemTime::now().duration_since(modified).is_ok_and(|elapsed| elapsed >= age))
+}
+
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -174,10 +231,20 @@ mod tests {
         let blob = store.create().unwrap_or_else(|e| panic!("{e}"));
         std::mem::forget(blob);
         assert_eq!(tmp_entries(&dir), 1);
-        assert_eq!(store.clean_tmp().ok(), Some(1));
+        assert_eq!(store.clean_tmp(Duration::from_secs(3600)).ok(), Some(0), "a recent write is spared");
+        assert_eq!(store.clean_tmp(Duration::ZERO).ok(), Some(1));
         assert_eq!(tmp_entries(&dir), 0);
         let names: Vec<_> = fs::read_dir(dir.path().join("blobs")).map(|d| d.count()).into_iter().collect();
         assert_eq!(names, [1], "only tmp/ is left");
+    }
+
+    #[test]
+    fn committed_names_are_listed_by_age() {
+        let (_dir, store) = store();
+        let blob = store.create().unwrap_or_else(|e| panic!("{e}"));
+        let name = blob.commit().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.names_older_than(Duration::ZERO).ok(), Some(vec![name]));
+        assert_eq!(store.names_older_than(Duration::from_secs(3600)).ok(), Some(vec![]));
     }
 
     #[test]

@@ -297,6 +297,27 @@ diesel::joinable!(case_stations -> cases (case_id));
 diesel::joinable!(case_stations -> stations (station_id));
 diesel::joinable!(reports -> stations (station_id));
 diesel::joinable!(report_tactics -> reports (report_id));
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::types::DbUuid;
+
+    attachments (id) {
+        id -> DbUuid,
+        report_id -> DbUuid,
+        filename_sealed -> Nullable<Text>,
+        sha256_sealed -> Text,
+        size -> BigInt,
+        media_type -> Text,
+        original_blob -> Text,
+        clean_blob -> Nullable<Text>,
+        clean_size -> Nullable<BigInt>,
+        uploaded_by_role -> Text,
+        uploaded_by -> Nullable<DbUuid>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(attachments -> reports (report_id));
 diesel::joinable!(report_messages -> reports (report_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::table! {
@@ -338,6 +359,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     report_keys,
     report_tactics,
     report_messages,
+    attachments,
     report_tags,
     report_notes,
     cases,

@@ -1,5 +1,5 @@
 //! Cluster-wide token buckets of the anonymous write endpoints (SPEC §12.3): submission,
-//! registration, failed receipt exchanges and (when they come) attachment uploads. Each bucket is
+//! registration, failed receipt exchanges and evidence file uploads. Each bucket is
 //! one row in the database, so every instance on one database draws from the same bucket; nothing
 //! is keyed by who asks (no IP, no account). A request that finds its bucket empty gets 429 with
 //! `Retry-After`; the first refusal after a bucket ran dry is audited (`rate.limited`), later
@@ -43,7 +43,7 @@ pub struct Rates {
     pub submit: Option<u32>,
     pub register: Option<u32>,
     pub receipt_failures: Option<u32>,
-    /// For attachment uploads (SPEC §11), which this version does not have yet.
+    /// For evidence file uploads (SPEC §11).
     pub upload: Option<u32>,
 }
 

@@ -102,6 +102,8 @@ impl TestDb {
                 name: Some("Test Tipline".into()),
                 contact: Some("help@example.org".into()),
             },
+            blob_dir: self.dir.path().join("blobs"),
+            attachments: tipline::attachments::Limits::DEFAULT,
         }
     }
 

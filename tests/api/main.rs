@@ -6,6 +6,7 @@ mod common;
 
 mod accounts;
 mod anonymity;
+mod attachments;
 mod audit;
 mod auth;
 mod cases;
@@ -25,3 +26,4 @@ mod spec;
 mod stations;
 mod storage;
 mod triage;
+mod upload_crash;

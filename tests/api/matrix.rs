@@ -59,6 +59,12 @@ const MATRIX: &[Row] = &[
     ("POST",   "/api/v1/reports/{id}/notes",        "/api/v1/reports/{report}/notes",            Some("{}"), [401, 401, 403, 403, 422, 403, 401, 401]),
     ("GET",    "/api/v1/reports/{id}/messages",     "/api/v1/reports/{report}/messages",         None,       [401, 404, 200, 404, 200, 403, 401, 401]),
     ("POST",   "/api/v1/reports/{id}/messages",     "/api/v1/reports/{report}/messages",         Some("{}"), [401, 422, 422, 422, 422, 403, 401, 401]),
+    // The body of an upload is the file: an empty one is 422. No file has this id.
+    ("GET",    "/api/v1/reports/{id}/attachments",  "/api/v1/reports/{report}/attachments",      None,       [401, 404, 200, 404, 200, 403, 401, 401]),
+    ("POST",   "/api/v1/reports/{id}/attachments",  "/api/v1/reports/{report}/attachments",      None,       [401, 404, 422, 404, 422, 403, 401, 401]),
+    ("GET",    "/api/v1/reports/{id}/attachments/{aid}", "/api/v1/reports/{report}/attachments/{user}", None, [401, 404, 404, 404, 404, 403, 401, 401]),
+    // Originals are for caseworkers, who must give a reason (checked before anything is looked up).
+    ("GET",    "/api/v1/reports/{id}/attachments/{aid}/original", "/api/v1/reports/{report}/attachments/{user}/original", None, [401, 403, 403, 403, 422, 403, 401, 401]),
     ("POST",   "/api/v1/cases",                     "/api/v1/cases",                             Some("{}"), [401, 401, 403, 403, 422, 403, 401, 401]),
     ("GET",    "/api/v1/cases",                     "/api/v1/cases",                             None,       [401, 401, 403, 403, 200, 200, 401, 401]),
     ("GET",    "/api/v1/cases/{id}",                "/api/v1/cases/{case}",                      None,       [401, 401, 403, 403, 200, 200, 401, 401]),
@@ -330,6 +336,8 @@ const VALID: &[ValidRow] = &[
     // The thread of reporter A's report, and that of the report the receipt is for.
     ("POST",   "/api/v1/reports/{id}/messages",     "/api/v1/reports/{report}/messages",     Some(r#"{"body": "x"}"#),                                                    None,                   Nothing,         Adds("report_messages"),      [401, 404, 201, 404, 201, 403, 401, 401]),
     ("POST",   "/api/v1/reports/{id}/messages",     "/api/v1/reports/{anonymous_report}/messages", Some(r#"{"body": "x"}"#),                                              None,                   Nothing,         Adds("report_messages"),      [401, 201, 404, 404, 201, 403, 401, 401]),
+    // A two-byte file of reporter A's report.
+    ("POST",   "/api/v1/reports/{id}/attachments",  "/api/v1/reports/{report}/attachments",  Some("{}"),                                                                  None,                   Nothing,         Adds("attachments"),          [401, 404, 201, 404, 201, 403, 401, 401]),
     ("POST",   "/api/v1/cases",                     "/api/v1/cases",                         Some(r#"{"title": "T"}"#),                                                   None,                   Nothing,         Adds("cases"),                [401, 401, 403, 403, 201, 403, 401, 401]),
     ("PATCH",  "/api/v1/cases/{id}",                "/api/v1/cases/{case}",                  Some(r#"{"title": "T{n}"}"#),                                                Some(Versioned::Case),  Nothing,         Bumps(Versioned::Case),       [401, 401, 403, 403, 200, 403, 401, 401]),
     ("POST",   "/api/v1/cases/{id}/reports",        "/api/v1/cases/{case}/reports",          Some(r#"{"report_id": "{report}"}"#),                                        None,                   ReportOutOfCase, Adds("reports WHERE case_id IS NOT NULL"),    [401, 401, 403, 403, 200, 403, 401, 401]),
