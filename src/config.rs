@@ -59,8 +59,9 @@ pub struct Config {
     pub hash_queue: Option<usize>,
     /// Who runs this deployment, as the reporter's pages show it (SPEC §16).
     pub organisation: Organisation,
-    /// Where sealed evidence files live (`TIPLINE_BLOB_DIR`, default `DATA_DIR/blobs`).
-    pub blob_dir: PathBuf,
+    /// Where sealed evidence files live: `TIPLINE_BLOB_URL`, else the folder `TIPLINE_BLOB_DIR`
+    /// (default `DATA_DIR/blobs`), which an object store uses to spool uploads.
+    pub blobs: std::sync::Arc<crate::blobs::BlobStore>,
     /// Sizes and counts of evidence files (SPEC §11).
     pub attachments: crate::attachments::Limits,
 }
@@ -140,6 +141,7 @@ impl Config {
                 .map_or(limits.max_total_bytes, |n| n as u64),
         };
         let blob_dir = lookup("TIPLINE_BLOB_DIR").map_or_else(|| data_dir.join("blobs"), PathBuf::from);
+        let blobs = std::sync::Arc::new(blob_store(&lookup, blob_dir)?);
         let hash_queue = count(&lookup, "TIPLINE_HASH_QUEUE", 1..=65_536)?;
         if database_url.backend == crate::db::Backend::Sqlite {
             ensure_parent_dir(Path::new(&database_url.target))?;
@@ -164,7 +166,7 @@ impl Config {
             hash_threads,
             hash_queue,
             organisation,
-            blob_dir,
+            blobs,
             attachments,
         })
     }
@@ -185,6 +187,40 @@ fn audit_signer(
         )
     })?;
     Ok(std::sync::Arc::new(signer))
+}
+
+/// Options of an S3-compatible store, read from the environment as `object_store` names them.
+const BLOB_STORE_OPTIONS: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT",
+    "AWS_ALLOW_HTTP",
+    "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
+];
+
+/// The blob store: `TIPLINE_BLOB_URL` when set (spooling through `dir`), else the folder `dir`.
+fn blob_store(lookup: &impl Fn(&str) -> Option<String>, dir: PathBuf) -> Result<crate::blobs::BlobStore, ConfigError> {
+    let spool = crate::blobs::LocalStore::at(dir);
+    let Some(raw) = lookup("TIPLINE_BLOB_URL").filter(|v| !v.trim().is_empty()) else {
+        return Ok(crate::blobs::BlobStore::Local(spool));
+    };
+    let url = url::Url::parse(raw.trim()).map_err(|_| {
+        ConfigError("TIPLINE_BLOB_URL: expected a URL such as s3://bucket/prefix or file:///srv/tipline-blobs".into())
+    })?;
+    let options = BLOB_STORE_OPTIONS
+        .iter()
+        .filter_map(|name| lookup(name).map(|value| (name.to_ascii_lowercase(), value)))
+        .collect::<Vec<_>>();
+    let backend = crate::blobs::ObjectBackend::new(&url, options, spool).map_err(|_| {
+        ConfigError(
+            "TIPLINE_BLOB_URL: this store cannot be opened (s3:// needs a build with --features s3, and its AWS_* settings)"
+                .into(),
+        )
+    })?;
+    Ok(crate::blobs::BlobStore::Object(backend))
 }
 
 /// A rate in requests per minute (1 to 1 000 000), or `off` (also `0`) for no limit.

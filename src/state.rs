@@ -40,7 +40,7 @@ pub struct AppState {
     /// Named on the reporter's pages.
     pub organisation: crate::config::Organisation,
     /// Where sealed evidence files live (SPEC §11).
-    pub blobs: std::sync::Arc<crate::blobs::LocalStore>,
+    pub blobs: std::sync::Arc<crate::blobs::BlobStore>,
     pub attachment_limits: crate::attachments::Limits,
     /// Files being cleaned at once: the cleaner holds a whole file in memory.
     pub cleaning: std::sync::Arc<tokio::sync::Semaphore>,
@@ -65,7 +65,7 @@ impl AppState {
             rates: config.rates,
             form_key: crate::crypto::derive_key(config.data_key.expose(), "page-form"),
             organisation: config.organisation.clone(),
-            blobs: std::sync::Arc::new(crate::blobs::LocalStore::at(config.blob_dir.clone())),
+            blobs: config.blobs.clone(),
             attachment_limits: config.attachments,
             cleaning: std::sync::Arc::new(tokio::sync::Semaphore::new(CLEANING_AT_ONCE)),
         }

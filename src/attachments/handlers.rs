@@ -20,7 +20,7 @@ use super::{store, AttachmentRow, Copy};
 use crate::audit::{self, Action};
 use crate::auth::Caller;
 use crate::blobs::clean::{self, Kind};
-use crate::blobs::{LocalStore, ReadError, SealedReader, SealedWriter};
+use crate::blobs::{BlobStore, ReadError, SealedReader, SealedWriter};
 use crate::crypto::envelope::DataKey;
 use crate::db::{self, write_tx, DbConn, Id};
 use crate::error::AppError;
@@ -137,7 +137,8 @@ pub async fn upload(
         return Err(AppError::invalid("body", "must not be empty: send the file as the request body"));
     }
     let last = write_step(writer, pending).await?;
-    let original_blob = blocking(move || last.commit().map_err(io_error)).await;
+    let store = state.blobs.clone();
+    let original_blob = blocking(move || last.commit(&store).map_err(io_error)).await;
     let original_blob = original_blob?;
     let sha256 = hex::encode(hasher.finalize());
     let sniffed = clean::sniff(&head);
@@ -240,7 +241,7 @@ async fn make_clean_copy(
         let aad = rules::aad(report_id, attachment_id, Copy::Clean);
         let mut writer = SealedWriter::create(&store, &key, &aad).map_err(io_error)?;
         writer.write(&cleaned).map_err(io_error)?;
-        let name = writer.commit().map_err(io_error)?;
+        let name = writer.commit(&store).map_err(io_error)?;
         Ok(Some((name, cleaned.len() as u64)))
     })
     .await;
@@ -387,7 +388,7 @@ async fn serve(
     .await?;
     let name = row.blob(copy).map(str::to_string).ok_or(AppError::NotFound)?;
     let aad = rules::aad(row.report_id, row.id, copy);
-    let store: Arc<LocalStore> = state.blobs.clone();
+    let store: Arc<BlobStore> = state.blobs.clone();
     let mut reader = blocking(move || SealedReader::open(&store, &name, &key, &aad).map_err(io_error)).await?;
     // The first step is read before the answer starts, so a blob that does not open at all is
     // a plain 500; one damaged further on breaks the transfer where the damage is.

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::blobs::LocalStore;
+use crate::blobs::BlobStore;
 use crate::db::{DbConn, Pool};
 
 /// How old an unreferenced blob must be before it is removed: far longer than an upload takes
@@ -19,7 +19,7 @@ const BATCH: usize = 500;
 
 /// Removes leftovers in `tmp/` and committed blobs no row refers to, all older than `grace`;
 /// returns how many files went.
-pub fn sweep(conn: &mut DbConn, store: &LocalStore, grace: Duration) -> Result<usize, String> {
+pub fn sweep(conn: &mut DbConn, store: &BlobStore, grace: Duration) -> Result<usize, String> {
     let mut removed = store.clean_tmp(grace).map_err(|e| format!("blob store: {e}"))?;
     let names = store.names_older_than(grace).map_err(|e| format!("blob store: {e}"))?;
     for batch in names.chunks(BATCH) {
@@ -39,7 +39,7 @@ pub struct Sweeper {
 }
 
 /// Sweeps now and then every hour, on a thread of its own, until [`Sweeper::stop`].
-pub fn spawn(pool: Pool, store: Arc<LocalStore>) -> std::io::Result<Sweeper> {
+pub fn spawn(pool: Pool, store: Arc<BlobStore>) -> std::io::Result<Sweeper> {
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let thread = std::thread::Builder::new().name("blob-sweeper".into()).spawn(move || loop {
         let result = pool.get().map_err(|e| format!("pool: {e}")).and_then(|mut conn| sweep(&mut conn, &store, GRACE));

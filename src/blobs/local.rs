@@ -21,7 +21,7 @@ fn new_name() -> String {
 }
 
 /// A name this store could have given: 32 lowercase hex digits (so no path can be smuggled in).
-fn valid(name: &str) -> bool {
+pub(crate) fn valid(name: &str) -> bool {
     name.len() == 32 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
@@ -45,6 +45,10 @@ impl LocalStore {
     /// The store in `root`, without touching the disk: its folders are made by the first write.
     pub fn at(root: impl Into<PathBuf>) -> Self {
         LocalStore { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// Makes the store's folders (mode 0700) if missing.
@@ -160,6 +164,17 @@ pub struct PendingBlob {
 }
 
 impl PendingBlob {
+    /// The name the blob will have.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The bytes written so far, read from the start (to upload a spooled blob elsewhere).
+    pub fn reopen(&mut self) -> io::Result<File> {
+        self.file.flush()?;
+        File::open(&self.tmp)
+    }
+
     pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.file.write_all(bytes)
     }

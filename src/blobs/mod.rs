@@ -4,13 +4,78 @@
 
 pub mod clean;
 pub mod local;
+pub mod object;
 pub mod sealed;
 
 use std::io::{self, Read};
+use std::time::Duration;
 
 use zeroize::Zeroizing;
 
 pub use local::LocalStore;
+pub use object::ObjectBackend;
+
+/// Where sealed blobs live: the local folder (`TIPLINE_BLOB_DIR`, the default) or an object
+/// store (`TIPLINE_BLOB_URL`).
+pub enum BlobStore {
+    Local(LocalStore),
+    Object(ObjectBackend),
+}
+
+impl std::fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlobStore::Local(store) => write!(f, "BlobStore::Local({})", store.root().display()),
+            BlobStore::Object(_) => f.write_str("BlobStore::Object"),
+        }
+    }
+}
+
+impl BlobStore {
+    pub fn create(&self) -> io::Result<local::PendingBlob> {
+        match self {
+            BlobStore::Local(store) => store.create(),
+            BlobStore::Object(store) => store.create(),
+        }
+    }
+
+    /// Makes a written blob durable under its name, which it returns.
+    pub fn commit(&self, blob: local::PendingBlob) -> io::Result<String> {
+        match self {
+            BlobStore::Local(_) => blob.commit(),
+            BlobStore::Object(store) => store.commit(blob),
+        }
+    }
+
+    pub fn open(&self, name: &str) -> io::Result<Box<dyn Read + Send>> {
+        Ok(match self {
+            BlobStore::Local(store) => Box::new(store.open_blob(name)?),
+            BlobStore::Object(store) => Box::new(store.open(name)?),
+        })
+    }
+
+    /// Removes a blob; one already gone is not an error.
+    pub fn delete(&self, name: &str) -> io::Result<()> {
+        match self {
+            BlobStore::Local(store) => store.delete(name),
+            BlobStore::Object(store) => store.delete(name),
+        }
+    }
+
+    pub fn clean_tmp(&self, older_than: Duration) -> io::Result<usize> {
+        match self {
+            BlobStore::Local(store) => store.clean_tmp(older_than),
+            BlobStore::Object(store) => store.clean_tmp(older_than),
+        }
+    }
+
+    pub fn names_older_than(&self, older_than: Duration) -> io::Result<Vec<String>> {
+        match self {
+            BlobStore::Local(store) => store.names_older_than(older_than),
+            BlobStore::Object(store) => store.names_older_than(older_than),
+        }
+    }
+}
 use sealed::{Opener, SealError, Sealer, HEADER_LEN};
 
 /// Bytes read from a blob per step of a download.
@@ -24,7 +89,7 @@ pub struct SealedWriter {
 }
 
 impl SealedWriter {
-    pub fn create(store: &LocalStore, key: &[u8; 32], aad: &[u8]) -> io::Result<Self> {
+    pub fn create(store: &BlobStore, key: &[u8; 32], aad: &[u8]) -> io::Result<Self> {
         let mut blob = store.create()?;
         let (sealer, header) = Sealer::new(key, aad);
         blob.write_all(&header)?;
@@ -43,17 +108,18 @@ impl SealedWriter {
         self.written
     }
 
-    /// Seals the last chunk and makes the blob durable; returns its name.
-    pub fn commit(mut self) -> io::Result<String> {
+    /// Seals the last chunk and makes the blob durable in `store` (where it was created);
+    /// returns its name.
+    pub fn commit(mut self, store: &BlobStore) -> io::Result<String> {
         let last = self.sealer.finish().map_err(io::Error::other)?;
         self.blob.write_all(&last)?;
-        self.blob.commit()
+        store.commit(self.blob)
     }
 }
 
 /// A sealed blob opened for reading, a step at a time.
 pub struct SealedReader {
-    file: std::fs::File,
+    file: Box<dyn Read + Send>,
     opener: Option<Opener>,
 }
 
@@ -66,8 +132,8 @@ pub enum ReadError {
 }
 
 impl SealedReader {
-    pub fn open(store: &LocalStore, name: &str, key: &[u8; 32], aad: &[u8]) -> Result<Self, ReadError> {
-        let mut file = store.open_blob(name)?;
+    pub fn open(store: &BlobStore, name: &str, key: &[u8; 32], aad: &[u8]) -> Result<Self, ReadError> {
+        let mut file = store.open(name)?;
         let mut header = [0u8; HEADER_LEN];
         file.read_exact(&mut header).map_err(|_| SealError::Corrupt)?;
         let opener = Opener::new(key, aad, &header)?;
@@ -115,7 +181,7 @@ impl SealedReader {
 }
 
 /// Fills `buf` unless the file ends first; returns the bytes read.
-fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
+fn read_full(file: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..]) {
@@ -132,19 +198,19 @@ fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
 mod tests {
     use super::*;
 
-    fn store() -> (tempfile::TempDir, LocalStore) {
+    fn store() -> (tempfile::TempDir, BlobStore) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let store = LocalStore::open(dir.path().join("blobs")).unwrap_or_else(|e| panic!("{e}"));
-        (dir, store)
+        (dir, BlobStore::Local(store))
     }
 
-    fn write(store: &LocalStore, data: &[u8]) -> String {
+    fn write(store: &BlobStore, data: &[u8]) -> String {
         let mut w = SealedWriter::create(store, &[3; 32], b"aad").unwrap_or_else(|e| panic!("{e}"));
         for part in data.chunks(10_000) {
             w.write(part).unwrap_or_else(|e| panic!("{e}"));
         }
         assert_eq!(w.written(), data.len() as u64);
-        w.commit().unwrap_or_else(|e| panic!("{e}"))
+        w.commit(store).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]

@@ -69,8 +69,11 @@ fn blob_files(app: &TestApp) -> Vec<(std::path::PathBuf, Vec<u8>)> {
             }
         }
     }
+    // The local store's folder (also the spool of an object store), and the folder behind a
+    // `file://` object store.
     let mut out = Vec::new();
-    walk(&app.config.blob_dir, &mut out);
+    walk(&app.db.dir.path().join("blobs"), &mut out);
+    walk(&app.db.dir.path().join("objects"), &mut out);
     out
 }
 
@@ -79,10 +82,46 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 async fn a_receipt_holder_uploads_and_reads_back(app: TestApp) {
-    let (report, token) = anonymous_report(&app).await;
+    upload_and_read_back(&app).await;
+}
+
+/// The same through an object store (`TIPLINE_BLOB_URL`), here a `file://` one: what the service
+/// stores is sealed before it leaves, and orphans are found by listing the store.
+async fn through_an_object_store(app: TestApp) {
+    let objects = app.db.dir.path().join("objects");
+    let url = url::Url::from_directory_path(&objects).unwrap();
+    let spool = tipline::blobs::LocalStore::at(app.db.dir.path().join("blobs"));
+    let backend = tipline::blobs::ObjectBackend::new(&url, Vec::new(), spool).unwrap();
+    let app = app.restart(|c| c.blobs = std::sync::Arc::new(tipline::blobs::BlobStore::Object(backend))).await;
+    upload_and_read_back(&app).await;
+    let store = &*app.config.blobs;
+    let names = blocking(|| store.names_older_than(std::time::Duration::ZERO).unwrap());
+    assert_eq!(names.len(), 1);
+    let blobs = blob_files(&app);
+    assert!(blobs.iter().all(|(path, _)| path.starts_with(&objects)), "nothing left in the spool: {blobs:?}");
+    // An orphan in the object store goes with the sweep; the recorded blob stays.
+    let mut conn = app.conn();
+    blocking(|| {
+        let mut orphan = tipline::blobs::SealedWriter::create(store, &[1; 32], b"x").unwrap();
+        orphan.write(b"orphan").unwrap();
+        orphan.commit(store).unwrap();
+        assert_eq!(store.names_older_than(std::time::Duration::ZERO).unwrap().len(), 2);
+        let removed = tipline::attachments::orphans::sweep(&mut conn, store, std::time::Duration::ZERO).unwrap();
+        assert_eq!(removed, 1);
+        assert_eq!(store.names_older_than(std::time::Duration::ZERO).unwrap(), names);
+    });
+}
+
+/// Runs blob-store calls off the test's async thread, as the service runs them.
+fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().unwrap())
+}
+
+async fn upload_and_read_back(app: &TestApp) {
+    let (report, token) = anonymous_report(app).await;
     let file = opaque_file(200_000);
     let name = "C%3A%5CUsers%5Cli%5C%E5%A8%81%E8%83%81-threat.bin";
-    let res = upload(&app, &report, Some(&token), Some(name), &file).await;
+    let res = upload(app, &report, Some(&token), Some(name), &file).await;
     let created = res.assert_json(201);
     let id = created["id"].as_str().unwrap().to_string();
     assert_eq!(res.header("location"), Some(format!("/api/v1/reports/{report}/attachments/{id}").as_str()));
@@ -101,7 +140,7 @@ async fn a_receipt_holder_uploads_and_reads_back(app: TestApp) {
     );
 
     // What is stored says nothing: no plaintext byte, no name, no digest.
-    let blobs = blob_files(&app);
+    let blobs = blob_files(app);
     assert_eq!(blobs.len(), 1, "one sealed original, nothing left in tmp/");
     for (path, bytes) in &blobs {
         assert!(!contains(bytes, MARKER), "{path:?} holds plaintext");
@@ -299,17 +338,16 @@ async fn orphans_are_swept(app: TestApp) {
     upload(&app, &report, Some(&token), None, b"kept").await.assert_status(201);
     // What a crash between writing blobs and recording them leaves: a blob no row names, and a
     // half-written file in tmp/.
-    let store = tipline::blobs::LocalStore::open(&app.config.blob_dir).unwrap();
-    let mut orphan = tipline::blobs::SealedWriter::create(&store, &[1; 32], b"x").unwrap();
+    let store = &*app.config.blobs;
+    let mut orphan = tipline::blobs::SealedWriter::create(store, &[1; 32], b"x").unwrap();
     orphan.write(b"orphan").unwrap();
-    orphan.commit().unwrap();
+    orphan.commit(store).unwrap();
     std::mem::forget(store.create().unwrap());
     assert_eq!(blob_files(&app).len(), 3);
     let mut conn = app.conn();
-    let removed =
-        tipline::attachments::orphans::sweep(&mut conn, &store, std::time::Duration::from_secs(3600)).unwrap();
+    let removed = tipline::attachments::orphans::sweep(&mut conn, store, std::time::Duration::from_secs(3600)).unwrap();
     assert_eq!(removed, 0, "recent files are spared: an upload may be under way");
-    let removed = tipline::attachments::orphans::sweep(&mut conn, &store, std::time::Duration::ZERO).unwrap();
+    let removed = tipline::attachments::orphans::sweep(&mut conn, store, std::time::Duration::ZERO).unwrap();
     assert_eq!(removed, 2);
     let left = blob_files(&app);
     assert_eq!(left.len(), 1);
@@ -321,6 +359,7 @@ async fn orphans_are_swept(app: TestApp) {
 
 both_backends!(
     a_receipt_holder_uploads_and_reads_back,
+    through_an_object_store,
     caseworkers_open_originals_only_with_a_reason_and_admins_never,
     reporters_do_not_see_files_caseworkers_added,
     bad_uploads_are_refused_and_leave_nothing,

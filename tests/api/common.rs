@@ -102,7 +102,9 @@ impl TestDb {
                 name: Some("Test Tipline".into()),
                 contact: Some("help@example.org".into()),
             },
-            blob_dir: self.dir.path().join("blobs"),
+            blobs: std::sync::Arc::new(tipline::blobs::BlobStore::Local(tipline::blobs::LocalStore::at(
+                self.dir.path().join("blobs"),
+            ))),
             attachments: tipline::attachments::Limits::DEFAULT,
         }
     }

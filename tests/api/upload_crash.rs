@@ -151,7 +151,7 @@ fn killed_while_files_stream_in(db: TestDb) {
 
     // What the kills left (recent, so spared by the running instances' hourly sweep) is exactly
     // what a sweep removes: afterwards the store holds the recorded blobs and nothing else.
-    let store = tipline::blobs::LocalStore::open(dir.join("blobs")).unwrap();
+    let store = tipline::blobs::BlobStore::Local(tipline::blobs::LocalStore::open(dir.join("blobs")).unwrap());
     let removed = tipline::attachments::orphans::sweep(&mut conn, &store, Duration::ZERO).expect("sweep");
     let left = store.names_older_than(Duration::ZERO).unwrap();
     let referenced = tipline::attachments::store::referenced(&mut conn, &left).unwrap();
