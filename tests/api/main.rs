@@ -3,12 +3,14 @@
 //! One test binary, so the crate is linked once.
 
 mod common;
+mod fixtures;
 
 mod accounts;
 mod anonymity;
 mod audit;
 mod auth;
 mod cases;
+mod cleaning;
 mod contract;
 mod crash;
 mod http;
