@@ -158,8 +158,7 @@ fn heif_brand(head: &[u8]) -> Option<&'static str> {
     }
     let size = usize::try_from(u32::from_be_bytes(head.get(..4)?.try_into().ok()?)).ok()?;
     let major = head.get(8..12)?;
-    let compatible: Vec<&[u8]> =
-        head.get(16..size.min(head.len()))?.chunks_exact(4).collect();
+    let compatible: Vec<&[u8]> = head.get(16..size.min(head.len()))?.chunks_exact(4).collect();
     let heic = |brand: &[u8]| matches!(brand, b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx");
     if heic(major) {
         return Some("image/heic");

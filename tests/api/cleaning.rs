@@ -128,9 +128,8 @@ fn pdf_loses_info_xmp_private_data_and_earlier_revisions_and_keeps_its_pages() {
     assert!(clean_doc.trailer.get(b"Info").is_err());
     assert!(clean_doc.catalog().is_ok_and(|catalog| !catalog.has(b"Metadata")));
     assert_eq!(clean_doc.get_pages().len(), 2);
-    let contents = |doc: &Document| -> Vec<Vec<u8>> {
-        doc.page_iter().map(|page| doc.get_page_content(page)).collect()
-    };
+    let contents =
+        |doc: &Document| -> Vec<Vec<u8>> { doc.page_iter().map(|page| doc.get_page_content(page)).collect() };
     assert_eq!(contents(&clean_doc), contents(&original));
 }
 

@@ -41,11 +41,11 @@ fn rule(marker: u8, payload: &[u8]) -> Result<Segment, CleanError> {
         // Adobe: version, two flag words and the colour transform; nothing else fits in it.
         0xEE if payload.starts_with(b"Adobe") && payload.len() == 12 => Segment::Keep,
         0xE0..=0xEF | 0xFE => Segment::Drop,
-        0xC4 | 0xCC => Segment::Keep, // DHT, DAC
+        0xC4 | 0xCC => Segment::Keep,                // DHT, DAC
         0xC8 => return Err(CleanError::Unsupported), // JPG, reserved
         0xC0..=0xCF => Segment::Frame,
         SOS => Segment::Scan,
-        0xDB | 0xDD | 0xDC => Segment::Keep, // DQT, DRI, DNL
+        0xDB..=0xDD => Segment::Keep, // DQT, DNL, DRI
         // Hierarchical (DHP, EXP), JPEG extensions (JPGn, JPEG-LS) and reserved markers.
         _ => return Err(CleanError::Unsupported),
     })

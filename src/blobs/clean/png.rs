@@ -53,8 +53,7 @@ fn strip(bytes: &[u8]) -> Result<(Vec<u8>, Orientation, bool), CleanError> {
     let mut animated = false;
     let mut first = true;
     loop {
-        let length = usize::try_from(be32(rest, 0).ok_or(CleanError::Malformed)?)
-            .map_err(|_| CleanError::Malformed)?;
+        let length = usize::try_from(be32(rest, 0).ok_or(CleanError::Malformed)?).map_err(|_| CleanError::Malformed)?;
         // Type, data and CRC.
         let total = length.checked_add(12).filter(|total| *total <= rest.len()).ok_or(CleanError::Malformed)?;
         let (chunk, after) = rest.split_at(total);

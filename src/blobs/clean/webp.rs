@@ -18,8 +18,11 @@ pub(super) fn clean(bytes: &[u8]) -> Result<Vec<u8>, CleanError> {
     }
 }
 
-/// The chunks of a RIFF body (or of an animation frame's data): fourcc and data, in order.
-fn chunks(mut body: &[u8]) -> Result<Vec<(&[u8], &[u8])>, CleanError> {
+/// Chunks in file order: fourcc and data.
+type Chunks<'a> = Vec<(&'a [u8], &'a [u8])>;
+
+/// The chunks of a RIFF body (or of an animation frame's data).
+fn chunks(mut body: &[u8]) -> Result<Chunks<'_>, CleanError> {
     let mut found = Vec::new();
     while !body.is_empty() {
         let fourcc = body.get(..4).ok_or(CleanError::Malformed)?;
