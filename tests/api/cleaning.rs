@@ -134,6 +134,15 @@ fn pdf_loses_info_xmp_private_data_and_earlier_revisions_and_keeps_its_pages() {
 }
 
 #[test]
+fn encrypted_pdfs_are_not_cleaned() {
+    for password in ["", "secret"] {
+        let pdf = fixtures::encrypted_pdf(password);
+        assert_eq!(sniff(&pdf).kind, Kind::Pdf);
+        assert_eq!(clean(Kind::Pdf, &pdf), Err(CleanError::Unsupported), "user password {password:?}");
+    }
+}
+
+#[test]
 fn sniffing_reads_the_bytes_not_the_name() {
     let head = |bytes: Vec<u8>| bytes[..bytes.len().min(8192)].to_vec();
     assert_eq!(sniff(&head(fixtures::photo_jpeg())).media_type, "image/jpeg");

@@ -417,3 +417,35 @@ pub fn random_bytes(len: usize) -> Vec<u8> {
 pub fn decode(bytes: &[u8]) -> DynamicImage {
     image::load_from_memory(bytes).expect("decodes")
 }
+
+/// A one-page PDF encrypted (RC4, 128 bits) with `user_password` ("" opens without asking).
+pub fn encrypted_pdf(user_password: &str) -> Vec<u8> {
+    use lopdf::{EncryptionState, EncryptionVersion, Permissions};
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let content = doc.add_object(Stream::new(dictionary! {}, b"BT (Sealed) Tj ET".to_vec()));
+    let page = doc.add_object(dictionary! {
+        "Type" => "Page", "Parent" => pages_id, "Contents" => content,
+        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1 }),
+    );
+    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog);
+    let file_id = Object::string_literal(b"0123456789abcdef".to_vec());
+    doc.trailer.set("ID", vec![file_id.clone(), file_id]);
+    let state = EncryptionState::try_from(EncryptionVersion::V2 {
+        document: &doc,
+        owner_password: "owner",
+        user_password,
+        key_length: 128,
+        permissions: Permissions::all(),
+    })
+    .expect("encryption state");
+    doc.encrypt(&state).expect("encrypt");
+    let mut pdf = Vec::new();
+    doc.save_to(&mut pdf).expect("save PDF");
+    pdf
+}
