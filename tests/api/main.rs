@@ -3,6 +3,7 @@
 //! One test binary, so the crate is linked once.
 
 mod common;
+mod fixtures;
 
 mod accounts;
 mod anonymity;
@@ -10,6 +11,7 @@ mod attachments;
 mod audit;
 mod auth;
 mod cases;
+mod cleaning;
 mod contract;
 mod crash;
 mod http;
