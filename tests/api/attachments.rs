@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::both_backends;
 use crate::common::{contains, TestApp};
+use crate::fixtures::{self, PLANTED};
 
 const MARKER: &str = "EVIDENCE-MARKER-7f3a";
 
@@ -110,6 +111,80 @@ async fn through_an_object_store(app: TestApp) {
         assert_eq!(removed, 1);
         assert_eq!(store.names_older_than(std::time::Duration::ZERO).unwrap(), names);
     });
+}
+
+/// Staff get a copy without the metadata a phone or an editor writes; the reporter, and a
+/// caseworker who gives a reason, get the file as it was sent; the blobs hold no planted byte.
+async fn staff_get_clean_copies_and_originals_stay_whole(app: TestApp) {
+    let (report, token) = anonymous_report(&app).await;
+    let worker = app.caseworker().await;
+    let files = [
+        ("photo.jpg", fixtures::photo_jpeg(), "image/jpeg", fixtures::JPEG_MARKERS),
+        ("chat.png", fixtures::text_png(), "image/png", fixtures::PNG_MARKERS),
+        ("station.webp", fixtures::photo_webp(), "image/webp", fixtures::WEBP_MARKERS),
+        ("summons.pdf", fixtures::revised_pdf(), "application/pdf", fixtures::PDF_MARKERS),
+        ("sideways.jpg", fixtures::turned_jpeg(), "image/jpeg", fixtures::JPEG_MARKERS),
+    ];
+    for (name, bytes, media_type, markers) in &files {
+        for marker in *markers {
+            assert!(contains(bytes, marker), "{name} plants {marker}");
+        }
+        let created = upload(&app, &report, Some(&token), Some(name), bytes).await.assert_json(201);
+        assert_eq!(
+            (created["media_type"].as_str(), created["clean"].as_bool()),
+            (Some(*media_type), Some(true)),
+            "{name}"
+        );
+        let path = format!("/api/v1/reports/{report}/attachments/{}", created["id"].as_str().unwrap());
+
+        let clean = app.get(&path, Some(&worker.access_token)).await;
+        clean.assert_status(200);
+        assert_eq!(clean.header("content-type"), Some(*media_type));
+        assert!(!contains(&clean.body, PLANTED), "{name}: the clean copy holds planted metadata");
+        if *media_type != "application/pdf" {
+            let (original, cleaned) = (fixtures::decode(bytes), fixtures::decode(&clean.body));
+            if *name == "sideways.jpg" {
+                assert_eq!(
+                    (cleaned.width(), cleaned.height()),
+                    (original.height(), original.width()),
+                    "turned upright"
+                );
+            } else {
+                assert_eq!(cleaned.to_rgb8(), original.to_rgb8(), "{name}: the same pixels");
+            }
+        }
+        let mine = app.get(&path, Some(&token)).await;
+        assert!(mine.assert_status(200).body == *bytes, "{name}: the reporter reads back what was sent");
+        let sealed = app.get(&format!("{path}/original?reason=chain%20of%20custody"), Some(&worker.access_token)).await;
+        assert!(sealed.assert_status(200).body == *bytes, "{name}: the original is byte for byte");
+    }
+    let reads = app.audit("attachment.read");
+    assert_eq!(reads.len(), 2 * files.len());
+    assert_eq!(TestApp::details(&reads[0])["copy"], "clean");
+    assert_eq!(app.audit("attachment.read_original").len(), files.len());
+    // Originals and clean copies, all sealed: not one planted byte on disk.
+    let blobs = blob_files(&app);
+    assert_eq!(blobs.len(), 2 * files.len());
+    for (path, bytes) in &blobs {
+        assert!(!contains(bytes, PLANTED), "{path:?} holds planted metadata in the clear");
+    }
+}
+
+/// A file that makes the cleaner fail is kept, sealed only, never lost and never a 500.
+async fn a_file_the_cleaner_cannot_read_is_kept_sealed(app: TestApp) {
+    let (report, token) = anonymous_report(&app).await;
+    let mut broken = fixtures::photo_jpeg();
+    broken.truncate(broken.len() / 3);
+    let created = upload(&app, &report, Some(&token), None, &broken).await.assert_json(201);
+    assert_eq!((created["media_type"].as_str(), created["clean"].as_bool()), (Some("image/jpeg"), Some(false)));
+    let heic = fixtures::random_bytes(64);
+    let mut heic_file = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
+    heic_file.extend_from_slice(&heic);
+    let created = upload(&app, &report, Some(&token), None, &heic_file).await.assert_json(201);
+    assert_eq!((created["media_type"].as_str(), created["clean"].as_bool()), (Some("image/heic"), Some(false)));
+    let path = format!("/api/v1/reports/{report}/attachments/{}", created["id"].as_str().unwrap());
+    assert!(app.get(&path, Some(&token)).await.assert_status(200).body == heic_file);
+    assert_eq!(app.count("attachments"), 2);
 }
 
 /// Runs blob-store calls off the test's async thread, as the service runs them.
@@ -360,6 +435,8 @@ async fn orphans_are_swept(app: TestApp) {
 both_backends!(
     a_receipt_holder_uploads_and_reads_back,
     through_an_object_store,
+    staff_get_clean_copies_and_originals_stay_whole,
+    a_file_the_cleaner_cannot_read_is_kept_sealed,
     caseworkers_open_originals_only_with_a_reason_and_admins_never,
     reporters_do_not_see_files_caseworkers_added,
     bad_uploads_are_refused_and_leave_nothing,
