@@ -28,6 +28,7 @@ Configuration (environment variables; a .env file in the working folder is read 
   TIPLINE_HSTS                send Strict-Transport-Security (true/false; only behind TLS) [default: false]
   TIPLINE_DB_POOL_SIZE        database connections, 1..=256              [default: 16]
   TIPLINE_BLOB_DIR            folder of the sealed evidence files        [default: DATA_DIR/blobs]
+  TIPLINE_BLOB_URL            object store for them instead: s3://bucket/prefix (--features s3) or file:///folder [default: none]
   TIPLINE_ATTACHMENT_MAX_BYTES        largest evidence file, in bytes    [default: 26214400 (25 MiB)]
   TIPLINE_ATTACHMENT_MAX_FILES        evidence files per report          [default: 20]
   TIPLINE_ATTACHMENT_MAX_TOTAL_BYTES  evidence bytes per report          [default: 209715200 (200 MiB)]

@@ -363,6 +363,10 @@ mod tests {
             ("TIPLINE_HASH_QUEUE", "0"),
             ("TIPLINE_HASH_THREADS", "many"),
             ("DATABASE_URL", "mysql://db"),
+            ("TIPLINE_ATTACHMENT_MAX_BYTES", "25MB"),
+            ("TIPLINE_ATTACHMENT_MAX_FILES", "0"),
+            ("TIPLINE_BLOB_URL", "not a url"),
+            ("TIPLINE_BLOB_URL", "ftp://example.org/blobs"),
         ];
         for (variable, value) in cases {
             let err = config(&[("TIPLINE_DATA_DIR", data), (variable, value)]).unwrap_err();
