@@ -21,6 +21,7 @@ pub mod http;
 pub mod limits;
 pub mod pages;
 pub mod reports;
+pub mod retention;
 pub mod routes;
 pub mod state;
 pub mod stations;
@@ -101,6 +102,7 @@ pub fn open_database(config: &Config) -> Result<db::Pool, StartupError> {
 pub async fn serve(config: Config) -> Result<(), StartupError> {
     let pool = open_database(&config)?;
     let sequencer = audit::sequencer::spawn(pool.clone())?;
+    let sweeper = retention::sweeper::spawn(pool.clone(), config.retention, config.retention_interval)?;
     let state = web::Data::new(AppState::new(&config, pool.clone()));
     actix_web::rt::spawn(limits::sweep_forever(pool));
     let server = HttpServer::new(move || app(state.clone()))
@@ -111,6 +113,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         tracing::info!("listening on http://{addr}");
     }
     let served = server.run().await;
+    sweeper.stop();
     sequencer.stop();
     served?;
     tracing::info!("stopped");

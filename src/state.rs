@@ -36,6 +36,8 @@ pub struct AppState {
     pub form_key: [u8; 32],
     /// Named on the reporter's pages.
     pub organisation: crate::config::Organisation,
+    /// Days kept per status before shredding (SPEC §13), for the queue's `expiring_within`.
+    pub retention: crate::retention::Policy,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
             rates: config.rates,
             form_key: crate::crypto::derive_key(config.data_key.expose(), "page-form"),
             organisation: config.organisation.clone(),
+            retention: config.retention,
         }
     }
 }

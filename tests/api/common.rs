@@ -102,6 +102,8 @@ impl TestDb {
                 name: Some("Test Tipline".into()),
                 contact: Some("help@example.org".into()),
             },
+            retention: tipline::retention::Policy::DEFAULT,
+            retention_interval: std::time::Duration::from_secs(300),
         }
     }
 
