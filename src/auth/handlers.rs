@@ -509,7 +509,11 @@ pub async fn exchange_receipt(state: &AppState, rid: &RequestId, presented: &str
                 .entry(Action::AuthReceipt)
                 .target("report", report.id);
             audit::record(conn, entry)?;
-            Ok(Some(Exchanged { report_id: report.id, reference: report.reference, session: token::receipt_session(&hash) }))
+            Ok(Some(Exchanged {
+                report_id: report.id,
+                reference: report.reference,
+                session: token::receipt_session(&hash),
+            }))
         })
     })
     .await?;

@@ -261,9 +261,8 @@ impl FromRequest for Caller {
                     // a replaced, revoked or withdrawn receipt ends its tokens (SPEC §13).
                     let (report_id, session) = (claims.sub, claims.sid);
                     let live = crate::db::run(&state.pool, move |conn| {
-                        Ok(crate::reports::store::find(conn, report_id)?.is_some_and(|r| {
-                            r.receipt_hash.as_deref().map(token::receipt_session) == Some(session)
-                        }))
+                        Ok(crate::reports::store::find(conn, report_id)?
+                            .is_some_and(|r| r.receipt_hash.as_deref().map(token::receipt_session) == Some(session)))
                     })
                     .await?;
                     if live {

@@ -175,6 +175,5 @@ pub fn case_hold_locked(conn: &mut DbConn, id: Id) -> QueryResult<Option<Option<
 
 /// Puts (`Some`) or lifts (`None`) a case's legal hold, which protects every report in it.
 pub fn hold_case(conn: &mut DbConn, id: Id, at: Option<NaiveDateTime>) -> QueryResult<()> {
-    db_run!(conn: { diesel::update(cases::table.find(id)).set(cases::legal_hold_at.eq(at)).execute(conn) })
-        .map(|_| ())
+    db_run!(conn: { diesel::update(cases::table.find(id)).set(cases::legal_hold_at.eq(at)).execute(conn) }).map(|_| ())
 }

@@ -31,9 +31,8 @@ pub struct Sweeper {
 pub fn spawn(pool: Pool, policy: Policy, every: Duration) -> std::io::Result<Sweeper> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    let thread = std::thread::Builder::new()
-        .name("retention-sweeper".into())
-        .spawn(move || run(&pool, policy, every, &flag))?;
+    let thread =
+        std::thread::Builder::new().name("retention-sweeper".into()).spawn(move || run(&pool, policy, every, &flag))?;
     Ok(Sweeper { stop, thread })
 }
 

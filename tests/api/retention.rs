@@ -303,7 +303,9 @@ async fn retention_shreds_what_is_due_and_spares_held_reports(app: TestApp) {
     assert_eq!((placed[1].target_type.as_deref(), placed[1].target_id.as_deref()), (Some("case"), Some(case.as_str())));
     assert_eq!(placed[1].actor_id, Some(worker.id));
     let admin = app.admin().await;
-    app.post(&format!("/api/v1/cases/{case}/legal-hold"), Some(&admin.access_token), json!({})).await.assert_problem(403);
+    app.post(&format!("/api/v1/cases/{case}/legal-hold"), Some(&admin.access_token), json!({}))
+        .await
+        .assert_problem(403);
 
     // A reporter's erase waits for the hold of the report.
     app.post(&format!("/api/v1/reports/{erased}/legal-hold"), Some(staff), json!({})).await.assert_status(200);
@@ -369,10 +371,8 @@ async fn concurrent_sweepers_never_shred_a_report_twice(app: TestApp) {
         .map(|_| {
             let url = url.clone();
             std::thread::spawn(move || {
-                let mut conn =
-                    tipline::db::connect(&tipline::db::DatabaseUrl::parse(&url).unwrap()).expect("connect");
-                tipline::retention::sweeper::sweep(&mut conn, &Policy::DEFAULT, &AtomicBool::new(false))
-                    .expect("sweep")
+                let mut conn = tipline::db::connect(&tipline::db::DatabaseUrl::parse(&url).unwrap()).expect("connect");
+                tipline::retention::sweeper::sweep(&mut conn, &Policy::DEFAULT, &AtomicBool::new(false)).expect("sweep")
             })
         })
         .collect();
