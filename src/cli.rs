@@ -34,6 +34,12 @@ Configuration (environment variables; a .env file in the working folder is read 
   TIPLINE_ATTACHMENT_MAX_TOTAL_BYTES  evidence bytes per report          [default: 209715200 (200 MiB)]
   TIPLINE_ORG_NAME            organisation named on the reporter pages   [default: none]
   TIPLINE_ORG_CONTACT         how reporters reach it, shown on the pages [default: none]
+  TIPLINE_RETAIN_NEW_DAYS     days a report stays new before it is shredded, 0 = keep [default: 0]
+  TIPLINE_RETAIN_TRIAGED_DAYS       the same for triaged reports        [default: 0]
+  TIPLINE_RETAIN_INVESTIGATING_DAYS the same for reports under investigation [default: 0]
+  TIPLINE_RETAIN_CLOSED_DAYS        the same for closed reports         [default: 730]
+  TIPLINE_RETAIN_WITHDRAWN_DAYS     the same for withdrawn reports      [default: 30]
+  TIPLINE_RETENTION_INTERVAL_SECS   seconds between retention sweeps, 1..=86400 [default: 300]
   RUST_LOG                    log filter, e.g. info or tipline=debug     [default: info]";
 
 #[derive(Parser, Debug)]
@@ -64,6 +70,18 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Retention (shredding what the policy says is due).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RetentionCommand {
+    /// Shred every report due now under the TIPLINE_RETAIN_*_DAYS policy (as the sweeper of each
+    /// running instance does), print how many, and exit.
+    Sweep,
 }
 
 #[derive(Subcommand, Debug)]
@@ -261,6 +279,17 @@ pub fn audit_checkpoint(config: &Config) -> Result<(), CliError> {
     let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
     let note = audit::signed_checkpoint(&mut conn, &config.audit_signer)?;
     print!("{note}");
+    Ok(())
+}
+
+/// `tipline retention sweep`: one sweep; each report is shredded in a transaction of its own, so
+/// an interrupted sweep leaves every report whole or shredded, and the next one carries on.
+pub fn retention_sweep(config: &Config) -> Result<(), CliError> {
+    let pool = crate::open_database(config)?;
+    let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let shredded = crate::retention::sweeper::sweep(&mut conn, &config.blobs, &config.retention, &stop)?;
+    println!("{shredded} report(s) shredded");
     Ok(())
 }
 

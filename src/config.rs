@@ -64,6 +64,10 @@ pub struct Config {
     pub blobs: std::sync::Arc<crate::blobs::BlobStore>,
     /// Sizes and counts of evidence files (SPEC §11).
     pub attachments: crate::attachments::Limits,
+    /// Days kept per status before shredding (`TIPLINE_RETAIN_<STATUS>_DAYS`, SPEC §13).
+    pub retention: crate::retention::Policy,
+    /// How often the retention sweeper runs (`TIPLINE_RETENTION_INTERVAL_SECS`).
+    pub retention_interval: std::time::Duration,
 }
 
 /// The organisation's name and a way to reach it, shown on every reporter page; plain text.
@@ -130,6 +134,17 @@ impl Config {
             receipt_failures: rate(&lookup, "TIPLINE_RATE_RECEIPT_FAILURES", defaults.receipt_failures)?,
             upload: rate(&lookup, "TIPLINE_RATE_UPLOAD", defaults.upload)?,
         };
+        let keep = crate::retention::Policy::DEFAULT;
+        let retention = crate::retention::Policy {
+            new: days(&lookup, "TIPLINE_RETAIN_NEW_DAYS", keep.new)?,
+            triaged: days(&lookup, "TIPLINE_RETAIN_TRIAGED_DAYS", keep.triaged)?,
+            investigating: days(&lookup, "TIPLINE_RETAIN_INVESTIGATING_DAYS", keep.investigating)?,
+            closed: days(&lookup, "TIPLINE_RETAIN_CLOSED_DAYS", keep.closed)?,
+            withdrawn: days(&lookup, "TIPLINE_RETAIN_WITHDRAWN_DAYS", keep.withdrawn)?,
+        };
+        let retention_interval = std::time::Duration::from_secs(
+            count(&lookup, "TIPLINE_RETENTION_INTERVAL_SECS", 1..=86_400)?.unwrap_or(300) as u64,
+        );
         let hash_threads = count(&lookup, "TIPLINE_HASH_THREADS", 1..=256)?;
         let limits = crate::attachments::Limits::DEFAULT;
         let attachments = crate::attachments::Limits {
@@ -168,6 +183,8 @@ impl Config {
             organisation,
             blobs,
             attachments,
+            retention,
+            retention_interval,
         })
     }
 }
@@ -237,6 +254,17 @@ fn rate(
     value.parse::<u32>().ok().filter(|n| (1..=1_000_000).contains(n)).map(Some).ok_or_else(|| {
         ConfigError(format!("{variable}: expected requests per minute, a whole number from 1 to 1000000, or off"))
     })
+}
+
+/// Days of a retention policy: 0 (keep) to 36500.
+fn days(lookup: &impl Fn(&str) -> Option<String>, variable: &str, default: u32) -> Result<u32, ConfigError> {
+    let Some(value) = lookup(variable) else { return Ok(default) };
+    value
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n <= 36_500)
+        .ok_or_else(|| ConfigError(format!("{variable}: expected a whole number of days from 0 (keep) to 36500")))
 }
 
 /// An optional whole number within `range`.

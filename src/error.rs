@@ -8,6 +8,8 @@ use serde::Serialize;
 pub const PROBLEM_JSON: &str = "application/problem+json";
 /// The problem type of a route refused to an enrolment token (SPEC §12.1).
 pub const ENROLMENT_REQUIRED: &str = "urn:tipline:problem:enrolment-required";
+/// The problem type of content that was shredded (SPEC §13): its report is a tombstone.
+pub const SHREDDED: &str = "urn:tipline:problem:shredded";
 
 /// One invalid field: a JSON-pointer-like path (`consent.contact_ok`, `tactics[2]`) and a plain
 /// message written by us, never the rejected value.
@@ -39,6 +41,9 @@ pub enum AppError {
     EnrolmentRequired,
     #[error("not found")]
     NotFound,
+    /// 410: the report was shredded (SPEC §13); only its tombstone of metadata is left.
+    #[error("gone")]
+    Gone,
     #[error("method not allowed")]
     MethodNotAllowed(String),
     #[error("conflict: {0}")]
@@ -91,6 +96,7 @@ impl AppError {
                     .into()
             }
             AppError::NotFound => "There is nothing here, or it is not yours to see.".into(),
+            AppError::Gone => "This report's content was shredded; only its metadata is kept.".into(),
             AppError::MethodNotAllowed(_) => "This method is not allowed on this resource.".into(),
             AppError::Conflict(detail) => detail.clone(),
             AppError::Transition { from, allowed } => match allowed.is_empty() {
@@ -149,6 +155,7 @@ impl ResponseError for AppError {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden | AppError::Refused(_) | AppError::EnrolmentRequired => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Gone => StatusCode::GONE,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict(_) | AppError::Transition { .. } => StatusCode::CONFLICT,
             AppError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -188,6 +195,18 @@ impl ResponseError for AppError {
                 let body = Problem {
                     kind: ENROLMENT_REQUIRED,
                     title: "Second factor enrolment required",
+                    status: status.as_u16(),
+                    detail: self.detail(),
+                    errors: None,
+                    allowed: None,
+                };
+                HttpResponse::build(status).content_type(PROBLEM_JSON).json(body)
+            }
+            AppError::Gone => {
+                let status = self.status_code();
+                let body = Problem {
+                    kind: SHREDDED,
+                    title: "Gone",
                     status: status.as_u16(),
                     detail: self.detail(),
                     errors: None,

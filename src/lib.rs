@@ -22,6 +22,7 @@ pub mod http;
 pub mod limits;
 pub mod pages;
 pub mod reports;
+pub mod retention;
 pub mod routes;
 pub mod state;
 pub mod stations;
@@ -102,6 +103,8 @@ pub fn open_database(config: &Config) -> Result<db::Pool, StartupError> {
 pub async fn serve(config: Config) -> Result<(), StartupError> {
     let pool = open_database(&config)?;
     let sequencer = audit::sequencer::spawn(pool.clone())?;
+    let sweeper =
+        retention::sweeper::spawn(pool.clone(), config.blobs.clone(), config.retention, config.retention_interval)?;
     let state = web::Data::new(AppState::new(&config, pool.clone()));
     let blob_sweeper = attachments::orphans::spawn(pool.clone(), state.blobs.clone())?;
     actix_web::rt::spawn(limits::sweep_forever(pool));
@@ -113,6 +116,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         tracing::info!("listening on http://{addr}");
     }
     let served = server.run().await;
+    sweeper.stop();
     sequencer.stop();
     blob_sweeper.stop();
     served?;

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tipline::cli::{self, AdminCommand, AuditCommand, Cli, Command, StationsCommand};
+use tipline::cli::{self, AdminCommand, AuditCommand, Cli, Command, RetentionCommand, StationsCommand};
 use tipline::config::Config;
 
 fn init_logging() -> Result<(), String> {
@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         }
         Command::Admin { command: AdminCommand::Unlock { email } } => cli::admin_unlock(&config, &email),
         Command::Stations { command: StationsCommand::Import { file } } => cli::stations_import(&config, &file),
+        Command::Retention { command: RetentionCommand::Sweep } => cli::retention_sweep(&config),
         Command::Audit { command: AuditCommand::Checkpoint } => cli::audit_checkpoint(&config),
         Command::Audit { command: AuditCommand::PublicKey } => {
             cli::audit_public_key(&config);

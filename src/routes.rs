@@ -5,7 +5,7 @@ use actix_web::http::Method;
 use actix_web::{web, FromRequest, Handler, Responder, Route};
 
 use crate::error::AppError;
-use crate::{attachments, audit, auth, cases, health, pages, reports, stations, triage, users};
+use crate::{attachments, audit, auth, cases, health, pages, reports, retention, stations, triage, users};
 
 /// Registers the routes of the API.
 fn register(r: &mut Router) {
@@ -43,6 +43,11 @@ fn register(r: &mut Router) {
     r.post("/api/v1/reports/{id}/attachments", attachments::handlers::upload);
     r.get("/api/v1/reports/{id}/attachments/{aid}", attachments::handlers::download);
     r.get("/api/v1/reports/{id}/attachments/{aid}/original", attachments::handlers::original);
+    r.post("/api/v1/reports/{id}/withdraw", retention::handlers::withdraw);
+    r.post("/api/v1/reports/{id}/receipt", retention::handlers::replace_receipt);
+    r.delete("/api/v1/reports/{id}/receipt", retention::handlers::revoke_receipt);
+    r.post("/api/v1/reports/{id}/legal-hold", retention::handlers::hold_report);
+    r.delete("/api/v1/reports/{id}/legal-hold", retention::handlers::lift_report_hold);
 
     r.post("/api/v1/cases", cases::handlers::create);
     r.get("/api/v1/cases", cases::handlers::list);
@@ -52,6 +57,8 @@ fn register(r: &mut Router) {
     r.delete("/api/v1/cases/{id}/reports/{report_id}", cases::handlers::remove_report);
     r.post("/api/v1/cases/{id}/stations", cases::handlers::link_station);
     r.delete("/api/v1/cases/{id}/stations/{station_id}", cases::handlers::unlink_station);
+    r.post("/api/v1/cases/{id}/legal-hold", retention::handlers::hold_case);
+    r.delete("/api/v1/cases/{id}/legal-hold", retention::handlers::lift_case_hold);
 
     r.get("/api/v1/stations", stations::handlers::list);
     r.post("/api/v1/stations", stations::handlers::create);

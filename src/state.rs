@@ -44,6 +44,8 @@ pub struct AppState {
     pub attachment_limits: crate::attachments::Limits,
     /// Files being cleaned at once: the cleaner holds a whole file in memory.
     pub cleaning: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Days kept per status before shredding (SPEC §13), for the queue's `expiring_within`.
+    pub retention: crate::retention::Policy,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
             blobs: config.blobs.clone(),
             attachment_limits: config.attachments,
             cleaning: std::sync::Arc::new(tokio::sync::Semaphore::new(CLEANING_AT_ONCE)),
+            retention: config.retention,
         }
     }
 }

@@ -32,6 +32,17 @@ pub fn sweep(conn: &mut DbConn, store: &BlobStore, grace: Duration) -> Result<us
     Ok(removed)
 }
 
+/// Deletes the blobs of files whose rows are gone (a shredded report's), after the transaction
+/// that removed the rows committed. Best effort: a blob left behind (a crash, a store that does
+/// not answer) has no row and no key any more, and the sweep removes it later.
+pub fn delete_now(store: &BlobStore, names: &[String]) {
+    for name in names {
+        if let Err(e) = store.delete(name) {
+            tracing::warn!(error = %e, "a shredded file's blob was not deleted; the sweep will");
+        }
+    }
+}
+
 /// The sweeping thread of a running instance.
 pub struct Sweeper {
     stop: std::sync::mpsc::Sender<()>,

@@ -65,3 +65,16 @@ pub fn referenced(conn: &mut DbConn, names: &[String]) -> QueryResult<Vec<String
     })?;
     Ok(rows.into_iter().flat_map(|(original, clean)| std::iter::once(original).chain(clean)).collect())
 }
+
+/// Deletes every file row of a report (when it is shredded, SPEC §13) and answers the names of
+/// their blobs, for the caller to delete once its transaction has committed.
+pub fn remove_all(conn: &mut DbConn, report_id: Id) -> QueryResult<Vec<String>> {
+    let rows: Vec<(String, Option<String>)> = db_run!(conn: {
+        attachments::table
+            .filter(attachments::report_id.eq(report_id))
+            .select((attachments::original_blob, attachments::clean_blob))
+            .load(conn)
+    })?;
+    db_run!(conn: { diesel::delete(attachments::table.filter(attachments::report_id.eq(report_id))).execute(conn) })?;
+    Ok(rows.into_iter().flat_map(|(original, clean)| std::iter::once(original).chain(clean)).collect())
+}

@@ -465,10 +465,10 @@ pub async fn receipt(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
     let mut form = Form::read(body).await?;
     let presented = form.string("receipt").map(Zeroizing::new);
     let presented = form.finish_with(presented)?;
-    let (report_id, reference) = exchange_receipt(&state, &rid, &presented).await?;
+    let Exchanged { report_id, reference, session } = exchange_receipt(&state, &rid, &presented).await?;
     let access_token = state
         .tokens
-        .issue(report_id, "receipt", report_id, token::TYP_RECEIPT, chrono::Utc::now().timestamp())
+        .issue(report_id, "receipt", session, token::TYP_RECEIPT, chrono::Utc::now().timestamp())
         .map_err(|_| AppError::internal("token signing failed"))?;
     Ok(HttpResponse::Ok().json(ReceiptToken {
         access_token,
@@ -479,11 +479,18 @@ pub async fn receipt(state: web::Data<AppState>, rid: RequestId, body: JsonBody)
     }))
 }
 
+/// A receipt exchanged: its report, and the `sid` of tokens given for it.
+pub struct Exchanged {
+    pub report_id: Id,
+    pub reference: String,
+    pub session: Id,
+}
+
 /// The one receipt exchange, shared by the API and the reporter's follow-up page: every
 /// exchange takes a token of the cluster-wide bucket of failed exchanges (SPEC §12.3) and a
 /// success gives it back, so guessing is bounded whatever receipts are tried; audited; every
-/// wrong receipt gets the same 401. Answers the report's id and reference.
-pub async fn exchange_receipt(state: &AppState, rid: &RequestId, presented: &str) -> Result<(Id, String), AppError> {
+/// wrong receipt gets the same 401 (a revoked one too: its hash is no longer stored).
+pub async fn exchange_receipt(state: &AppState, rid: &RequestId, presented: &str) -> Result<Exchanged, AppError> {
     let normalized = crate::codes::normalize(presented, crate::codes::RECEIPT_LEN);
     let hash = token::receipt_hash(&state.receipt_key, normalized.as_deref().unwrap_or(presented));
     crate::limits::take(state, Bucket::ReceiptFailures, rid).await?;
@@ -502,7 +509,11 @@ pub async fn exchange_receipt(state: &AppState, rid: &RequestId, presented: &str
                 .entry(Action::AuthReceipt)
                 .target("report", report.id);
             audit::record(conn, entry)?;
-            Ok(Some((report.id, report.reference)))
+            Ok(Some(Exchanged {
+                report_id: report.id,
+                reference: report.reference,
+                session: token::receipt_session(&hash),
+            }))
         })
     })
     .await?;

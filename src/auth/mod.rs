@@ -256,10 +256,13 @@ impl FromRequest for Caller {
                     user_of(state, claims).await?;
                     Err(AppError::EnrolmentRequired)
                 }
-                token::TYP_RECEIPT if claims.sub == claims.sid => {
-                    let report_id = claims.sub;
+                token::TYP_RECEIPT => {
+                    // Live only while the report still has the receipt the token was given for:
+                    // a replaced, revoked or withdrawn receipt ends its tokens (SPEC §13).
+                    let (report_id, session) = (claims.sub, claims.sid);
                     let live = crate::db::run(&state.pool, move |conn| {
-                        Ok(crate::reports::store::find(conn, report_id)?.is_some_and(|r| r.receipt_hash.is_some()))
+                        Ok(crate::reports::store::find(conn, report_id)?
+                            .is_some_and(|r| r.receipt_hash.as_deref().map(token::receipt_session) == Some(session)))
                     })
                     .await?;
                     if live {

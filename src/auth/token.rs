@@ -18,7 +18,8 @@ pub const TYP_ACCESS: &str = "access";
 pub const TYP_ENROLMENT: &str = "enrolment";
 /// How long a device token keeps its own login throttle (SPEC §12.2).
 pub const DEVICE_TTL_DAYS: i64 = 90;
-/// `typ` of a token given for a receipt: `sub` and `sid` are the report's id.
+/// `typ` of a token given for a receipt: `sub` is the report's id, `sid` names the receipt it
+/// was exchanged for ([`receipt_session`]).
 pub const TYP_RECEIPT: &str = "receipt";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +101,18 @@ pub fn new_refresh_token() -> (String, String) {
 
 pub fn refresh_token_hash(token: &str) -> String {
     crate::crypto::sha256_hex(token.as_bytes())
+}
+
+/// The `sid` of the tokens exchanged for a receipt, derived from its stored hash: a token is
+/// accepted only while its report still has that receipt, so replacing, revoking or withdrawing
+/// (SPEC §13) ends the tokens of the old receipt at once. Nothing is stored per token.
+pub fn receipt_session(receipt_hash: &str) -> Id {
+    let digest = crate::crypto::sha256_hex(format!("receipt-token:{receipt_hash}").as_bytes());
+    let mut bytes = [0u8; 16];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&digest[2 * i..2 * i + 2], 16).unwrap_or(0);
+    }
+    Id(uuid::Builder::from_random_bytes(bytes).into_uuid())
 }
 
 /// The stored form of a receipt: an HMAC under the receipt key, so it can be looked up but

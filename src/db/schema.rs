@@ -138,6 +138,10 @@ diesel::table! {
         assignee_id -> Nullable<DbUuid>,
         case_id -> Nullable<DbUuid>,
         owner_tag -> Nullable<Text>,
+        status_changed_at -> Timestamp,
+        shredded_at -> Nullable<Timestamp>,
+        legal_hold_at -> Nullable<Timestamp>,
+        erase_requested_at -> Nullable<Timestamp>,
     }
 }
 
@@ -217,6 +221,7 @@ diesel::table! {
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        legal_hold_at -> Nullable<Timestamp>,
     }
 }
 

@@ -474,7 +474,7 @@ pub async fn follow_up(
         return page(StatusCode::FORBIDDEN, &FollowUpPage { c, token: self::token(&state), problem });
     }
     let report_id = match crate::auth::handlers::exchange_receipt(&state, &rid, &receipt).await {
-        Ok((report_id, _)) => report_id,
+        Ok(exchanged) => exchanged.report_id,
         Err(AppError::Unauthorized) => {
             let problem = Some(c.t("receipt-wrong"));
             return page(StatusCode::UNAUTHORIZED, &FollowUpPage { c, token: self::token(&state), problem });

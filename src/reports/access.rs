@@ -44,15 +44,43 @@ pub fn may_see(state: &AppState, caller: &Caller, report: &ReportRow) -> bool {
     }
 }
 
-/// Loads a report the caller may see, with its data key, inside the caller's transaction.
+/// Loads a report the caller may see, with its data key, inside the caller's transaction. A
+/// shredded report (SPEC §13) answers 410.
 pub fn load_for(
     state: &AppState,
     conn: &mut DbConn,
     caller: &Caller,
     id: Id,
 ) -> Result<(ReportRow, DataKey), AppError> {
-    let report = store::find(conn, id)?.filter(|r| may_see(state, caller, r)).ok_or(AppError::NotFound)?;
-    let stored = store::key(conn, report.id)?.ok_or_else(|| AppError::internal("report key missing"))?;
+    let report = store::find(conn, id)?;
+    unlock(state, conn, caller, report)
+}
+
+/// [`load_for`] for a transaction that adds content to the report: the row stays locked on
+/// PostgreSQL until it ends, so a shredding waits for it, or it sees the shredding that
+/// committed first. Content is never added to a tombstone.
+pub fn load_for_write(
+    state: &AppState,
+    conn: &mut DbConn,
+    caller: &Caller,
+    id: Id,
+) -> Result<(ReportRow, DataKey), AppError> {
+    let report = store::find_locked(conn, id)?;
+    unlock(state, conn, caller, report)
+}
+
+fn unlock(
+    state: &AppState,
+    conn: &mut DbConn,
+    caller: &Caller,
+    report: Option<ReportRow>,
+) -> Result<(ReportRow, DataKey), AppError> {
+    let report = report.filter(|r| may_see(state, caller, r)).ok_or(AppError::NotFound)?;
+    if report.shredded_at.is_some() {
+        return Err(AppError::Gone);
+    }
+    // A key goes only with a shredding, which may have committed since the row was read.
+    let stored = store::key(conn, report.id)?.ok_or(AppError::Gone)?;
     let key = state.keyring.unwrap(report.id, &stored.wrapped_key()).map_err(|_| AppError::internal("report key"))?;
     Ok((report, key))
 }

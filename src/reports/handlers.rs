@@ -186,6 +186,10 @@ pub fn seal(keyring: &Keyring, s: &Submission, who: &Submitter, receipt_hash: Op
         assignee_id: None,
         case_id: None,
         owner_tag: who.owner_tag.clone(),
+        status_changed_at: now,
+        shredded_at: None,
+        legal_hold_at: None,
+        erase_requested_at: None,
     };
     (row, KeyRow::new(id, wrapped, now))
 }

@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 use serde_json::json;
 
-use super::access::{load_for, side_of, Side};
+use super::access::{load_for, load_for_write, side_of, Side};
 use super::{rules, store, view, MessageRow};
 use crate::audit::{self, Action};
 use crate::auth::Caller;
@@ -103,7 +103,7 @@ pub async fn add(
     let state2 = state.clone();
     db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            let (report, key) = load_for(&state2, conn, &caller, id)?;
+            let (report, key) = load_for_write(&state2, conn, &caller, id)?;
             let author_role = match side {
                 Side::Reporter => "reporter",
                 Side::Staff => "caseworker",

@@ -53,8 +53,14 @@ crate::text_enum! {
 }
 
 crate::text_enum! {
-    /// SPEC §5: where a report is in triage.
-    pub enum Status { New = "new", Triaged = "triaged", Investigating = "investigating", Closed = "closed" }
+    /// SPEC §5: where a report is in triage; SPEC §13: `withdrawn` by its reporter, for good.
+    pub enum Status {
+        New = "new",
+        Triaged = "triaged",
+        Investigating = "investigating",
+        Closed = "closed",
+        Withdrawn = "withdrawn",
+    }
 }
 
 crate::text_enum! {
@@ -127,6 +133,14 @@ pub struct ReportRow {
     /// The owner's account as a keyed tag (`access::owner_tag`), so a dump of the database
     /// cannot tell which account filed which report.
     pub owner_tag: Option<String>,
+    /// When the report entered its status: the start of its retention period (SPEC §13).
+    pub status_changed_at: NaiveDateTime,
+    /// Set when the report was shredded: it is a tombstone of metadata from then on.
+    pub shredded_at: Option<NaiveDateTime>,
+    /// A legal hold on the report itself (a hold on its case counts too): never shredded.
+    pub legal_hold_at: Option<NaiveDateTime>,
+    /// The reporter withdrew it with `erase: true` while it was held: shredded once free.
+    pub erase_requested_at: Option<NaiveDateTime>,
 }
 
 /// A report's wrapped data key.

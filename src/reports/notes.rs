@@ -89,7 +89,10 @@ pub async fn create(
     let state2 = state.clone();
     let note = db::run(&state.pool, move |conn| {
         write_tx(conn, |conn| {
-            let report = store::find(conn, id)?.ok_or(AppError::NotFound)?;
+            let report = store::find_locked(conn, id)?.ok_or(AppError::NotFound)?;
+            if report.shredded_at.is_some() {
+                return Err(AppError::Gone);
+            }
             let row = add(&state2, conn, report.id, user.id(), &text)?;
             let entry =
                 user.audit(&rid, Action::NoteCreate).target("report", report.id).details(json!({"note_id": row.id}));

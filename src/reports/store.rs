@@ -52,6 +52,16 @@ pub fn find(conn: &mut DbConn, id: Id) -> QueryResult<Option<ReportRow>> {
     db_run!(conn: { reports::table.find(id).select(ReportRow::as_select()).first(conn).optional() })
 }
 
+/// [`find`], locking the row on PostgreSQL until the transaction ends (`FOR NO KEY UPDATE`, the
+/// lock an `UPDATE` takes; SQLite's write transactions hold the whole database already).
+pub fn find_locked(conn: &mut DbConn, id: Id) -> QueryResult<Option<ReportRow>> {
+    db_run!(conn: pg {
+        reports::table.find(id).select(ReportRow::as_select()).for_no_key_update().get_result(conn).optional()
+    } sqlite {
+        reports::table.find(id).select(ReportRow::as_select()).first(conn).optional()
+    })
+}
+
 pub fn key(conn: &mut DbConn, report_id: Id) -> QueryResult<Option<KeyRow>> {
     db_run!(conn: { report_keys::table.find(report_id).select(KeyRow::as_select()).first(conn).optional() })
 }

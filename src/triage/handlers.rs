@@ -21,7 +21,7 @@ use crate::state::AppState;
 use crate::users::Role;
 
 pub async fn queue(state: web::Data<AppState>, Staff(user): Staff, req: HttpRequest) -> Result<HttpResponse, AppError> {
-    let filter = Filter::parse(http::query(&req)?, user.id())?;
+    let filter = Filter::parse(http::query(&req)?, user.id(), &state.retention, db::now())?;
     let page = db::run(&state.pool, move |conn| {
         let (rows, next_cursor) = cursor::paginate(store::queue(conn, &filter)?, filter.limit, |r| Position {
             sort: filter.sort,
@@ -96,6 +96,9 @@ pub async fn update(
             // A stale ETag is answered before the request is judged against a state the client
             // has not seen; the claim below is what makes it safe.
             versioned::unchanged(report.version, expect)?;
+            if report.shredded_at.is_some() {
+                return Err(AppError::Gone);
+            }
             let current = store::state(conn, &report)?;
             let outcome = rules::apply(&current, &triage)?;
             if let Some(original) = triage.duplicate_of {
@@ -109,8 +112,9 @@ pub async fn update(
                 }
             }
             if !outcome.changes.is_empty() {
-                versioned::claim(conn, Versioned::Report, id, expect, db::now())?;
-                store::save(conn, id, &current.tags, &outcome.state)?;
+                let now = db::now();
+                versioned::claim(conn, Versioned::Report, id, expect, now)?;
+                store::save(conn, id, &current, &outcome.state, now)?;
                 if let Some(reason) = &outcome.reopened_because {
                     // The reason is the caseworker's own words: kept as an encrypted internal
                     // note, not in the audit trail.

@@ -36,6 +36,14 @@ pub struct QueueItem {
     pub created_at: NaiveDateTime,
     #[serde(with = "crate::time::rfc3339")]
     pub updated_at: NaiveDateTime,
+    /// When its status last changed: the start of its retention period (SPEC §13).
+    #[serde(with = "crate::time::rfc3339")]
+    pub status_changed_at: NaiveDateTime,
+    /// Set once the report is shredded: the item is its tombstone.
+    #[serde(with = "crate::time::rfc3339_opt")]
+    pub shredded_at: Option<NaiveDateTime>,
+    /// Whether a legal hold is on the report itself (a hold on its case protects it too).
+    pub legal_hold: bool,
 }
 
 impl QueueItem {
@@ -59,6 +67,9 @@ impl QueueItem {
             version: row.version,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            status_changed_at: row.status_changed_at,
+            shredded_at: row.shredded_at,
+            legal_hold: row.legal_hold_at.is_some(),
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::db::Id;
 use crate::error::{AppError, FieldError};
 use crate::http::{self, cursor::ListQuery, param};
 use crate::reports::{Kind, Priority, Status, Tactic};
+use crate::retention::{rules, Policy};
 
 #[derive(Deserialize)]
 pub struct QueueQuery {
@@ -22,6 +23,7 @@ pub struct QueueQuery {
     created_after: Option<String>,
     created_before: Option<String>,
     case_id: Option<String>,
+    expiring_within: Option<String>,
     sort: Option<String>,
     order: Option<String>,
     #[serde(flatten)]
@@ -63,6 +65,9 @@ pub struct Filter {
     pub created_after: Option<NaiveDateTime>,
     pub created_before: Option<NaiveDateTime>,
     pub case_id: Option<Id>,
+    /// `expiring_within=DAYS`: only what retention will shred within DAYS, as the latest time of
+    /// entering each status that is due by then (`retention::rules::cutoffs`).
+    pub expiring: Option<Vec<(Status, NaiveDateTime)>>,
     pub sort: Sort,
     pub descending: bool,
     pub after: Option<Position>,
@@ -78,8 +83,9 @@ fn timestamp(text: &str) -> Result<NaiveDateTime, &'static str> {
 }
 
 impl Filter {
-    /// Parses the query; `me` is the caller, for `assignee=me`.
-    pub fn parse(q: QueueQuery, me: Id) -> Result<Filter, AppError> {
+    /// Parses the query; `me` is the caller, for `assignee=me`; `policy` and `now` turn
+    /// `expiring_within` into cutoffs.
+    pub fn parse(q: QueueQuery, me: Id, policy: &Policy, now: NaiveDateTime) -> Result<Filter, AppError> {
         let mut errors = Vec::new();
         let e = &mut errors;
         let status = param(e, "status", q.status, Status::read);
@@ -96,6 +102,8 @@ impl Filter {
         });
         let created_after = param(e, "created_after", q.created_after, timestamp);
         let created_before = param(e, "created_before", q.created_before, timestamp);
+        let expiring = param(e, "expiring_within", q.expiring_within, rules::expiring_within)
+            .map(|days| rules::cutoffs(policy, now + chrono::Duration::days(i64::from(days))));
         let sort = param(e, "sort", q.sort, |text| match text {
             "created_at" => Ok(Sort::CreatedAt),
             "priority" => Ok(Sort::Priority),
@@ -130,6 +138,7 @@ impl Filter {
             created_after,
             created_before,
             case_id,
+            expiring,
             sort,
             descending,
             after,

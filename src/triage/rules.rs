@@ -17,6 +17,8 @@ pub fn allowed_next(from: Status) -> &'static [Status] {
         Status::Triaged => &[Status::Investigating, Status::Closed],
         Status::Investigating => &[Status::Closed],
         Status::Closed => &[Status::Investigating],
+        // Only its reporter withdraws a report (SPEC §13), and for good.
+        Status::Withdrawn => &[],
     }
 }
 

@@ -49,6 +49,9 @@ pub fn queue(conn: &mut DbConn, f: &Filter) -> QueryResult<Vec<ReportRow>> {
         if let Some(v) = f.case_id {
             q = q.filter(reports::case_id.eq(v));
         }
+        if let Some(cutoffs) = &f.expiring {
+            q = q.filter(crate::retention::store::shreddable!(cutoffs));
+        }
         if let Some(p) = &f.after {
             q = q.filter(match f.sort {
                 Sort::CreatedAt => {
@@ -114,8 +117,21 @@ pub fn state(conn: &mut DbConn, report: &ReportRow) -> QueryResult<TriageState> 
     })
 }
 
-/// Writes a report's new triage fields. Its version is claimed first (`db::versioned`).
-pub fn save(conn: &mut DbConn, report_id: Id, old_tags: &[String], s: &TriageState) -> QueryResult<()> {
+/// Writes a report's new triage fields. Its version is claimed first (`db::versioned`). A new
+/// status restarts the report's retention clock (SPEC §13) at `at`.
+pub fn save(
+    conn: &mut DbConn,
+    report_id: Id,
+    old: &TriageState,
+    s: &TriageState,
+    at: chrono::NaiveDateTime,
+) -> QueryResult<()> {
+    let old_tags = old.tags.as_slice();
+    if old.status != s.status {
+        db_run!(conn: {
+            diesel::update(reports::table.find(report_id)).set(reports::status_changed_at.eq(at)).execute(conn)
+        })?;
+    }
     db_run!(conn: {
         diesel::update(reports::table.find(report_id))
             .set((

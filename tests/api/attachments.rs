@@ -187,6 +187,41 @@ async fn a_file_the_cleaner_cannot_read_is_kept_sealed(app: TestApp) {
     assert_eq!(app.count("attachments"), 2);
 }
 
+/// Shredding (SPEC §13) takes a report's files with it: rows, both copies' blobs, and 410 after.
+async fn shredding_a_report_deletes_its_files(app: TestApp) {
+    let owner = app.reporter().await;
+    let worker = app.caseworker().await;
+    let created = app
+        .post(
+            "/api/v1/reports",
+            Some(&owner.access_token),
+            json!({"kind": "station", "narrative": "x", "country": "NL"}),
+        )
+        .await
+        .assert_json(201);
+    let report = created["id"].as_str().unwrap().to_string();
+    let (kept, kept_token) = anonymous_report(&app).await;
+    upload(&app, &report, Some(&owner.access_token), None, &fixtures::photo_jpeg()).await.assert_status(201);
+    upload(&app, &report, Some(&worker.access_token), None, b"notes").await.assert_status(201);
+    upload(&app, &kept, Some(&kept_token), None, b"kept").await.assert_status(201);
+    assert_eq!(blob_files(&app).len(), 4, "a clean copy, two originals and the other report's");
+
+    let res = app
+        .post(&format!("/api/v1/reports/{report}/withdraw"), Some(&owner.access_token), json!({"erase": true}))
+        .await;
+    assert_eq!(res.assert_json(200)["shredded"], true);
+    assert_eq!(app.count(&format!("attachments WHERE report_id = '{report}'")), 0);
+    assert_eq!(app.count("attachments"), 1);
+    assert_eq!(blob_files(&app).len(), 1, "the shredded report's blobs are deleted");
+    let problem =
+        app.get(&format!("/api/v1/reports/{report}/attachments"), Some(&worker.access_token)).await.assert_problem(410);
+    assert_eq!(problem["type"], "urn:tipline:problem:shredded");
+    upload(&app, &report, Some(&worker.access_token), None, b"late").await.assert_problem(410);
+    let list = app.get(&format!("/api/v1/reports/{kept}/attachments"), Some(&kept_token)).await.assert_json(200);
+    let path = format!("/api/v1/reports/{kept}/attachments/{}", list["items"][0]["id"].as_str().unwrap());
+    assert_eq!(app.get(&path, Some(&kept_token)).await.assert_status(200).body.as_ref(), b"kept");
+}
+
 /// Runs blob-store calls off the test's async thread, as the service runs them.
 fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().unwrap())
@@ -437,6 +472,7 @@ both_backends!(
     through_an_object_store,
     staff_get_clean_copies_and_originals_stay_whole,
     a_file_the_cleaner_cannot_read_is_kept_sealed,
+    shredding_a_report_deletes_its_files,
     caseworkers_open_originals_only_with_a_reason_and_admins_never,
     reporters_do_not_see_files_caseworkers_added,
     bad_uploads_are_refused_and_leave_nothing,

@@ -106,6 +106,8 @@ impl TestDb {
                 self.dir.path().join("blobs"),
             ))),
             attachments: tipline::attachments::Limits::DEFAULT,
+            retention: tipline::retention::Policy::DEFAULT,
+            retention_interval: std::time::Duration::from_secs(300),
         }
     }
 

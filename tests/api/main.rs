@@ -23,6 +23,7 @@ mod pages;
 mod process;
 mod races;
 mod reports;
+mod retention;
 mod second_factor;
 mod spec;
 mod stations;

@@ -65,6 +65,13 @@ const MATRIX: &[Row] = &[
     ("GET",    "/api/v1/reports/{id}/attachments/{aid}", "/api/v1/reports/{report}/attachments/{user}", None, [401, 404, 404, 404, 404, 403, 401, 401]),
     // Originals are for caseworkers, who must give a reason (checked before anything is looked up).
     ("GET",    "/api/v1/reports/{id}/attachments/{aid}/original", "/api/v1/reports/{report}/attachments/{user}/original", None, [401, 403, 403, 403, 422, 403, 401, 401]),
+    // Only the reporter withdraws; the body is read before the report is looked up.
+    ("POST",   "/api/v1/reports/{id}/withdraw",     "/api/v1/reports/{report}/withdraw",         Some(r#"{"erase": 1}"#), [401, 422, 422, 422, 403, 403, 401, 401]),
+    // Not the receipt holder's report: a new receipt for reporter A's, which had none.
+    ("POST",   "/api/v1/reports/{id}/receipt",      "/api/v1/reports/{report}/receipt",          None,       [401, 404, 201, 404, 201, 403, 401, 401]),
+    ("DELETE", "/api/v1/reports/{id}/receipt",      "/api/v1/reports/{report}/receipt",          None,       [401, 401, 403, 403, 204, 403, 401, 401]),
+    ("POST",   "/api/v1/reports/{id}/legal-hold",   "/api/v1/reports/{report}/legal-hold",       None,       [401, 401, 403, 403, 200, 403, 401, 401]),
+    ("DELETE", "/api/v1/reports/{id}/legal-hold",   "/api/v1/reports/{report}/legal-hold",       None,       [401, 401, 403, 403, 204, 403, 401, 401]),
     ("POST",   "/api/v1/cases",                     "/api/v1/cases",                             Some("{}"), [401, 401, 403, 403, 422, 403, 401, 401]),
     ("GET",    "/api/v1/cases",                     "/api/v1/cases",                             None,       [401, 401, 403, 403, 200, 200, 401, 401]),
     ("GET",    "/api/v1/cases/{id}",                "/api/v1/cases/{case}",                      None,       [401, 401, 403, 403, 200, 200, 401, 401]),
@@ -73,6 +80,8 @@ const MATRIX: &[Row] = &[
     ("DELETE", "/api/v1/cases/{id}/reports/{report_id}", "/api/v1/cases/{case}/reports/{report}",None,       [401, 401, 403, 403, 404, 403, 401, 401]),
     ("POST",   "/api/v1/cases/{id}/stations",       "/api/v1/cases/{case}/stations",             Some("{}"), [401, 401, 403, 403, 422, 403, 401, 401]),
     ("DELETE", "/api/v1/cases/{id}/stations/{station_id}", "/api/v1/cases/{case}/stations/{station}", None,  [401, 401, 403, 403, 404, 403, 401, 401]),
+    ("POST",   "/api/v1/cases/{id}/legal-hold",     "/api/v1/cases/{case}/legal-hold",           None,       [401, 401, 403, 403, 200, 403, 401, 401]),
+    ("DELETE", "/api/v1/cases/{id}/legal-hold",     "/api/v1/cases/{case}/legal-hold",           None,       [401, 401, 403, 403, 204, 403, 401, 401]),
     ("GET",    "/api/v1/stations",                  "/api/v1/stations",                          None,       [200, 200, 200, 200, 200, 200, 401, 401]),
     ("POST",   "/api/v1/stations",                  "/api/v1/stations",                          Some("{}"), [401, 401, 403, 403, 422, 422, 401, 401]),
     ("GET",    "/api/v1/stations/{id}",             "/api/v1/stations/{station}",                None,       [200, 200, 200, 200, 200, 200, 401, 401]),
@@ -346,6 +355,9 @@ const VALID: &[ValidRow] = &[
     ("DELETE", "/api/v1/cases/{id}/stations/{station_id}", "/api/v1/cases/{case}/stations/{station}", None,                                                                 None,                   StationLinked,   Removes("case_stations"),     [401, 401, 403, 403, 204, 403, 401, 401]),
     ("POST",   "/api/v1/stations",                  "/api/v1/stations",                      Some(r#"{"name": "Valid station {n}", "country": "NL"}"#),                   None,                   Nothing,         Adds("stations"),             [401, 401, 403, 403, 201, 201, 401, 401]),
     ("PATCH",  "/api/v1/stations/{id}",             "/api/v1/stations/{station}",            Some(r#"{"name": "Renamed station {n}"}"#),                                  Some(Versioned::Station), Nothing,       Bumps(Versioned::Station),    [401, 401, 403, 403, 200, 200, 401, 401]),
+    // Last, since a withdrawal ends the receipt: reporter A withdraws theirs, the receipt holder theirs.
+    ("POST",   "/api/v1/reports/{id}/withdraw",     "/api/v1/reports/{report}/withdraw",     Some(r#"{"erase": false}"#),                                                 None,                   Nothing,         Adds("reports WHERE status = 'withdrawn'"), [401, 404, 200, 404, 403, 403, 401, 401]),
+    ("POST",   "/api/v1/reports/{id}/withdraw",     "/api/v1/reports/{anonymous_report}/withdraw", Some(r#"{"erase": false}"#),                                           None,                   Nothing,         Adds("reports WHERE status = 'withdrawn'"), [401, 200, 404, 404, 403, 403, 401, 401]),
 ];
 
 #[test]
