@@ -35,6 +35,8 @@ const WRITE_STEP: usize = 256 * 1024;
 const SNIFF_BYTES: usize = 8 * 1024;
 /// How long the cleaner may work on one file before the file is kept sealed only.
 const CLEAN_TIME: Duration = Duration::from_secs(30);
+/// How long an upload may pause between two pieces of its body.
+const BODY_IDLE: Duration = Duration::from_secs(60);
 /// How a download is sandboxed should a browser render it after all.
 const DOWNLOAD_CSP: &str = "sandbox; default-src 'none'; frame-ancestors 'none'";
 
@@ -116,7 +118,12 @@ pub async fn upload(
     let mut head = Vec::with_capacity(SNIFF_BYTES);
     let mut pending = Zeroizing::new(Vec::with_capacity(WRITE_STEP));
     let mut received: u64 = 0;
-    while let Some(chunk) = payload.next().await {
+    loop {
+        // A client that stops sending holds a connection and a half-written blob: give up on it.
+        let next = actix_web::rt::time::timeout(BODY_IDLE, payload.next())
+            .await
+            .map_err(|_| AppError::BadRequest("The file stopped arriving; send it again."))?;
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|_| AppError::BadRequest("The request body could not be read."))?;
         received += chunk.len() as u64;
         if received > budget {
@@ -226,12 +233,13 @@ async fn make_clean_copy(
     let (store, key, original) = (state.blobs.clone(), blob_key.clone(), original.to_string());
     let made = blocking(move || {
         let aad = rules::aad(report_id, attachment_id, Copy::Original);
-        let plain =
+        let mut plain =
             SealedReader::open(&store, &original, &key, &aad).and_then(SealedReader::read_all).map_err(io_error)?;
         if plain.len() as u64 != size {
             return Err(AppError::internal("original blob size"));
         }
-        let cleaned = match clean::clean_within(kind, plain.to_vec(), CLEAN_TIME) {
+        // Moved, not copied: the cleaner gets the one plaintext buffer there is.
+        let cleaned = match clean::clean_within(kind, std::mem::take(&mut *plain), CLEAN_TIME) {
             Ok(bytes) => Zeroizing::new(bytes),
             Err(cause) => {
                 tracing::info!(kind = ?kind, cause = %cause, "file kept sealed only: no clean copy");
