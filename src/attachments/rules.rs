@@ -7,6 +7,9 @@ use crate::reports::access::Side;
 
 /// Longest file name kept, in characters.
 pub const FILENAME_MAX: usize = 255;
+/// Longest `X-Filename` header accepted, in bytes, before decoding (a name of 255 characters,
+/// percent-encoded, with room for a folder part that is then dropped).
+pub const FILENAME_HEADER_MAX: usize = 4096;
 /// Longest reason for opening an original, in characters.
 pub const REASON_MAX: usize = 500;
 
@@ -14,6 +17,9 @@ pub const REASON_MAX: usize = 500;
 /// absent or blank.
 pub fn filename(header: Option<&[u8]>) -> Result<Option<String>, &'static str> {
     let Some(raw) = header else { return Ok(None) };
+    if raw.len() > FILENAME_HEADER_MAX {
+        return Err("must be at most 4096 bytes as sent");
+    }
     let raw = std::str::from_utf8(raw).map_err(|_| "must be percent-encoded UTF-8")?;
     let decoded = percent_decode(raw).ok_or("must be percent-encoded UTF-8")?;
     // A name with a folder ("C:\Users\李\Desktop\threat.png", "/home/…/x.jpg") says where the
@@ -165,6 +171,8 @@ mod tests {
         assert!(name("a%0Ab.png").is_err(), "line break");
         assert!(name("gpj.%E2%80%AEexe").is_err(), "right-to-left override");
         assert!(name(&"a".repeat(256)).is_err());
+        assert!(name(&format!("{}x.png", "%5C".repeat(1400))).is_err(), "over 4096 bytes as sent, folders or not");
+        assert_eq!(name(&format!("{}x.png", "%5C".repeat(1300))), Ok(Some("x.png".into())));
         assert_eq!(name("e%CC%81.png"), Ok(Some("\u{e9}.png".into())), "NFC");
     }
 
