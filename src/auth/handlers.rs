@@ -95,7 +95,10 @@ fn logins_for(state: &AppState, email: Option<&str>, account: Option<&str>) -> (
         (Some(email), _) => {
             let email = users::rules::normalize_email(email);
             let hash = token::login_hash(&state.login_key, &email);
-            (vec![hash.clone(), email], hash)
+            // No stored email holds a control character (PostgreSQL's text cannot even hold
+            // NUL): such a name is looked up by its hash alone, and fails like any unknown one.
+            let plain = (!email.chars().any(char::is_control)).then_some(email);
+            (std::iter::once(hash.clone()).chain(plain).collect(), hash)
         }
         (None, Some(account)) => {
             let name = crate::codes::normalize_account(account).unwrap_or_else(|| account.trim().to_string());

@@ -92,7 +92,9 @@ async fn unknown_email_and_wrong_password_look_the_same(app: TestApp) {
     let wrong = app.login(&email, "not the right password").await;
     let unknown_account = app.login("TA-0000000000000000", PASSWORD).await;
     let wrong_for_account = app.login(&account, "not the right password").await;
-    for res in [&unknown, &wrong, &unknown_account, &wrong_for_account] {
+    // A name with a NUL (which PostgreSQL's text cannot hold) is just another unknown name.
+    let with_nul = app.login("nul\u{0}@example.org", PASSWORD).await;
+    for res in [&unknown, &wrong, &unknown_account, &wrong_for_account, &with_nul] {
         res.assert_problem(401);
         assert_eq!(res.body, unknown.body);
     }
@@ -101,7 +103,7 @@ async fn unknown_email_and_wrong_password_look_the_same(app: TestApp) {
     both.assert_problem(422);
 
     let failed = app.audit("auth.login_failed");
-    assert_eq!(failed.len(), 4);
+    assert_eq!(failed.len(), 5);
     assert_eq!(failed[0].target_id, None);
     assert_eq!(TestApp::details(&failed[0])["reason"], "unknown_account");
     assert_eq!(failed[1].target_id, Some(user_id.to_string()), "a staff account is named");
