@@ -26,7 +26,8 @@ ALLOWED_422 = {
     "GET /api/v1/reports/{id}/messages": _LIST,
     "GET /api/v1/reports/{id}/notes": _LIST,
     "GET /api/v1/cases": _LIST,
-    "GET /api/v1/stations": _LIST,
+    # Search texts refuse control characters (no stored text holds one; PostgreSQL cannot hold NUL).
+    "GET /api/v1/stations": _LIST | {"q", "city", "bureau"},
     "GET /api/v1/audit": _LIST,
     # A public station that exists; a date not in the future.
     "POST /api/v1/reports": {"station_id", "occurred_on"},

@@ -58,6 +58,10 @@ pub async fn list(state: web::Data<AppState>, caller: Caller, req: HttpRequest) 
     ] {
         if let Some(v) = value {
             match v.chars().count() {
+                // No stored text holds a control character (and PostgreSQL's cannot hold NUL).
+                _ if v.chars().any(char::is_control) => {
+                    errors.push(FieldError::new(name, "must not contain control characters"))
+                }
                 1..=200 => *slot = Some(v),
                 _ => errors.push(FieldError::new(name, "must be 1 to 200 characters")),
             }

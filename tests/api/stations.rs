@@ -87,6 +87,9 @@ async fn filters_and_case_insensitive_search(app: TestApp) {
     assert_eq!(names(rest), vec!["Wenzhou station, Prato"]);
     let bad = app.get("/api/v1/stations?country=XX&status=gone&limit=900", None).await;
     assert_eq!(bad.assert_problem(422)["errors"].as_array().unwrap().len(), 3);
+    // A NUL, which PostgreSQL's text cannot hold, is refused before any query.
+    let nul = app.get("/api/v1/stations?q=a%00b", None).await.assert_problem(422);
+    assert_eq!(nul["errors"][0]["field"], "q");
 }
 
 async fn staff_create_and_edit_with_if_match(app: TestApp) {
