@@ -287,11 +287,17 @@ wait_idle() {
 # Busy CPU ticks of the whole machine.
 busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 
-# CPU ticks of: this shell's reaped children, the server while it runs, and every PostgreSQL
-# process (with what the postmaster reaped from its exited backends).
+# CPU ticks of: this shell's reaped children, the server and the background job (with its
+# children) while they run, and every PostgreSQL process (with what the postmaster reaped from
+# its exited backends).
 own_ticks() {
     local pids=() pid
     [[ -z ${server_pid:-} ]] || pids+=("$server_pid")
+    # A job of the script's own running in the background, and its children.
+    if [[ -n ${background_pid:-} ]]; then
+        pids+=("$background_pid")
+        while read -r pid; do pids+=("$pid"); done < <(pgrep -P "$background_pid" 2>/dev/null || true)
+    fi
     while read -r pid; do pids+=("$pid"); done < <(pgrep -x postgres 2>/dev/null || true)
     {
         # Fields after "(comm)": 1 state, 12 utime, 13 stime, 14 cutime, 15 cstime.

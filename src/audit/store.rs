@@ -17,7 +17,7 @@ use super::merkle::{self, Frontier, Hash};
 use super::rules::{ChainChecker, GENESIS_HASH};
 use super::{Entry, NewEntry, Verification};
 use crate::db::schema::{audit_log, audit_pending, audit_tree};
-use crate::db::{debug_sql, locks, write_tx, Backend, DbConn, Id};
+use crate::db::{locks, write_tx, DbConn, Id};
 use crate::db_run;
 
 /// Events moved, and leaves added, per sequencer pass: one pass is one transaction, so this
@@ -66,12 +66,6 @@ pub fn record(conn: &mut DbConn, new: NewEntry) -> QueryResult<()> {
     let pending = pending_of(new);
     db_run!(conn: { insert(&pending).execute(conn) })?;
     Ok(())
-}
-
-/// The statement [`record`] runs to append `new`, from the same query value, so that a benchmark
-/// can print the service's own SQL (`examples/bench_sql.rs`).
-pub fn record_sql(backend: Backend, new: NewEntry) -> Vec<String> {
-    vec![debug_sql(backend, &insert(&pending_of(new)))]
 }
 
 type Head =

@@ -14,7 +14,6 @@ use diesel::prelude::*;
 use diesel::query_builder::QueryFragment;
 use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::r2d2::{self, ManageConnection};
-use diesel::sqlite::Sqlite;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::AppError;
@@ -252,23 +251,6 @@ pub fn lock(conn: &mut DbConn, key: i64) -> QueryResult<()> {
 
 fn lock_query(key: i64) -> impl RunQueryDsl<PgConnection> + ExecuteDsl<PgConnection> + QueryFragment<Pg> {
     diesel::sql_query("SELECT pg_advisory_xact_lock($1)").bind::<diesel::sql_types::BigInt, _>(key)
-}
-
-/// The statement [`lock`] runs on `backend`, if any, as [`debug_sql`] writes it.
-pub fn lock_sql(backend: Backend, key: i64) -> Option<String> {
-    (backend == Backend::Postgres).then(|| diesel::debug_query::<Pg, _>(&lock_query(key)).to_string())
-}
-
-/// A query as diesel writes it for `backend`, followed by ` -- binds: [...]`, the values it binds
-/// (their `Debug` form): what the benchmarks replay as the service's own SQL.
-pub fn debug_sql<Q>(backend: Backend, query: &Q) -> String
-where
-    Q: QueryFragment<Pg> + QueryFragment<Sqlite>,
-{
-    match backend {
-        Backend::Postgres => diesel::debug_query::<Pg, _>(query).to_string(),
-        Backend::Sqlite => diesel::debug_query::<Sqlite, _>(query).to_string(),
-    }
 }
 
 /// Advisory lock keys. Login throttling also locks per key, with values taken from the key

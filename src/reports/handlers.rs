@@ -120,9 +120,7 @@ pub async fn intake(
 }
 
 /// What a submission writes, inside the caller's write transaction: the report under a free
-/// reference, its key and tactics, and `entry`, completed, in the audit trail. The SQLite intake
-/// baseline (`examples/sqlite_intake_baseline.rs`) runs it too, so it measures the service's own
-/// statements.
+/// reference, its key and tactics, and `entry`, completed, in the audit trail.
 pub fn store_submission(
     conn: &mut DbConn,
     mut row: ReportRow,

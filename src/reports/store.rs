@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::{KeyRow, MessageRow, NoteRow, ReportRow, Tactic};
 use crate::db::keyset::{self, Order};
 use crate::db::schema::{report_keys, report_messages, report_notes, report_tactics, report_tags, reports, stations};
-use crate::db::{debug_sql, Backend, DbConn, Id};
+use crate::db::{DbConn, Id};
 use crate::db_run;
 use crate::stations::Visibility;
 
@@ -38,14 +38,6 @@ pub fn insert(conn: &mut DbConn, row: &ReportRow, key: &KeyRow, tactics: &[Tacti
         db_run!(conn: { insert_tactic(row.id, tactic).execute(conn) })?;
     }
     Ok(())
-}
-
-/// The statements [`insert`] runs, from the same query values, so that a benchmark baseline
-/// replays the service's own SQL and cannot drift from it (`examples/bench_sql.rs`).
-pub fn insert_sql(backend: Backend, row: &ReportRow, key: &KeyRow, tactics: &[Tactic]) -> Vec<String> {
-    let mut sql = vec![debug_sql(backend, &insert_report(row)), debug_sql(backend, &insert_key(key))];
-    sql.extend(tactics.iter().map(|tactic| debug_sql(backend, &insert_tactic(row.id, tactic))));
-    sql
 }
 
 pub fn find(conn: &mut DbConn, id: Id) -> QueryResult<Option<ReportRow>> {
@@ -84,11 +76,6 @@ fn reference_taken_query(reference: &str) -> ReferenceTaken<'_> {
 
 pub fn reference_taken(conn: &mut DbConn, reference: &str) -> QueryResult<bool> {
     db_run!(conn: { reference_taken_query(reference).get_result(conn) })
-}
-
-/// The statement of [`reference_taken`], as [`insert_sql`] gives those of [`insert`].
-pub fn reference_taken_sql(backend: Backend, reference: &str) -> String {
-    debug_sql(backend, &reference_taken_query(reference))
 }
 
 pub fn tactics(conn: &mut DbConn, report_id: Id) -> QueryResult<Vec<Tactic>> {
