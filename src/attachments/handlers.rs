@@ -380,7 +380,12 @@ async fn serve(
                         .into(),
                 ));
             }
-            let filename = describe(&key, &row)?.filename;
+            let filename = row
+                .filename_sealed
+                .as_deref()
+                .map(|sealed| key.open("attachments", "filename", row.id, sealed))
+                .transpose()
+                .map_err(|_| AppError::internal("attachment metadata"))?;
             let (action, mut details) = match &reason {
                 None => (Action::AttachmentRead, json!({"copy": copy.as_str()})),
                 Some(reason) => (Action::AttachmentReadOriginal, json!({"reason": reason})),
