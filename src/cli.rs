@@ -20,7 +20,9 @@ Configuration (environment variables; a .env file in the working folder is read 
   TIPLINE_BIND                address to listen on                       [default: 127.0.0.1:8080]
   TIPLINE_DATA_DIR            folder for the SQLite file and generated secrets [default: data]
   TIPLINE_JWT_SECRET          token signing secret, >= 32 bytes  [default: generated into DATA_DIR/jwt_secret]
-  TIPLINE_DATA_KEY            master key for data at rest, >= 32 bytes [default: generated into DATA_DIR/data_key]
+  TIPLINE_KEYRING             the keyring file of master keys for data at rest [default: DATA_DIR/keyring, generated]
+  TIPLINE_INDEX_KEY           keys receipts, login names and throttles, >= 32 bytes [default: generated into DATA_DIR/index_key]
+  TIPLINE_DATA_KEY            read once, by a deployment from before the keyring: its one master key [default: DATA_DIR/data_key]
   TIPLINE_AUDIT_SIGNING_KEY   seeds the audit checkpoints' Ed25519 key, >= 32 bytes [default: generated into DATA_DIR/audit_signing_key]
   TIPLINE_AUDIT_LOG_NAME      the audit log's name in checkpoints       [default: tipline.invalid/audit]
   TIPLINE_ALLOW_REGISTRATION  reporters may create accounts (true/false) [default: true]
@@ -75,6 +77,35 @@ pub enum Command {
         #[command(subcommand)]
         command: RetentionCommand,
     },
+    /// The master keys of the keyring (SPEC §13).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Make a new current master key and re-wrap every data key and second-factor secret under
+    /// it, in batches, while the service runs. An interrupted rotation is finished by running it
+    /// again (which then makes no new key). Only one runs at a time.
+    Rotate {
+        /// Rows re-wrapped per transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..=100_000))]
+        batch: i64,
+        /// Milliseconds to rest between batches, leaving the database to the service.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+        pause_ms: u64,
+    },
+    /// Remove a master key from the keyring: refused for the current key and, with the count, for
+    /// a key that still wraps anything.
+    Retire {
+        /// The key's id, as `tipline keys status` prints it.
+        id: String,
+    },
+    /// Print each master key with what it wraps; exit 1 when something is wrapped under a key the
+    /// keyring lacks.
+    Status,
 }
 
 #[derive(Subcommand, Debug)]
@@ -293,6 +324,100 @@ pub fn retention_sweep(config: &Config) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `tipline keys rotate`.
+pub fn keys_rotate(config: &Config, batch: i64, pause_ms: u64) -> Result<bool, CliError> {
+    use crate::keys::rotation::{self, Options, Uses};
+    let pool = crate::open_database(config)?;
+    let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
+    let options = Options { batch, pause: std::time::Duration::from_millis(pause_ms) };
+    let progress = rotation::every(std::time::Duration::from_secs(5), |done: &Uses| {
+        println!("re-wrapped so far: {}", done.total());
+    });
+    let outcome = rotation::rotate(&mut conn, &config.keyring_file, options, progress).map_err(rotation_error)?;
+    let done = &outcome.rewrapped;
+    println!(
+        "{} key {}: re-wrapped {} report keys, {} case and station keys, {} second-factor secrets",
+        if outcome.resumed { "finished the rotation to" } else { "rotated to the new" },
+        outcome.key,
+        done.report_keys,
+        done.data_keys,
+        done.totp_secrets
+    );
+    if outcome.unreadable > 0 {
+        println!(
+            "{} key(s) did not open under the key they name and were left as they are (see the log)",
+            outcome.unreadable
+        );
+    }
+    if outcome.left.total() > 0 {
+        println!(
+            "{} key(s) are still wrapped under earlier keys: an instance may not read {}; run `tipline keys rotate` again",
+            outcome.left.total(),
+            config.keyring_file.path.display()
+        );
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// `tipline keys retire ID`. A retired key is gone from the keyring; the data key file of a
+/// deployment from before the keyring, if it holds that key, goes too.
+pub fn keys_retire(config: &Config, id: &str) -> Result<(), CliError> {
+    let pool = crate::open_database(config)?;
+    let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
+    crate::keys::rotation::retire(&mut conn, &config.keyring_file, id).map_err(rotation_error)?;
+    println!("retired key {id}");
+    let earlier = config.data_dir.join("data_key");
+    if let Ok(text) = std::fs::read_to_string(&earlier) {
+        if crate::crypto::envelope::MasterKey::from_secret(text.trim().as_bytes()).id() == id {
+            std::fs::remove_file(&earlier)
+                .map_err(|e| CliError::Failed(format!("cannot remove {}: {e}", earlier.display())))?;
+            println!("removed {}, which held it", earlier.display());
+        }
+    }
+    if std::env::var("TIPLINE_DATA_KEY")
+        .is_ok_and(|v| crate::crypto::envelope::MasterKey::from_secret(v.as_bytes()).id() == id)
+    {
+        println!("TIPLINE_DATA_KEY holds this key: remove it from the environment");
+    }
+    Ok(())
+}
+
+/// `tipline keys status`: returns false when something is wrapped under a key the keyring lacks.
+pub fn keys_status(config: &Config) -> Result<bool, CliError> {
+    let pool = crate::open_database(config)?;
+    let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
+    let lines = crate::keys::rotation::status(&mut conn, &config.keyring_file).map_err(rotation_error)?;
+    println!("keyring {}", config.keyring_file.path.display());
+    let mut whole = true;
+    for line in &lines {
+        let id = if line.id.is_empty() { "(unnamed)" } else { &line.id };
+        let state = match (line.current, line.in_keyring) {
+            (true, _) => "current",
+            (false, true) => "earlier",
+            (false, false) if line.id.is_empty() => "unnamed: re-sealed by the next rotation",
+            (false, false) => {
+                whole = false;
+                "MISSING from the keyring: what it wraps cannot be read"
+            }
+        };
+        println!(
+            "{id}  {state}: {} report keys, {} case and station keys, {} second-factor secrets",
+            line.uses.report_keys, line.uses.data_keys, line.uses.totp_secrets
+        );
+    }
+    Ok(whole)
+}
+
+fn rotation_error(e: crate::keys::rotation::RotationError) -> CliError {
+    use crate::keys::rotation::RotationError;
+    match e {
+        RotationError::App(e) => e.into(),
+        RotationError::Keyring(e) => CliError::Failed(e.to_string()),
+        refused => CliError::Invalid(refused.to_string()),
+    }
+}
+
 /// Prints the checkpoints' verifier key.
 pub fn audit_public_key(config: &Config) {
     println!("{}", config.audit_signer.verifier_key());
@@ -312,8 +437,7 @@ pub fn stations_import(config: &Config, file: &std::path::Path) -> Result<(), Cl
     let pool = crate::open_database(config)?;
     let mut conn = pool.get().map_err(|e| CliError::Failed(format!("database: {e}")))?;
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let keyring = crate::crypto::envelope::Keyring::new(config.data_key.expose());
-    let outcome = crate::stations::import::apply(&mut conn, &keyring, rows, &name)?;
+    let outcome = crate::stations::import::apply(&mut conn, &config.keyring, rows, &name)?;
     if outcome.created == 0 && outcome.updated == 0 {
         println!("{} rows read; the registry already matches the file: nothing changed", outcome.rows);
     } else {

@@ -38,7 +38,13 @@ pub struct Config {
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
     pub jwt_secret: Secret,
-    pub data_key: Secret,
+    /// The master keys (SPEC §4.4, §13), from the keyring file, which a rotation changes.
+    pub keyring: crate::crypto::envelope::Keyring,
+    /// `TIPLINE_KEYRING`, else `DATA_DIR/keyring`.
+    pub keyring_file: crate::keys::KeyringFile,
+    /// Keys receipts, login names, owner tags and throttles (`TIPLINE_INDEX_KEY`); no rotation
+    /// changes it.
+    pub index_key: Secret,
     pub allow_registration: bool,
     /// Whether responses carry `Strict-Transport-Security` (for a deployment served only over
     /// TLS, behind a proxy).
@@ -162,7 +168,7 @@ impl Config {
             ensure_parent_dir(Path::new(&database_url.target))?;
         }
         let jwt_secret = secret(&lookup, "TIPLINE_JWT_SECRET", &data_dir, "jwt_secret")?;
-        let data_key = secret(&lookup, "TIPLINE_DATA_KEY", &data_dir, "data_key")?;
+        let (keyring_file, keyring, index_key) = keys(&lookup, &data_dir)?;
         let audit_signer = audit_signer(&lookup, &data_dir)?;
         let text = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let organisation = Organisation { name: text("TIPLINE_ORG_NAME"), contact: text("TIPLINE_ORG_CONTACT") };
@@ -171,7 +177,9 @@ impl Config {
             bind,
             data_dir,
             jwt_secret,
-            data_key,
+            keyring,
+            keyring_file,
+            index_key,
             allow_registration,
             hsts,
             require_staff_2fa,
@@ -187,6 +195,41 @@ impl Config {
             retention_interval,
         })
     }
+}
+
+/// The keyring and the index key (SPEC §13). A deployment from before the keyring had one data
+/// key, `TIPLINE_DATA_KEY` or `DATA_DIR/data_key`: it becomes the keyring's first key, so every
+/// wrapped key still opens, and the index key, so every receipt and login still matches. Once the
+/// keyring exists, `TIPLINE_DATA_KEY` is no longer read.
+fn keys(
+    lookup: &impl Fn(&str) -> Option<String>,
+    data_dir: &Path,
+) -> Result<(crate::keys::KeyringFile, crate::crypto::envelope::Keyring, Secret), ConfigError> {
+    let file = crate::keys::KeyringFile::at(crate::keys::path(lookup("TIPLINE_KEYRING"), data_dir));
+    let earlier = earlier_data_key(lookup, data_dir)?;
+    let index_file = data_dir.join("index_key");
+    if lookup("TIPLINE_INDEX_KEY").is_none() && !index_file.exists() {
+        if let Some(earlier) = &earlier {
+            write_private(&index_file, earlier.expose())
+                .map_err(|e| ConfigError(format!("TIPLINE_INDEX_KEY: cannot write {}: {e}", index_file.display())))?;
+        }
+    }
+    let index_key = secret(lookup, "TIPLINE_INDEX_KEY", data_dir, "index_key")?;
+    let keyring = if file.path.exists() {
+        file.open_or_create(None)
+    } else {
+        file.open_or_create(earlier.as_ref().map(Secret::expose))
+    }
+    .map_err(|e| ConfigError(format!("TIPLINE_KEYRING: {e}")))?;
+    Ok((file, keyring, index_key))
+}
+
+/// The one data key of a deployment from before the keyring, if there is one.
+fn earlier_data_key(lookup: &impl Fn(&str) -> Option<String>, data_dir: &Path) -> Result<Option<Secret>, ConfigError> {
+    if lookup("TIPLINE_DATA_KEY").is_some() || data_dir.join("data_key").exists() {
+        return secret(lookup, "TIPLINE_DATA_KEY", data_dir, "data_key").map(Some);
+    }
+    Ok(None)
 }
 
 /// The checkpoint signer: an Ed25519 key derived from `TIPLINE_AUDIT_SIGNING_KEY` (else a secret
@@ -364,7 +407,9 @@ mod tests {
         let first = config(&[("TIPLINE_DATA_DIR", data)]).unwrap();
         let second = config(&[("TIPLINE_DATA_DIR", data)]).unwrap();
         assert_eq!(first.jwt_secret.expose(), second.jwt_secret.expose());
-        assert_ne!(first.jwt_secret.expose(), first.data_key.expose());
+        assert_ne!(first.jwt_secret.expose(), first.index_key.expose());
+        assert_eq!(first.keyring.master_key_id(), second.keyring.master_key_id());
+        assert!(!dir.path().join("data_key").exists(), "a new deployment starts with a keyring");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -372,6 +417,27 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(first.database_url.target, format!("{data}/tipline.db"));
+    }
+
+    #[test]
+    fn an_earlier_data_key_becomes_the_first_key_and_the_index_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_str().unwrap();
+        let old = "an-earlier-data-key-an-earlier-data-key";
+        fs::write(dir.path().join("data_key"), old).unwrap();
+        let upgraded = config(&[("TIPLINE_DATA_DIR", data)]).unwrap();
+        assert_eq!(upgraded.index_key.expose(), old.as_bytes(), "receipts keep their key");
+        assert_eq!(
+            upgraded.keyring.master_key_id(),
+            crate::crypto::envelope::MasterKey::from_secret(old.as_bytes()).id(),
+            "wrapped keys still open"
+        );
+        let rotated = upgraded.keyring_file.add_new_key().unwrap();
+        let again =
+            config(&[("TIPLINE_DATA_DIR", data), ("TIPLINE_DATA_KEY", "another-key-another-key-another-key-0")])
+                .unwrap();
+        assert_eq!(again.keyring.master_key_id(), rotated, "the keyring, not TIPLINE_DATA_KEY, names the keys");
+        assert_eq!(again.index_key.expose(), old.as_bytes());
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod error;
 pub mod fields;
 pub mod health;
 pub mod http;
+pub mod keys;
 pub mod limits;
 pub mod pages;
 pub mod reports;
@@ -77,6 +78,8 @@ pub enum StartupError {
     Bind(std::io::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    IndexKey(#[from] keys::index::IndexKeyError),
 }
 
 /// Connects (reporting the driver's own error), applies pending migrations and builds the pool.
@@ -86,6 +89,7 @@ pub fn open_database(config: &Config) -> Result<db::Pool, StartupError> {
     if applied > 0 {
         tracing::info!(applied, "migrations applied");
     }
+    keys::index::check(&mut conn, config.index_key.expose())?;
     let upgraded = upgrade::run(&mut conn, config).map_err(|e| StartupError::Migrate(e.to_string()))?;
     if upgraded > 0 {
         tracing::info!(upgraded, "stored data upgraded");

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tipline::cli::{self, AdminCommand, AuditCommand, Cli, Command, RetentionCommand, StationsCommand};
+use tipline::cli::{self, AdminCommand, AuditCommand, Cli, Command, KeysCommand, RetentionCommand, StationsCommand};
 use tipline::config::Config;
 
 fn init_logging() -> Result<(), String> {
@@ -47,6 +47,19 @@ fn main() -> ExitCode {
             cli::audit_public_key(&config);
             Ok(())
         }
+        Command::Keys { command: KeysCommand::Rotate { batch, pause_ms } } => {
+            match cli::keys_rotate(&config, batch, pause_ms) {
+                Ok(true) => Ok(()),
+                Ok(false) => return ExitCode::from(1),
+                Err(err) => Err(err),
+            }
+        }
+        Command::Keys { command: KeysCommand::Retire { id } } => cli::keys_retire(&config, &id),
+        Command::Keys { command: KeysCommand::Status } => match cli::keys_status(&config) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(err) => Err(err),
+        },
         Command::Audit { command: AuditCommand::Verify { checkpoint } } => {
             match cli::audit_verify(&config, checkpoint.as_deref()) {
                 Ok(true) => Ok(()),

@@ -58,14 +58,14 @@ impl AppState {
             allow_registration: config.allow_registration,
             hsts: config.hsts,
             require_staff_2fa: config.require_staff_2fa,
-            recovery_key: crate::crypto::derive_key(config.data_key.expose(), "recovery-code"),
-            keyring: Keyring::new(config.data_key.expose()),
-            receipt_key: crate::crypto::derive_key(config.data_key.expose(), "receipt"),
+            recovery_key: crate::crypto::derive_key(config.index_key.expose(), "recovery-code"),
+            keyring: config.keyring.clone(),
+            receipt_key: crate::crypto::derive_key(config.index_key.expose(), "receipt"),
             login_key: login_key(config),
             owner_key: owner_key(config),
             audit_signer: config.audit_signer.clone(),
             rates: config.rates,
-            form_key: crate::crypto::derive_key(config.data_key.expose(), "page-form"),
+            form_key: crate::crypto::derive_key(config.index_key.expose(), "page-form"),
             organisation: config.organisation.clone(),
             blobs: config.blobs.clone(),
             attachment_limits: config.attachments,
@@ -75,17 +75,17 @@ impl AppState {
     }
 }
 
-/// The key of reporters' login hashes, derived from the master key.
+/// The key of reporters' login hashes, derived from the index key.
 pub fn login_key(config: &Config) -> [u8; 32] {
-    crate::crypto::derive_key(config.data_key.expose(), "login-name")
+    crate::crypto::derive_key(config.index_key.expose(), "login-name")
 }
 
-/// The key of reports' owner tags, derived from the master key.
+/// The key of reports' owner tags, derived from the index key.
 pub fn owner_key(config: &Config) -> [u8; 32] {
-    crate::crypto::derive_key(config.data_key.expose(), "report-owner")
+    crate::crypto::derive_key(config.index_key.expose(), "report-owner")
 }
 
-/// The key of the login throttle's keys, derived from the master key.
+/// The key of the login throttle's keys, derived from the index key.
 pub fn throttle_key(config: &Config) -> [u8; 32] {
-    crate::crypto::derive_key(config.data_key.expose(), "login-throttle")
+    crate::crypto::derive_key(config.index_key.expose(), "login-throttle")
 }

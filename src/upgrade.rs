@@ -52,7 +52,7 @@ pub fn run(conn: &mut DbConn, config: &Config) -> Result<usize, AppError> {
             changed += 1;
         }
         changed += crate::reports::store::forget_reporter_authors(conn)?;
-        changed += seal_staff_text(conn, &Keyring::new(config.data_key.expose()))?;
+        changed += seal_staff_text(conn, &config.keyring)?;
         Ok(changed)
     })
 }

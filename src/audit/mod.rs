@@ -98,6 +98,8 @@ crate::text_enum! {
         CaseRemoveReport = "case.remove_report",
         CaseUnlinkStation = "case.unlink_station",
         CaseUpdate = "case.update",
+        KeysRetire = "keys.retire",
+        KeysRotate = "keys.rotate",
         LegalHoldLift = "legal_hold.lift",
         LegalHoldPlace = "legal_hold.place",
         MessageCreate = "message.create",

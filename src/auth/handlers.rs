@@ -361,7 +361,7 @@ fn open_secret(
     row: &store::TotpRow,
 ) -> Result<Zeroizing<Vec<u8>>, AppError> {
     let text = keyring
-        .open_bound("user_totp", "secret_sealed", row.user_id, &row.secret_sealed)
+        .open_bound("user_totp", "secret_sealed", row.user_id, &row.master_key_id, &row.secret_sealed)
         .map_err(|_| AppError::internal("TOTP secret does not open"))?;
     super::totp::base32_decode(&text).map(Zeroizing::new).ok_or_else(|| AppError::internal("TOTP secret"))
 }
@@ -552,7 +552,8 @@ pub async fn totp_enrol(
             let now = db::now();
             let row = store::TotpRow {
                 user_id: user.id(),
-                secret_sealed: sealed,
+                secret_sealed: sealed.sealed,
+                master_key_id: sealed.master_key_id,
                 confirmed_at: None,
                 last_step: 0,
                 created_at: now,

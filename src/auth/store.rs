@@ -169,6 +169,8 @@ pub struct TotpRow {
     pub confirmed_at: Option<NaiveDateTime>,
     pub last_step: i64,
     pub created_at: NaiveDateTime,
+    /// The master key the secret is sealed under (empty: sealed before this was stored).
+    pub master_key_id: String,
 }
 
 pub fn totp_of(conn: &mut DbConn, user_id: Id) -> QueryResult<Option<TotpRow>> {

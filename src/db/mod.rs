@@ -260,6 +260,8 @@ pub mod locks {
     pub const AUDIT_SEQUENCER: i64 = 0x5449_504c_0001;
     /// Changing an account's role or active flag (the last-admin rule).
     pub const ADMIN_ROLES: i64 = 0x5449_504c_0002;
+    /// Rotating or retiring master keys (one at a time; held for the whole run).
+    pub const KEY_ROTATION: i64 = 0x5449_504c_0003;
 }
 
 /// Runs database work on the blocking pool, inside the caller's tracing span.

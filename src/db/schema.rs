@@ -264,6 +264,7 @@ diesel::table! {
         confirmed_at -> Nullable<Timestamp>,
         last_step -> BigInt,
         created_at -> Timestamp,
+        master_key_id -> Text,
     }
 }
 
@@ -350,6 +351,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    key_fingerprints (purpose) {
+        purpose -> Text,
+        fingerprint -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
@@ -373,4 +382,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_totp,
     recovery_codes,
     device_tokens,
+    key_fingerprints,
 );

@@ -82,12 +82,21 @@ impl TestDb {
     }
 
     pub fn config(&self) -> Config {
+        // In the data folder, as a deployment keeps them, so that the binary run on this database
+        // (`tipline keys rotate`, `retention sweep`, `serve`) has the same keys.
+        let keyring_file = tipline::keys::KeyringFile::at(self.dir.path().join("keyring"));
+        let index_file = self.dir.path().join("index_key");
+        if !index_file.exists() {
+            std::fs::write(&index_file, "test-index-key-test-index-key-test-0123").expect("index key");
+        }
         Config {
             database_url: DatabaseUrl::parse(&self.url).expect("test url"),
             bind: "127.0.0.1:0".parse().expect("addr"),
             data_dir: self.dir.path().to_path_buf(),
             jwt_secret: Secret::new(b"test-jwt-secret-test-jwt-secret-0123".to_vec()),
-            data_key: Secret::new(b"test-data-key-test-data-key-test-0123".to_vec()),
+            keyring: keyring_file.open_or_create(Some(b"test-data-key-test-data-key-test-0123")).expect("keyring"),
+            keyring_file,
+            index_key: Secret::new(std::fs::read(&index_file).expect("index key")),
             allow_registration: true,
             hsts: false,
             require_staff_2fa: true,
@@ -398,12 +407,13 @@ impl TestApp {
     /// remembers it for [`TestApp::login`].
     pub fn enrol_directly(&self, id: Id, name: &str) {
         let secret = tipline::auth::totp::new_secret();
-        let keyring = tipline::crypto::envelope::Keyring::new(self.config.data_key.expose());
-        let sealed = keyring.seal_bound("user_totp", "secret_sealed", id, &tipline::auth::totp::base32(&secret));
+        let sealed =
+            self.config.keyring.seal_bound("user_totp", "secret_sealed", id, &tipline::auth::totp::base32(&secret));
         let now = db::now();
         let row = tipline::auth::store::TotpRow {
             user_id: id,
-            secret_sealed: sealed,
+            secret_sealed: sealed.sealed,
+            master_key_id: sealed.master_key_id,
             confirmed_at: Some(now),
             last_step: 0,
             created_at: now,

@@ -15,6 +15,7 @@ mod cleaning;
 mod contract;
 mod crash;
 mod http;
+mod keys;
 mod leaks;
 mod limits;
 mod matrix;

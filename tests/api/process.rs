@@ -210,7 +210,9 @@ fn help_documents_commands_and_configuration() {
         "TIPLINE_BIND",
         "TIPLINE_DATA_DIR",
         "TIPLINE_JWT_SECRET",
-        "TIPLINE_DATA_KEY",
+        "TIPLINE_KEYRING",
+        "TIPLINE_INDEX_KEY",
+        "keys",
         "TIPLINE_ALLOW_REGISTRATION",
         "RUST_LOG",
     ] {
