@@ -5,6 +5,8 @@
 -- Environment (bench/intake.sh sets it):
 --   BENCH_BODY_FILE  the JSON body to send (default bench/intake.json, relative to the working
 --                    folder)
+--   BENCH_DELAY_MS   if set, each connection waits this long before each request (a steady
+--                    load rather than as many as the server takes; bench/keys.sh)
 --
 -- done() prints one "status <code> <count>" line per HTTP status, then "submissions_ok <count>"
 -- (2xx answers) and "submissions_per_sec <float>" (2xx answers per second of the run).
@@ -28,6 +30,13 @@ end
 
 function request()
   return prepared
+end
+
+local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if delay_ms then
+  function delay()
+    return delay_ms
+  end
 end
 
 function done(summary, latency, requests)

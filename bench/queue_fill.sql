@@ -40,7 +40,7 @@ INSERT INTO reports (id, reference, kind, occurred_on, occurred_on_precision, co
                      station_id, consent_contact_ok, consent_share_with_authorities, on_behalf_of_other,
                      source, reporter_id, submitted_by, receipt_hash, status, priority, narrative, contact,
                      location_detail, station_hint, version, created_at, updated_at, priority_rank,
-                     resolution, duplicate_of, assignee_id, case_id)
+                     resolution, duplicate_of, assignee_id, case_id, status_changed_at)
 SELECT gen_random_uuid(),
        'TL-' || lpad(upper(to_hex(g)), 8, '0'),
        CASE WHEN r.k < 0.85 THEN 'incident' ELSE 'station' END,
@@ -54,7 +54,7 @@ SELECT gen_random_uuid(),
        CASE WHEN r.k < 0.5 THEN 'v1.' || repeat('B', 103) END,
        NULL, NULL, 1, r.created_at, r.created_at, p.rank,
        CASE WHEN r.status = 'closed' THEN 'substantiated' END, NULL,
-       CASE WHEN r.status = 'new' THEN NULL ELSE c.id END, NULL
+       CASE WHEN r.status = 'new' THEN NULL ELSE c.id END, NULL, r.created_at
   FROM generate_series(1, :n) AS g
  CROSS JOIN LATERAL (
         SELECT (now() AT TIME ZONE 'UTC') - interval '3 years'

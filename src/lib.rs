@@ -80,6 +80,10 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     IndexKey(#[from] keys::index::IndexKeyError),
+    #[error(
+        "TIPLINE_KEYRING: the database holds keys wrapped under master key {0}, which the keyring {1} lacks; start with this database's keyring (see `tipline keys status`)"
+    )]
+    MissingKey(String, String),
 }
 
 /// Connects (reporting the driver's own error), applies pending migrations and builds the pool.
@@ -106,6 +110,17 @@ pub fn open_database(config: &Config) -> Result<db::Pool, StartupError> {
 /// Serves until SIGTERM or SIGINT; in-flight requests finish first (actix's graceful shutdown).
 pub async fn serve(config: Config) -> Result<(), StartupError> {
     let pool = open_database(&config)?;
+    // A keyring that lacks a key the data names (a wrong TIPLINE_KEYRING, a keyring generated
+    // afresh beside an existing database) would answer those reports with 500s while wrapping new
+    // ones under a key the right keyring lacks: refuse to start instead.
+    {
+        let mut conn = pool.get().map_err(|e| StartupError::Connect(e.to_string()))?;
+        let missing = keys::rotation::missing_key(&mut conn, &config.keyring)
+            .map_err(|e| StartupError::Connect(e.to_string()))?;
+        if let Some(id) = missing {
+            return Err(StartupError::MissingKey(id, config.keyring_file.path.display().to_string()));
+        }
+    }
     let sequencer = audit::sequencer::spawn(pool.clone())?;
     let sweeper =
         retention::sweeper::spawn(pool.clone(), config.blobs.clone(), config.retention, config.retention_interval)?;

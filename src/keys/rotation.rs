@@ -411,6 +411,31 @@ pub fn retire(conn: &mut DbConn, file: &KeyringFile, id: &str) -> Result<(), Rot
     })
 }
 
+/// A master key the database names that `keyring` lacks, if any: one query per table, each
+/// stopping at the first such row.
+pub fn missing_key(conn: &mut DbConn, keyring: &Keyring) -> Result<Option<String>, AppError> {
+    let known: Vec<String> = keyring.keys().ids().map(str::to_string).chain([UNNAMED.to_string()]).collect();
+    let found: Option<String> = db_run!(conn: {
+        let reports = report_keys::table
+            .select(report_keys::master_key_id)
+            .filter(report_keys::master_key_id.ne_all(&known))
+            .first::<String>(conn)
+            .optional()?;
+        let data = data_keys::table
+            .select(data_keys::master_key_id)
+            .filter(data_keys::master_key_id.ne_all(&known))
+            .first::<String>(conn)
+            .optional()?;
+        let totp = user_totp::table
+            .select(user_totp::master_key_id)
+            .filter(user_totp::master_key_id.ne_all(&known))
+            .first::<String>(conn)
+            .optional()?;
+        reports.or(data).or(totp)
+    });
+    Ok(found)
+}
+
 /// One line of `tipline keys status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyStatus {

@@ -182,6 +182,23 @@ async fn a_key_in_use_is_not_retired_and_a_rotation_resumes(app: TestApp) {
     let (code, out) = run(&app, &["keys", "status"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("feedfeedfeedfeed  MISSING from the keyring"), "{out}");
+    // …and the service refuses to start on it rather than answer that report with 500s.
+    let mut serve = tipline(&app, &["serve"]).env("TIPLINE_BIND", "127.0.0.1:0").spawn().expect("serve");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = serve.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            serve.kill().expect("kill");
+            panic!("the service started on a keyring that lacks a key of its data");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(2));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut serve.stderr.take().expect("stderr"), &mut stderr).expect("read");
+    assert!(stderr.contains("master key feedfeedfeedfeed, which the keyring"), "{stderr}");
 }
 
 async fn one_rotation_at_a_time(app: TestApp) {
