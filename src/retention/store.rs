@@ -88,29 +88,46 @@ pub fn remove_other_content(conn: &mut DbConn, report_id: Id) -> QueryResult<Vec
     crate::attachments::store::remove_all(conn, report_id)
 }
 
-/// A report retention shreds now, claimed for this transaction: on PostgreSQL the row is locked
-/// and rows other sweepers hold are skipped (`FOR UPDATE SKIP LOCKED`), so concurrent sweepers
-/// take different reports. With its status and whether an erase was waiting.
+/// The oldest report matching `$due` that no hold protects, claimed for this transaction: on
+/// PostgreSQL the row is locked and rows other sweepers hold are skipped (`FOR UPDATE SKIP
+/// LOCKED`), so concurrent sweepers take different reports.
+macro_rules! claim_one {
+    ($conn:ident, $due:expr, $oldest_first:expr) => {{
+        let unheld_cases = cases::table.filter(cases::legal_hold_at.is_null()).select(cases::id.nullable());
+        let columns = (reports::id, reports::status, reports::erase_requested_at.is_not_null());
+        let query = reports::table
+            .filter(reports::shredded_at.is_null())
+            .filter($due)
+            .filter(reports::legal_hold_at.is_null())
+            .filter(reports::case_id.is_null().or(reports::case_id.eq_any(unheld_cases)))
+            .select(columns)
+            .order($oldest_first)
+            .limit(1);
+        db_run!($conn: pg {
+            query.for_update().skip_locked().get_result($conn).optional()
+        } sqlite {
+            query.get_result($conn).optional()
+        })
+    }};
+}
+
+/// A report retention shreds now, claimed for this transaction (see `claim_one`), with its
+/// status and whether an erase was waiting: first one whose reporter's erase waited for a hold,
+/// then the oldest due of each status the policy shreds. One query each, so that each is an index
+/// range (`reports_erase_pending`, `reports_retention`) rather than a scan of every report.
 pub fn next_due(conn: &mut DbConn, cutoffs: &[(Status, NaiveDateTime)]) -> QueryResult<Option<(Id, Status, bool)>> {
-    let columns = (reports::id, reports::status, reports::erase_requested_at.is_not_null());
-    db_run!(conn: pg {
-        reports::table
-            .filter(shreddable!(cutoffs))
-            .select(columns)
-            .order((reports::status_changed_at.asc(), reports::id.asc()))
-            .limit(1)
-            .for_update()
-            .skip_locked()
-            .get_result(conn)
-            .optional()
-    } sqlite {
-        reports::table
-            .filter(shreddable!(cutoffs))
-            .select(columns)
-            .order((reports::status_changed_at.asc(), reports::id.asc()))
-            .first(conn)
-            .optional()
-    })
+    let erase = claim_one!(conn, reports::erase_requested_at.is_not_null(), reports::erase_requested_at.asc())?;
+    if erase.is_some() {
+        return Ok(erase);
+    }
+    for &(status, cutoff) in cutoffs {
+        let due = reports::status.eq(status).and(reports::status_changed_at.le(cutoff));
+        let found = claim_one!(conn, due, reports::status_changed_at.asc())?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
 }
 
 /// Whether a legal hold on its case protects a report in that case.

@@ -1,0 +1,1 @@
+DROP INDEX reports_erase_pending;
