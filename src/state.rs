@@ -46,11 +46,15 @@ pub struct AppState {
     pub cleaning: std::sync::Arc<tokio::sync::Semaphore>,
     /// Days kept per status before shredding (SPEC §13), for the queue's `expiring_within`.
     pub retention: crate::retention::Policy,
+    /// Writes submissions, many to a transaction (SPEC §15).
+    pub group_commit: crate::reports::group_commit::GroupCommit,
 }
 
 impl AppState {
     pub fn new(config: &Config, pool: Pool) -> Self {
+        let group_commit = crate::reports::group_commit::GroupCommit::spawn(pool.clone(), config.rates.submit);
         AppState {
+            group_commit,
             pool,
             passwords: Passwords::configured(config),
             tokens: Tokens::new(&config.jwt_secret),

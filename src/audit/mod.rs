@@ -16,7 +16,7 @@ pub mod sequencer;
 pub mod store;
 
 pub use rules::GENESIS_HASH;
-pub use store::{record, sequence, sequence_all, verify};
+pub use store::{record, record_many, sequence, sequence_all, verify};
 
 /// The latest signed checkpoint of the tree, after sequencing what is pending (SPEC §15): what
 /// `GET /api/v1/audit/checkpoint` and `tipline audit checkpoint` answer.

@@ -68,6 +68,15 @@ pub fn record(conn: &mut DbConn, new: NewEntry) -> QueryResult<()> {
     Ok(())
 }
 
+/// Appends several events at once (one statement per [`ROWS_PER_STATEMENT`]), as [`record`].
+pub fn record_many(conn: &mut DbConn, entries: Vec<NewEntry>) -> QueryResult<()> {
+    let pending: Vec<Pending> = entries.into_iter().map(pending_of).collect();
+    for rows in pending.chunks(ROWS_PER_STATEMENT) {
+        db_run!(conn: { diesel::insert_into(audit_pending::table).values(rows).execute(conn) })?;
+    }
+    Ok(())
+}
+
 type Head =
     dsl::Limit<dsl::Order<dsl::Select<audit_log::table, (audit_log::seq, audit_log::hash)>, dsl::Desc<audit_log::seq>>>;
 

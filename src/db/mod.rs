@@ -287,6 +287,16 @@ where
     .map_err(|_| AppError::internal("blocking task failed"))?
 }
 
+/// `err`, or 503 when it came from a database that went away (a query failed and the
+/// connection no longer answers): an outage, not a bug.
+pub fn outage_or(conn: &mut DbConn, err: AppError) -> AppError {
+    if matches!(err, AppError::Internal(_)) && conn.batch_execute("SELECT 1").is_err() {
+        tracing::warn!("database connection lost");
+        return AppError::Unavailable;
+    }
+    err
+}
+
 /// The current time as stored: UTC, truncated to microseconds (what PostgreSQL keeps), so a
 /// value read back equals the value written on both backends.
 pub fn now() -> chrono::NaiveDateTime {

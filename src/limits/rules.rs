@@ -35,6 +35,35 @@ pub fn take(level: Option<Level>, rate: u32, now: NaiveDateTime) -> Result<Level
     Err(Refusal { retry_after_secs, first, level: Level { tokens, updated_at: now, exhausted: true } })
 }
 
+/// `n` takes one after the other at `now`: each answer, and the level to store when any take
+/// changed it (a token given, or the first refusal of a dry spell).
+pub fn take_many(
+    level: Option<Level>,
+    rate: u32,
+    now: NaiveDateTime,
+    n: usize,
+) -> (Option<Level>, Vec<Result<(), Refusal>>) {
+    let mut current = level;
+    let mut changed = None;
+    let answers = (0..n)
+        .map(|_| match take(current, rate, now) {
+            Ok(next) => {
+                current = Some(next);
+                changed = Some(next);
+                Ok(())
+            }
+            Err(refusal) => {
+                if refusal.first {
+                    current = Some(refusal.level);
+                    changed = Some(refusal.level);
+                }
+                Err(refusal)
+            }
+        })
+        .collect();
+    (changed, answers)
+}
+
 /// Puts one token back (a receipt exchange that succeeded does not count as a failure).
 pub fn give_back(level: Option<Level>, rate: u32, now: NaiveDateTime) -> Level {
     let tokens = (tokens_at(level.as_ref(), rate, now) + 1.0).min(f64::from(rate));
@@ -67,6 +96,23 @@ mod tests {
         let again = take(Some(refusal.level), 6, t(1_000)).unwrap_err();
         assert_eq!(again.retry_after_secs, 9);
         assert!(!again.first, "only the first refusal of a dry spell is audited");
+    }
+
+    #[test]
+    fn many_takes_at_once_are_the_same_as_one_after_the_other() {
+        let start = drain(6, 4, t(0));
+        let (stored, answers) = take_many(start, 6, t(0), 4);
+        assert_eq!(answers.iter().filter(|a| a.is_ok()).count(), 2, "two tokens were left");
+        let refusals: Vec<&Refusal> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+        assert_eq!(refusals.len(), 2);
+        assert!(refusals[0].first && !refusals[1].first, "one refusal audited per dry spell");
+        let stored = stored.expect("changed");
+        assert!(stored.exhausted && stored.tokens < 1.0);
+        let (unchanged, again) = take_many(Some(stored), 6, t(0), 3);
+        assert!(unchanged.is_none(), "refusals after the first change nothing");
+        assert!(again.iter().all(|a| a.as_ref().is_err_and(|r| !r.first)));
+        let (_, none) = take_many(None, 6, t(0), 0);
+        assert!(none.is_empty());
     }
 
     #[test]

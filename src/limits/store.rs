@@ -29,6 +29,25 @@ pub fn take(conn: &mut DbConn, bucket: Bucket, rate: u32, now: NaiveDateTime) ->
     })
 }
 
+/// [`take`] of `n` tokens at once, one after the other, in one short transaction: the answer of
+/// each.
+pub fn take_many(
+    conn: &mut DbConn,
+    bucket: Bucket,
+    rate: u32,
+    now: NaiveDateTime,
+    n: usize,
+) -> QueryResult<Vec<Result<(), Refusal>>> {
+    quick_tx(conn, |conn| {
+        let current = level_for_update(conn, bucket, rate)?;
+        let (changed, answers) = rules::take_many(current, rate, now, n);
+        if let Some(level) = changed {
+            put(conn, bucket, &level)?;
+        }
+        Ok(answers)
+    })
+}
+
 /// Puts back a token taken with [`take`].
 pub fn give_back(conn: &mut DbConn, bucket: Bucket, rate: u32, now: NaiveDateTime) -> QueryResult<()> {
     quick_tx(conn, |conn| {

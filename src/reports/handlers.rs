@@ -9,11 +9,11 @@ use serde_json::json;
 use super::access::{load_for, owner_tag, side_of, Side};
 use super::rules::{self, Submission, STATION_UNKNOWN};
 use super::view::{reporter_view, ReportSummary, StaffView};
-use super::{store, KeyRow, Kind, Precision, Priority, ReportRow, Source, Status, Tactic};
+use super::{store, KeyRow, Kind, Precision, Priority, ReportRow, Source, Status};
 use crate::audit::{self, Action, NewEntry};
 use crate::auth::{Caller, Reporter};
 use crate::crypto::envelope::Keyring;
-use crate::db::{self, write_tx, DbConn, Id};
+use crate::db::{self, write_tx, Id};
 use crate::error::AppError;
 use crate::fields::{self, required_text};
 use crate::http::body::{Form, JsonBody};
@@ -106,44 +106,20 @@ pub async fn intake(
         }
     }
     let submission = form.finish_with(submission)?;
-    crate::limits::take(state, crate::limits::Bucket::Submit, rid).await?;
 
     let receipt = submitter.gets_receipt.then(crate::codes::receipt);
     let receipt_hash = receipt.as_deref().map(|r| crate::auth::token::receipt_hash(&state.receipt_key, r));
     let (row, key) = seal(&state.keyring, &submission, &submitter, receipt_hash);
     let entry = caller.audit(rid, Action::ReportCreate);
     let tactics = submission.tactics;
-    let row =
-        db::run(&state.pool, move |conn| write_tx(conn, |conn| store_submission(conn, row, &key, &tactics, entry)))
-            .await?;
+    // The submission bucket is drawn from by the writer, for a whole batch at once.
+    let row = state.group_commit.store(row, key, tactics, entry, rid).await?;
     Ok(Created { id: row.id, reference: row.reference, status: row.status, created_at: row.created_at, receipt })
 }
 
-/// What a submission writes, inside the caller's write transaction: the report under a free
-/// reference, its key and tactics, and `entry`, completed, in the audit trail.
-pub fn store_submission(
-    conn: &mut DbConn,
-    mut row: ReportRow,
-    key: &KeyRow,
-    tactics: &[Tactic],
-    entry: NewEntry,
-) -> Result<ReportRow, AppError> {
-    row.reference = unique_reference(conn)?;
-    store::insert(conn, &row, key, tactics)?;
-    let entry = entry.target("report", row.id).details(json!({"kind": row.kind, "source": row.source}));
-    audit::record(conn, entry)?;
-    Ok(row)
-}
-
-/// A reference nobody has: 40 random bits make a clash rare, but not impossible over years.
-fn unique_reference(conn: &mut DbConn) -> Result<String, AppError> {
-    for _ in 0..8 {
-        let reference = crate::codes::report_reference();
-        if !store::reference_taken(conn, &reference)? {
-            return Ok(reference);
-        }
-    }
-    Err(AppError::internal("could not find a free report reference"))
+/// The `report.create` entry of a stored report, from the one the request started.
+pub fn created_entry(entry: NewEntry, row: &ReportRow) -> NewEntry {
+    entry.target("report", row.id).details(json!({"kind": row.kind, "source": row.source}))
 }
 
 /// The row to store: content encrypted under a fresh data key for this report.

@@ -1,6 +1,7 @@
 //! Reports: intake, the reporter's follow-up and the message thread (SPEC §4).
 
 pub mod access;
+pub mod group_commit;
 pub mod handlers;
 pub mod messages;
 pub mod notes;

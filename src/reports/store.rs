@@ -1,7 +1,6 @@
 //! Queries on reports and their tactics.
 
 use chrono::NaiveDateTime;
-use diesel::dsl;
 use diesel::prelude::*;
 
 use super::{KeyRow, MessageRow, NoteRow, ReportRow, Tactic};
@@ -11,33 +10,29 @@ use crate::db::{DbConn, Id};
 use crate::db_run;
 use crate::stations::Visibility;
 
-type InsertReport<'a> = dsl::Values<dsl::insert_into<reports::table>, &'a ReportRow>;
-type InsertKey<'a> = dsl::Values<dsl::insert_into<report_keys::table>, &'a KeyRow>;
-type InsertTactic<'a> = dsl::Values<
-    dsl::insert_into<report_tactics::table>,
-    (dsl::Eq<report_tactics::report_id, Id>, dsl::Eq<report_tactics::tactic, &'a Tactic>),
->;
-
-fn insert_report(row: &ReportRow) -> InsertReport<'_> {
-    diesel::insert_into(reports::table).values(row)
-}
-
-fn insert_key(key: &KeyRow) -> InsertKey<'_> {
-    diesel::insert_into(report_keys::table).values(key)
-}
-
-fn insert_tactic(report_id: Id, tactic: &Tactic) -> InsertTactic<'_> {
-    diesel::insert_into(report_tactics::table)
-        .values((report_tactics::report_id.eq(report_id), report_tactics::tactic.eq(tactic)))
-}
-
-pub fn insert(conn: &mut DbConn, row: &ReportRow, key: &KeyRow, tactics: &[Tactic]) -> QueryResult<()> {
-    db_run!(conn: { insert_report(row).execute(conn) })?;
-    db_run!(conn: { insert_key(key).execute(conn) })?;
-    for tactic in tactics {
-        db_run!(conn: { insert_tactic(row.id, tactic).execute(conn) })?;
+/// Reports with their keys and tactics, a statement per table (the caller bounds how many: see
+/// `group_commit::MAX_BATCH`).
+pub fn insert_many(
+    conn: &mut DbConn,
+    rows: &[ReportRow],
+    keys: &[KeyRow],
+    tactics: &[(Id, Tactic)],
+) -> QueryResult<()> {
+    db_run!(conn: { diesel::insert_into(reports::table).values(rows).execute(conn) })?;
+    db_run!(conn: { diesel::insert_into(report_keys::table).values(keys).execute(conn) })?;
+    let tactics: Vec<_> =
+        tactics.iter().map(|(id, t)| (report_tactics::report_id.eq(*id), report_tactics::tactic.eq(t))).collect();
+    if !tactics.is_empty() {
+        db_run!(conn: { diesel::insert_into(report_tactics::table).values(&tactics).execute(conn) })?;
     }
     Ok(())
+}
+
+/// Which of `references` reports already have.
+pub fn references_taken(conn: &mut DbConn, references: &[String]) -> QueryResult<Vec<String>> {
+    db_run!(conn: {
+        reports::table.filter(reports::reference.eq_any(references)).select(reports::reference).load(conn)
+    })
 }
 
 pub fn find(conn: &mut DbConn, id: Id) -> QueryResult<Option<ReportRow>> {
@@ -66,16 +61,6 @@ pub fn find_by_receipt(conn: &mut DbConn, receipt_hash: &str) -> QueryResult<Opt
             .first(conn)
             .optional()
     })
-}
-
-type ReferenceTaken<'a> = dsl::select<dsl::exists<dsl::Filter<reports::table, dsl::Eq<reports::reference, &'a str>>>>;
-
-fn reference_taken_query(reference: &str) -> ReferenceTaken<'_> {
-    diesel::select(dsl::exists(reports::table.filter(reports::reference.eq(reference))))
-}
-
-pub fn reference_taken(conn: &mut DbConn, reference: &str) -> QueryResult<bool> {
-    db_run!(conn: { reference_taken_query(reference).get_result(conn) })
 }
 
 pub fn tactics(conn: &mut DbConn, report_id: Id) -> QueryResult<Vec<Tactic>> {

@@ -261,8 +261,14 @@ async fn a_rotation_killed_at_any_point_leaves_every_report_readable(db: TestDb)
     }
     let old = app.config.keyring.master_key_id();
     let mut new = None;
-    // Kill points: right after the first re-wrap, then further on (each run resumes the last).
-    for (round, threshold) in [1i64, 40, 90, 170].into_iter().enumerate() {
+    // Kill points: right after the first re-wrap, then at random further on (each run resumes the
+    // last); printed, so that a failure can be replayed.
+    let mut points: Vec<i64> = uuid::Uuid::new_v4().as_bytes()[..3].iter().map(|b| 2 + i64::from(*b) % 270).collect();
+    points.push(1);
+    points.sort_unstable();
+    points.dedup();
+    eprintln!("kill points (report keys re-wrapped): {points:?}");
+    for (round, threshold) in points.into_iter().enumerate() {
         let mut child = tipline(&app, &["keys", "rotate", "--batch", "3", "--pause-ms", "2"]).spawn().expect("start");
         let started = Instant::now();
         loop {

@@ -14,6 +14,7 @@ mod cases;
 mod cleaning;
 mod contract;
 mod crash;
+mod group_commit;
 mod http;
 mod keys;
 mod leaks;

@@ -427,33 +427,49 @@ async fn a_sweeper_killed_midway_leaves_reports_whole_or_shredded(db: TestDb) {
             .stderr(std::process::Stdio::null());
         command
     };
-    let mut child = run().spawn().expect("start the sweep");
-    let started = std::time::Instant::now();
-    while app.count("reports WHERE shredded_at IS NOT NULL") == 0 && started.elapsed().as_secs() < 60 {
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reaped");
-
+    // Kill points: after the first shredding, then at random further on; printed, so that a
+    // failure can be replayed.
+    let mut points: Vec<usize> =
+        uuid::Uuid::new_v4().as_bytes()[..2].iter().map(|b| 2 + usize::from(*b) % 120).collect();
+    points.push(1);
+    points.sort_unstable();
+    points.dedup();
+    eprintln!("kill points (reports shredded): {points:?}");
     let mut shredded = 0;
-    for id in &ids {
-        let res = app.get(&format!("/api/v1/reports/{id}"), Some(&worker.access_token)).await;
-        match res.status.as_u16() {
-            200 => {
-                assert_eq!(res.json()["narrative"], NARRATIVE);
-                assert_eq!(rows_of(&app, "report_keys", id), 1);
-            }
-            410 => {
-                shredded += 1;
-                assert_eq!(rows_of(&app, "report_keys", id), 0);
-                assert_eq!(rows_of(&app, "report_messages", id), 0);
-                assert_eq!(app.count(&format!("reports WHERE id = '{id}' AND narrative = '' AND contact IS NULL")), 1);
-            }
-            other => panic!("report {id}: {other} {}", res.text()),
+    for threshold in points {
+        let mut child = run().spawn().expect("start the sweep");
+        let started = std::time::Instant::now();
+        while (app.count("reports WHERE shredded_at IS NOT NULL") as usize) < threshold
+            && started.elapsed().as_secs() < 60
+        {
+            std::thread::sleep(std::time::Duration::from_millis(2));
         }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+
+        shredded = 0;
+        for id in &ids {
+            let res = app.get(&format!("/api/v1/reports/{id}"), Some(&worker.access_token)).await;
+            match res.status.as_u16() {
+                200 => {
+                    assert_eq!(res.json()["narrative"], NARRATIVE);
+                    assert_eq!(rows_of(&app, "report_keys", id), 1);
+                }
+                410 => {
+                    shredded += 1;
+                    assert_eq!(rows_of(&app, "report_keys", id), 0);
+                    assert_eq!(rows_of(&app, "report_messages", id), 0);
+                    assert_eq!(
+                        app.count(&format!("reports WHERE id = '{id}' AND narrative = '' AND contact IS NULL")),
+                        1
+                    );
+                }
+                other => panic!("report {id}: {other} {}", res.text()),
+            }
+        }
+        assert!(shredded >= threshold, "the kill came after {threshold} shreddings");
+        assert_eq!(app.audit("report.shred").len(), shredded, "one entry per shredded report");
     }
-    assert!(shredded > 0, "the kill came after the first shredding");
-    assert_eq!(app.audit("report.shred").len(), shredded, "one entry per shredded report");
 
     let out = run().output().expect("the second sweep");
     assert!(out.status.success());

@@ -1,0 +1,211 @@
+//! Group commit of submissions (SPEC §15). Each instance writes submissions through one writer
+//! thread: it takes every submission waiting, draws their tokens from the submission bucket in
+//! one short transaction (as [`crate::limits`] does for one), writes the granted ones in one
+//! transaction (a multi-row statement per table, their audit events with them) and answers each
+//! caller only after that transaction has committed. While a batch commits, the next one gathers,
+//! so under load one commit (one fsync) and a handful of statements serve many submissions, and
+//! with one submission at a time nothing waits. Nothing is acknowledged before its commit, so a
+//! crash loses only unanswered submissions. A batch that fails is written again one submission
+//! per transaction, so one bad submission never fails another.
+
+use std::sync::mpsc;
+
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use super::{store, KeyRow, ReportRow, Tactic};
+use crate::audit::{self, Action, Actor, Context, NewEntry};
+use crate::db::{self, write_tx, DbConn, Pool};
+use crate::error::AppError;
+use crate::http::RequestId;
+use crate::limits::Bucket;
+
+/// Submissions per transaction, at most: a few multi-row statements stay far below the bound
+/// values a statement may have (SQLite: 32 766; a report row has 35).
+pub const MAX_BATCH: usize = 64;
+
+/// A submission to store, and who waits for the answer.
+struct Job {
+    row: ReportRow,
+    key: KeyRow,
+    tactics: Vec<Tactic>,
+    entry: NewEntry,
+    request: RequestId,
+    reply: oneshot::Sender<Result<ReportRow, AppError>>,
+}
+
+/// The writer of one instance; clones share it. The thread ends when the last clone is dropped.
+#[derive(Clone)]
+pub struct GroupCommit {
+    sender: mpsc::Sender<Job>,
+}
+
+impl GroupCommit {
+    /// Starts the writer on `pool`, drawing from the submission bucket at `rate` a minute
+    /// (`None`: no bucket). Should the thread not start, every submission answers 503.
+    pub fn spawn(pool: Pool, rate: Option<u32>) -> GroupCommit {
+        let (sender, receiver) = mpsc::channel();
+        let started =
+            std::thread::Builder::new().name("intake-writer".into()).spawn(move || run(&pool, rate, &receiver));
+        if let Err(e) = started {
+            tracing::error!(error = %e, "the intake writer thread did not start; submissions answer 503");
+        }
+        GroupCommit { sender }
+    }
+
+    /// Stores a sealed submission with its audit entry (completed here with the report's id):
+    /// the stored row, 429 when the bucket is empty, 503 when the database is out.
+    pub async fn store(
+        &self,
+        row: ReportRow,
+        key: KeyRow,
+        tactics: Vec<Tactic>,
+        entry: NewEntry,
+        request: &RequestId,
+    ) -> Result<ReportRow, AppError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job { row, key, tactics, entry, request: request.clone(), reply };
+        self.sender.send(job).map_err(|_| AppError::Unavailable)?;
+        answer.await.map_err(|_| AppError::internal("the intake writer stopped"))?
+    }
+}
+
+fn run(pool: &Pool, rate: Option<u32>, receiver: &mpsc::Receiver<Job>) {
+    while let Ok(first) = receiver.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut conn = match pool.get() {
+            Ok(conn) => conn,
+            Err(_) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err(AppError::Unavailable));
+                }
+                continue;
+            }
+        };
+        write_batch(&mut conn, rate, jobs);
+    }
+}
+
+/// Draws the tokens, writes the granted jobs and answers every job.
+fn write_batch(conn: &mut DbConn, rate: Option<u32>, jobs: Vec<Job>) {
+    let (granted, refused) = match draw_tokens(conn, rate, jobs) {
+        Ok(split) => split,
+        Err((e, jobs)) => {
+            let unavailable = matches!(db::outage_or(conn, e), AppError::Unavailable);
+            for job in jobs {
+                let e = if unavailable { AppError::Unavailable } else { AppError::internal("submission bucket") };
+                let _ = job.reply.send(Err(e));
+            }
+            return;
+        }
+    };
+    let (refused, rate_limited): (Vec<_>, Vec<_>) =
+        refused.into_iter().map(|(job, r, entry)| ((job, r), entry)).unzip();
+    let rate_limited: Vec<NewEntry> = rate_limited.into_iter().flatten().collect();
+    let all = write_tx(conn, |conn| store_all(conn, &granted, rate_limited.clone()));
+    match all {
+        Ok(rows) => {
+            for (job, row) in granted.into_iter().zip(rows) {
+                let _ = job.reply.send(Ok(row));
+            }
+        }
+        Err(_) => {
+            // One transaction each: only a submission that fails on its own is refused.
+            if granted.len() > 1 {
+                tracing::warn!(
+                    submissions = granted.len(),
+                    "a batch of submissions failed; writing them one at a time"
+                );
+            }
+            if !rate_limited.is_empty() {
+                let _ = write_tx(conn, |conn| audit::record_many(conn, rate_limited.clone()));
+            }
+            for job in granted {
+                let one = write_tx(conn, |conn| store_all(conn, std::slice::from_ref(&job), Vec::new()));
+                let answer = one
+                    .and_then(|rows| rows.into_iter().next().ok_or_else(|| AppError::internal("no row stored")))
+                    .map_err(|e| db::outage_or(conn, e));
+                let _ = job.reply.send(answer);
+            }
+        }
+    }
+    for (job, retry_after_secs) in refused {
+        let _ = job.reply.send(Err(AppError::TooManyRequests { retry_after_secs }));
+    }
+}
+
+type Refused = (Job, u64, Option<NewEntry>);
+/// What the bucket granted and refused; or why it could not be asked, with every job.
+type Drawn = Result<(Vec<Job>, Vec<Refused>), (AppError, Vec<Job>)>;
+
+/// Splits `jobs` into those the bucket grants and those it refuses, with the seconds to wait and,
+/// for the first refusal of a dry spell, its `rate.limited` entry.
+fn draw_tokens(conn: &mut DbConn, rate: Option<u32>, jobs: Vec<Job>) -> Drawn {
+    let Some(rate) = rate else { return Ok((jobs, Vec::new())) };
+    let answers = match crate::limits::store::take_many(conn, Bucket::Submit, rate, db::now(), jobs.len()) {
+        Ok(answers) => answers,
+        Err(e) => return Err((e.into(), jobs)),
+    };
+    let mut granted = Vec::new();
+    let mut refused = Vec::new();
+    for (job, answer) in jobs.into_iter().zip(answers) {
+        match answer {
+            Ok(()) => granted.push(job),
+            Err(refusal) => {
+                let entry = refusal.first.then(|| {
+                    Context::new(Actor::anonymous(), &job.request)
+                        .entry(Action::RateLimited)
+                        .details(json!({"bucket": Bucket::Submit, "rate_per_minute": rate}))
+                });
+                refused.push((job, refusal.retry_after_secs, entry));
+            }
+        }
+    }
+    Ok((granted, refused))
+}
+
+/// Writes `jobs` (each report under a free reference, its key, tactics and audit entry) and
+/// `more` audit entries, inside the caller's transaction; the stored rows, in order.
+fn store_all(conn: &mut DbConn, jobs: &[Job], more: Vec<NewEntry>) -> Result<Vec<ReportRow>, AppError> {
+    let mut rows: Vec<ReportRow> = jobs.iter().map(|j| j.row.clone()).collect();
+    free_references(conn, &mut rows)?;
+    let keys: Vec<KeyRow> = jobs.iter().map(|j| j.key.clone()).collect();
+    let tactics: Vec<(db::Id, Tactic)> =
+        jobs.iter().flat_map(|j| j.tactics.iter().map(move |t| (j.row.id, *t))).collect();
+    store::insert_many(conn, &rows, &keys, &tactics)?;
+    let mut entries: Vec<NewEntry> =
+        jobs.iter().zip(&rows).map(|(job, row)| super::handlers::created_entry(job.entry.clone(), row)).collect();
+    entries.extend(more);
+    audit::record_many(conn, entries)?;
+    Ok(rows)
+}
+
+/// Gives every row a reference no report has and no other row of the batch has: 40 random bits
+/// make a clash rare, but not impossible over years.
+fn free_references(conn: &mut DbConn, rows: &mut [ReportRow]) -> Result<(), AppError> {
+    for row in rows.iter_mut() {
+        row.reference = crate::codes::report_reference();
+    }
+    for _ in 0..8 {
+        let references: Vec<String> = rows.iter().map(|r| r.reference.clone()).collect();
+        let taken = store::references_taken(conn, &references)?;
+        let mut seen = std::collections::HashSet::new();
+        let mut clash = false;
+        for row in rows.iter_mut() {
+            if taken.contains(&row.reference) || !seen.insert(row.reference.clone()) {
+                row.reference = crate::codes::report_reference();
+                clash = true;
+            }
+        }
+        if !clash {
+            return Ok(());
+        }
+    }
+    Err(AppError::internal("could not find a free report reference"))
+}
