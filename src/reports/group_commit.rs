@@ -174,11 +174,11 @@ fn draw_tokens(conn: &mut DbConn, rate: Option<u32>, jobs: Vec<Job>) -> Drawn {
 /// `more` audit entries, inside the caller's transaction; the stored rows, in order.
 fn store_all(conn: &mut DbConn, jobs: &[Job], more: Vec<NewEntry>) -> Result<Vec<ReportRow>, AppError> {
     let mut rows: Vec<ReportRow> = jobs.iter().map(|j| j.row.clone()).collect();
-    free_references(conn, &mut rows)?;
+    insert_with_free_references(conn, &mut rows)?;
     let keys: Vec<KeyRow> = jobs.iter().map(|j| j.key.clone()).collect();
     let tactics: Vec<(db::Id, Tactic)> =
         jobs.iter().flat_map(|j| j.tactics.iter().map(move |t| (j.row.id, *t))).collect();
-    store::insert_many(conn, &rows, &keys, &tactics)?;
+    store::insert_keys_and_tactics(conn, &keys, &tactics)?;
     let mut entries: Vec<NewEntry> =
         jobs.iter().zip(&rows).map(|(job, row)| super::handlers::created_entry(job.entry.clone(), row)).collect();
     entries.extend(more);
@@ -186,25 +186,25 @@ fn store_all(conn: &mut DbConn, jobs: &[Job], more: Vec<NewEntry>) -> Result<Vec
     Ok(rows)
 }
 
-/// Gives every row a reference no report has and no other row of the batch has: 40 random bits
-/// make a clash rare, but not impossible over years.
-fn free_references(conn: &mut DbConn, rows: &mut [ReportRow]) -> Result<(), AppError> {
+/// Inserts `rows`, each under a fresh reference: 40 random bits make a clash with a stored
+/// report (or within the batch) rare, but not impossible over years; the rows that clashed are
+/// given another reference and inserted again. (No query looks for free references first: a
+/// prepared `reference = ANY($1)` can keep a plan made while the table was small, and scan it.)
+fn insert_with_free_references(conn: &mut DbConn, rows: &mut [ReportRow]) -> Result<(), AppError> {
     for row in rows.iter_mut() {
         row.reference = crate::codes::report_reference();
     }
+    let mut waiting: Vec<usize> = (0..rows.len()).collect();
     for _ in 0..8 {
-        let references: Vec<String> = rows.iter().map(|r| r.reference.clone()).collect();
-        let taken = store::references_taken(conn, &references)?;
-        let mut seen = std::collections::HashSet::new();
-        let mut clash = false;
-        for row in rows.iter_mut() {
-            if taken.contains(&row.reference) || !seen.insert(row.reference.clone()) {
-                row.reference = crate::codes::report_reference();
-                clash = true;
-            }
-        }
-        if !clash {
+        let batch: Vec<ReportRow> = waiting.iter().map(|&i| rows[i].clone()).collect();
+        if store::insert_unless_reference_taken(conn, &batch)? == batch.len() {
             return Ok(());
+        }
+        let ids: Vec<db::Id> = batch.iter().map(|r| r.id).collect();
+        let stored = store::stored(conn, &ids)?;
+        waiting.retain(|&i| !stored.contains(&rows[i].id));
+        for &i in &waiting {
+            rows[i].reference = crate::codes::report_reference();
         }
     }
     Err(AppError::internal("could not find a free report reference"))

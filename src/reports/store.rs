@@ -10,15 +10,31 @@ use crate::db::{DbConn, Id};
 use crate::db_run;
 use crate::stations::Visibility;
 
-/// Reports with their keys and tactics, a statement per table (the caller bounds how many: see
-/// `group_commit::MAX_BATCH`).
-pub fn insert_many(
-    conn: &mut DbConn,
-    rows: &[ReportRow],
-    keys: &[KeyRow],
-    tactics: &[(Id, Tactic)],
-) -> QueryResult<()> {
-    db_run!(conn: { diesel::insert_into(reports::table).values(rows).execute(conn) })?;
+/// Reports, skipping any whose reference another report has (the unique index checks it as part
+/// of the insert, so no query looks first); how many were stored. One statement on PostgreSQL;
+/// one a row on SQLite (diesel has no multi-row upsert there, and SQLite statements cost no
+/// round trip).
+pub fn insert_unless_reference_taken(conn: &mut DbConn, rows: &[ReportRow]) -> QueryResult<usize> {
+    db_run!(conn: pg {
+        diesel::insert_into(reports::table).values(rows).on_conflict(reports::reference).do_nothing().execute(conn)
+    } sqlite {
+        let mut stored = 0;
+        for row in rows {
+            stored +=
+                diesel::insert_into(reports::table).values(row).on_conflict(reports::reference).do_nothing().execute(conn)?;
+        }
+        Ok(stored)
+    })
+}
+
+/// Which of `ids` are stored reports.
+pub fn stored(conn: &mut DbConn, ids: &[Id]) -> QueryResult<Vec<Id>> {
+    db_run!(conn: { reports::table.filter(reports::id.eq_any(ids)).select(reports::id).load(conn) })
+}
+
+/// The keys and tactics of reports just stored, a statement per table (the caller bounds how
+/// many: see `group_commit::MAX_BATCH`).
+pub fn insert_keys_and_tactics(conn: &mut DbConn, keys: &[KeyRow], tactics: &[(Id, Tactic)]) -> QueryResult<()> {
     db_run!(conn: { diesel::insert_into(report_keys::table).values(keys).execute(conn) })?;
     let tactics: Vec<_> =
         tactics.iter().map(|(id, t)| (report_tactics::report_id.eq(*id), report_tactics::tactic.eq(t))).collect();
@@ -26,13 +42,6 @@ pub fn insert_many(
         db_run!(conn: { diesel::insert_into(report_tactics::table).values(&tactics).execute(conn) })?;
     }
     Ok(())
-}
-
-/// Which of `references` reports already have.
-pub fn references_taken(conn: &mut DbConn, references: &[String]) -> QueryResult<Vec<String>> {
-    db_run!(conn: {
-        reports::table.filter(reports::reference.eq_any(references)).select(reports::reference).load(conn)
-    })
 }
 
 pub fn find(conn: &mut DbConn, id: Id) -> QueryResult<Option<ReportRow>> {

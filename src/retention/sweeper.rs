@@ -1,8 +1,8 @@
-//! The retention sweeper (SPEC §13): every instance runs one on a thread of its own. Each report
-//! is shredded in a transaction of its own, claimed with `FOR UPDATE SKIP LOCKED` on PostgreSQL
-//! (SQLite: the write lock), so several instances sharing a database never take the same report,
-//! and a sweeper killed at any moment leaves every report whole or shredded; the next pass, here
-//! or in another instance, carries on.
+//! The retention sweeper (SPEC §13): every instance runs one on a thread of its own. Reports are
+//! shredded up to [`BATCH`] to a transaction, each claimed with `FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL (SQLite: the write lock), so several instances sharing a database never take the
+//! same report, and a sweeper killed at any moment leaves every report whole or shredded; the
+//! next pass, here or in another instance, carries on.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,8 +15,11 @@ use crate::blobs::BlobStore;
 use crate::db::{self, write_tx, DbConn, Pool};
 use crate::error::AppError;
 
-/// Reports shredded per batch; a pass runs batches until nothing is due.
-pub const BATCH: usize = 100;
+/// Reports shredded per transaction; a pass runs transactions until nothing is due.
+pub const BATCH: usize = 20;
+
+/// The longest rest between two transactions of a sweep.
+const MAX_REST: Duration = Duration::from_secs(1);
 
 /// How often the stop flag is looked at while waiting for the next pass.
 const TICK: Duration = Duration::from_millis(200);
@@ -68,45 +71,50 @@ fn run(pool: &Pool, blobs: &BlobStore, policy: Policy, every: Duration, stop: &A
     }
 }
 
-/// Shreds every report due now, in batches of [`BATCH`], until none is left or `stop` is set;
-/// returns how many it shredded. The blobs of their evidence files go from `blobs` as each
-/// report's transaction commits.
+/// Shreds every report due now, [`BATCH`] to a transaction, until none is left or `stop` is set;
+/// returns how many it shredded. The blobs of their evidence files go from `blobs` once their
+/// transaction has committed. After each transaction it rests as long as the transaction took:
+/// retention counts in days, so half the speed costs nothing, and the service keeps the other
+/// half of the database's time.
 pub fn sweep(conn: &mut DbConn, blobs: &BlobStore, policy: &Policy, stop: &AtomicBool) -> Result<usize, AppError> {
     let mut total = 0;
-    loop {
+    while !stop.load(Ordering::SeqCst) {
         let cutoffs = rules::cutoffs(policy, db::now());
-        let mut shredded = 0;
-        for _ in 0..BATCH {
-            if stop.load(Ordering::SeqCst) {
-                return Ok(total + shredded);
-            }
-            match shred_next(conn, policy, &cutoffs)? {
-                None => return Ok(total + shredded),
-                Some(Some(done)) => {
-                    crate::attachments::orphans::delete_now(blobs, &done.blobs);
-                    shredded += 1;
-                }
-                Some(None) => {}
-            }
+        let started = Instant::now();
+        let (claimed, done) = shred_batch(conn, policy, &cutoffs)?;
+        for shredded in &done {
+            crate::attachments::orphans::delete_now(blobs, &shredded.blobs);
         }
-        total += shredded;
-        if shredded == 0 {
-            // Claimed but not shredded (a hold placed meanwhile): leave it to the next pass.
-            return Ok(total);
+        total += done.len();
+        if claimed < BATCH || done.is_empty() {
+            // Nothing more is due (or what is left was held meanwhile: the next pass sees it).
+            break;
         }
+        std::thread::sleep(started.elapsed().min(MAX_REST));
     }
+    Ok(total)
 }
 
-/// Claims and shreds one due report, in a transaction of its own: `None` when nothing is due.
-fn shred_next(
+/// Claims and shreds up to [`BATCH`] due reports in one transaction: how many it claimed, and
+/// those it shredded.
+fn shred_batch(
     conn: &mut DbConn,
     policy: &Policy,
     cutoffs: &[(crate::reports::Status, chrono::NaiveDateTime)],
-) -> Result<Option<Option<super::Shredded>>, AppError> {
+) -> Result<(usize, Vec<super::Shredded>), AppError> {
     write_tx(conn, |conn| {
-        let Some((id, status, erase_requested)) = store::next_due(conn, cutoffs)? else { return Ok(None) };
-        let reason =
-            if erase_requested { Reason::Withdrawal } else { Reason::Retention { status, days: policy.days(status) } };
-        Ok(Some(super::shred(conn, id, &Context::system(), reason)?))
+        let mut claimed = 0;
+        let mut done = Vec::new();
+        while claimed < BATCH {
+            let Some((id, status, erase_requested)) = store::next_due(conn, cutoffs)? else { break };
+            claimed += 1;
+            let reason = if erase_requested {
+                Reason::Withdrawal
+            } else {
+                Reason::Retention { status, days: policy.days(status) }
+            };
+            done.extend(super::shred(conn, id, &Context::system(), reason)?);
+        }
+        Ok((claimed, done))
     })
 }
