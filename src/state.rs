@@ -52,7 +52,11 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: &Config, pool: Pool) -> Self {
-        let group_commit = crate::reports::group_commit::GroupCommit::spawn(pool.clone(), config.rates.submit);
+        let group_commit = crate::reports::group_commit::GroupCommit::for_backend(
+            pool.clone(),
+            config.rates.submit,
+            config.database_url.backend,
+        );
         AppState {
             group_commit,
             pool,

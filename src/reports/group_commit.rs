@@ -1,5 +1,7 @@
-//! Group commit of submissions (SPEC §15). Each instance writes submissions through one writer
-//! thread: it takes every submission waiting, draws their tokens from the submission bucket in
+//! Group commit of submissions (SPEC §15). Each instance writes submissions through writer
+//! threads (one on SQLite, which has one writer anyway; [`PG_WRITERS`] on PostgreSQL, so that
+//! one batch's commit waits for the disk while the next is written): a writer takes every
+//! submission waiting, draws their tokens from the submission bucket in
 //! one short transaction (as [`crate::limits`] does for one), writes the granted ones in one
 //! transaction (a multi-row statement per table, their audit events with them) and answers each
 //! caller only after that transaction has committed. While a batch commits, the next one gathers,
@@ -8,7 +10,7 @@
 //! crash loses only unanswered submissions. A batch that fails is written again one submission
 //! per transaction, so one bad submission never fails another.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use serde_json::json;
 use tokio::sync::oneshot;
@@ -34,23 +36,41 @@ struct Job {
     reply: oneshot::Sender<Result<ReportRow, AppError>>,
 }
 
-/// The writer of one instance; clones share it. The thread ends when the last clone is dropped.
+/// Writer threads on PostgreSQL.
+pub const PG_WRITERS: usize = 3;
+
+/// The writers of one instance; clones share them. The threads end when the last clone is
+/// dropped.
 #[derive(Clone)]
 pub struct GroupCommit {
     sender: mpsc::Sender<Job>,
 }
 
 impl GroupCommit {
-    /// Starts the writer on `pool`, drawing from the submission bucket at `rate` a minute
-    /// (`None`: no bucket). Should the thread not start, every submission answers 503.
-    pub fn spawn(pool: Pool, rate: Option<u32>) -> GroupCommit {
+    /// Starts `writers` writers on `pool`, drawing from the submission bucket at `rate` a
+    /// minute (`None`: no bucket). Should no thread start, every submission answers 503.
+    pub fn spawn(pool: Pool, rate: Option<u32>, writers: usize) -> GroupCommit {
         let (sender, receiver) = mpsc::channel();
-        let started =
-            std::thread::Builder::new().name("intake-writer".into()).spawn(move || run(&pool, rate, &receiver));
-        if let Err(e) = started {
-            tracing::error!(error = %e, "the intake writer thread did not start; submissions answer 503");
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..writers.max(1) {
+            let (pool, receiver) = (pool.clone(), receiver.clone());
+            let started = std::thread::Builder::new()
+                .name(format!("intake-writer-{n}"))
+                .spawn(move || run(&pool, rate, &receiver));
+            if let Err(e) = started {
+                tracing::error!(error = %e, "an intake writer thread did not start");
+            }
         }
         GroupCommit { sender }
+    }
+
+    /// [`GroupCommit::spawn`] with as many writers as suit the database's backend.
+    pub fn for_backend(pool: Pool, rate: Option<u32>, backend: db::Backend) -> GroupCommit {
+        let writers = match backend {
+            db::Backend::Sqlite => 1,
+            db::Backend::Postgres => PG_WRITERS,
+        };
+        GroupCommit::spawn(pool, rate, writers)
     }
 
     /// Stores a sealed submission with its audit entry (completed here with the report's id):
@@ -70,15 +90,22 @@ impl GroupCommit {
     }
 }
 
-fn run(pool: &Pool, rate: Option<u32>, receiver: &mpsc::Receiver<Job>) {
-    while let Ok(first) = receiver.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
+/// Takes every job waiting, up to [`MAX_BATCH`], after waiting for the first; `None` when every
+/// sender is gone.
+fn next_batch(receiver: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+    let receiver = receiver.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut jobs = vec![receiver.recv().ok()?];
+    while jobs.len() < MAX_BATCH {
+        match receiver.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
         }
+    }
+    Some(jobs)
+}
+
+fn run(pool: &Pool, rate: Option<u32>, receiver: &Mutex<mpsc::Receiver<Job>>) {
+    while let Some(jobs) = next_batch(receiver) {
         let mut conn = match pool.get() {
             Ok(conn) => conn,
             Err(_) => {

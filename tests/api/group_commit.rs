@@ -68,7 +68,7 @@ async fn one_failing_submission_does_not_fail_the_others(app: TestApp) {
         let key = tipline::reports::store::key(conn, id).unwrap().unwrap();
         (row, key)
     };
-    let writer = GroupCommit::spawn(app.pool.clone(), None);
+    let writer = GroupCommit::spawn(app.pool.clone(), None, 1);
     let request = RequestId("group-commit-test".into());
     let entry = Context::system().entry(Action::ReportCreate);
     for _ in 0..10 {
