@@ -176,6 +176,11 @@ impl KeyringFile {
         Some((meta.modified().ok()?, meta.len(), inode))
     }
 
+    /// How long ago the file was last written; `None` when that cannot be told.
+    pub fn age(&self) -> Option<std::time::Duration> {
+        fs::metadata(&self.path).ok()?.modified().ok()?.elapsed().ok()
+    }
+
     /// Appends a new random key, which becomes the current one; returns its id.
     pub fn add_new_key(&self) -> Result<String, KeyringError> {
         let mut entries = self.read()?;

@@ -147,6 +147,11 @@ pub struct Outcome {
 /// before it read the new keyring are picked up by the next pass.
 const MAX_PASSES: usize = 5;
 
+/// How old the keyring file must be before a rotation may end: instances read it again at least
+/// every [`REFRESH_EVERY`](crate::crypto::envelope::REFRESH_EVERY) before they wrap, and a key
+/// wrapped just before may take a moment to commit.
+const SETTLE: Duration = Duration::from_secs(5);
+
 /// Runs `work` holding the rotation locks: the keyring file's lock, and on PostgreSQL a session
 /// advisory lock, so one rotation or retirement runs at a time across hosts sharing a database.
 fn exclusive<T>(
@@ -205,17 +210,15 @@ pub fn rotate(
         let mut passes = 0;
         let left = loop {
             unreadable = 0;
-            let done = pass(conn, &keyring, options, &mut rewrapped, &mut unreadable, &mut progress)?;
+            pass(conn, &keyring, options, &mut rewrapped, &mut unreadable, &mut progress)?;
             let left = pending(&uses(conn)?, &key);
             passes += 1;
-            if left.total() <= unreadable || passes >= MAX_PASSES {
+            // Until every instance has read the new keyring, one may still wrap under the old key.
+            let waiting = SETTLE.saturating_sub(file.age().unwrap_or(SETTLE));
+            if (left.total() <= unreadable && waiting.is_zero()) || passes >= MAX_PASSES {
                 break left;
             }
-            if done == 0 {
-                // Wrapped meanwhile by an instance that had not read the new keyring yet: it does
-                // so before it wraps again.
-                std::thread::sleep(crate::crypto::envelope::REFRESH_EVERY + Duration::from_secs(1));
-            }
+            std::thread::sleep(waiting.max(Duration::from_secs(1)));
         };
         let outcome = Outcome { key, resumed, rewrapped, unreadable, left };
         write_tx(conn, |conn| {
@@ -232,7 +235,7 @@ pub fn rotate(
 /// One batch of one table, after the row given.
 type BatchFn<'a> = dyn Fn(&mut DbConn, Option<Id>) -> Result<Batch, AppError> + 'a;
 
-/// One pass over the three tables; returns how many rows it re-wrapped.
+/// One pass over the three tables.
 fn pass(
     conn: &mut DbConn,
     keyring: &Keyring,
@@ -240,8 +243,7 @@ fn pass(
     rewrapped: &mut Uses,
     unreadable: &mut i64,
     progress: &mut impl FnMut(&Uses),
-) -> Result<i64, RotationError> {
-    let before = rewrapped.total();
+) -> Result<(), RotationError> {
     let mut run = |conn: &mut DbConn, batch: &BatchFn, count: &mut dyn FnMut(&mut Uses, i64)| {
         let mut after = None;
         loop {
@@ -263,7 +265,7 @@ fn pass(
         run(conn, &|c, after| data_keys_batch(c, keyring, table, after, options.batch), &mut |u, n| u.data_keys += n)?;
     }
     run(conn, &|c, after| totp_batch(c, keyring, after, options.batch), &mut |u, n| u.totp_secrets += n)?;
-    Ok(rewrapped.total() - before)
+    Ok(())
 }
 
 /// One batch: rows changed, rows that did not open, and the last row read (`None` at the end).

@@ -16,7 +16,10 @@ use crate::db::{self, write_tx, DbConn, Pool};
 use crate::error::AppError;
 
 /// Reports shredded per transaction; a pass runs transactions until nothing is due.
-pub const BATCH: usize = 20;
+pub const BATCH: usize = 5;
+
+/// How long a sweep rests after each transaction, in multiples of the time it took.
+const REST_PER_WORK: u32 = 3;
 
 /// The longest rest between two transactions of a sweep.
 const MAX_REST: Duration = Duration::from_secs(1);
@@ -73,9 +76,10 @@ fn run(pool: &Pool, blobs: &BlobStore, policy: Policy, every: Duration, stop: &A
 
 /// Shreds every report due now, [`BATCH`] to a transaction, until none is left or `stop` is set;
 /// returns how many it shredded. The blobs of their evidence files go from `blobs` once their
-/// transaction has committed. After each transaction it rests as long as the transaction took:
-/// retention counts in days, so half the speed costs nothing, and the service keeps the other
-/// half of the database's time.
+/// transaction has committed. After each transaction it rests [`REST_PER_WORK`] times as long as
+/// the transaction took: retention counts in days, so a quarter of the speed costs nothing, and
+/// the service's commits do not queue behind the sweeper's (docs/BENCHMARKS.md, "Key rotation
+/// and retention sweep").
 pub fn sweep(conn: &mut DbConn, blobs: &BlobStore, policy: &Policy, stop: &AtomicBool) -> Result<usize, AppError> {
     let mut total = 0;
     while !stop.load(Ordering::SeqCst) {
@@ -90,7 +94,7 @@ pub fn sweep(conn: &mut DbConn, blobs: &BlobStore, policy: &Policy, stop: &Atomi
             // Nothing more is due (or what is left was held meanwhile: the next pass sees it).
             break;
         }
-        std::thread::sleep(started.elapsed().min(MAX_REST));
+        std::thread::sleep((started.elapsed() * REST_PER_WORK).min(MAX_REST));
     }
     Ok(total)
 }

@@ -313,3 +313,42 @@ mod a_rotation_killed_at_any_point {
         }
     }
 }
+
+/// Reports keep arriving while `tipline keys rotate` runs: those the service wrapped under the old
+/// key before it read the new keyring are re-wrapped by a later pass, so the rotation ends with
+/// nothing left under the old key, and every report reads back.
+async fn reports_arriving_during_a_rotation_are_rotated_too(db: TestDb) {
+    let app = TestApp::start(db, |c| c.rates.submit = None).await;
+    let worker = app.caseworker().await;
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        ids.push(anonymous_report(&app).await.0);
+    }
+    let old = app.config.keyring.master_key_id();
+    let mut child = tipline(&app, &["keys", "rotate", "--batch", "5"]).spawn().expect("start");
+    while child.try_wait().expect("wait").is_none() {
+        ids.push(anonymous_report(&app).await.0);
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    let out = child.wait_with_output().expect("output");
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{printed}");
+    assert_eq!(under(&app, "report_keys", &old), 0, "{printed}");
+    let new = keyring_ids(&app)[1].clone();
+    let after = app.count(&format!("report_keys WHERE master_key_id = '{new}'")) as usize;
+    assert_eq!(after, ids.len());
+    all_readable(&app, &worker.access_token, &ids).await;
+}
+
+mod reports_arriving_during_a_rotation {
+    #[actix_web::test]
+    async fn sqlite() {
+        super::reports_arriving_during_a_rotation_are_rotated_too(crate::common::TestDb::sqlite()).await
+    }
+    #[actix_web::test]
+    async fn postgres() {
+        if let Some(db) = crate::common::TestDb::postgres() {
+            super::reports_arriving_during_a_rotation_are_rotated_too(db).await
+        }
+    }
+}
