@@ -80,13 +80,21 @@ window() {
     log "    window $2: p99 $p99 ms, $ok submissions"
 }
 
-# Windows back to back while the process $1 runs; the windows' p99s go to the array named $2.
-windows_while() {
-    local n=0
-    while alive "$1"; do
+# Runs "$@" in the background, its output in $tmp/$2.txt, with wrk windows back to back for as
+# long as it runs; their p99s go to the array named $1. Sets phase_secs, its wall time.
+during() {
+    local array=$1 name=$2 start n=0
+    shift 2
+    start=$(date +%s.%N)
+    "$@" >"$tmp/$name.txt" 2>&1 &
+    background_pid=$!
+    while alive "$background_pid"; do
         n=$((n + 1))
-        window "$2" "$3-$n"
+        window "$array" "$name-$n"
     done
+    wait "$background_pid" || { cat "$tmp/$name.txt" >&2; die "$name failed"; }
+    background_pid=""
+    phase_secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 }
 
 log "==> idle"
@@ -96,15 +104,10 @@ for i in $(seq 1 "$IDLE_WINDOWS"); do window idle "idle-$i"; done
 idle_p99=$(median "${idle[@]}")
 
 log "==> tipline keys rotate $ROTATE_ARGS"
-start=$(date +%s.%N)
-# shellcheck disable=SC2086
-DATABASE_URL=$url tipline keys rotate $ROTATE_ARGS >"$tmp/rotate.txt" 2>&1 &
-background_pid=$!
 during_rotation=()
-windows_while "$background_pid" during_rotation rotate
-wait "$background_pid" || { cat "$tmp/rotate.txt" >&2; die "the rotation failed"; }
-background_pid=""
-rotate_secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+# shellcheck disable=SC2086
+DATABASE_URL=$url during during_rotation rotate tipline keys rotate $ROTATE_ARGS
+rotate_secs=$phase_secs
 grep -v '^re-wrapped so far' "$tmp/rotate.txt" | sed 's/^/    /' >&2
 rewrapped=$(sed -n 's/.*: re-wrapped \([0-9]*\) report keys.*/\1/p' "$tmp/rotate.txt")
 [[ -n $rewrapped ]] || die "the rotation printed no count"
@@ -115,14 +118,9 @@ rotation_p99=$(median "${during_rotation[@]}")
 log "==> tipline retention sweep over $SHRED due reports"
 pg_bench_db -c "UPDATE reports SET status_changed_at = (now() AT TIME ZONE 'UTC') - interval '1000 days'
                  WHERE id IN (SELECT id FROM reports WHERE status = 'closed' ORDER BY id LIMIT $SHRED)" >&2
-start=$(date +%s.%N)
-DATABASE_URL=$url TIPLINE_RETAIN_CLOSED_DAYS=730 tipline retention sweep >"$tmp/sweep.txt" 2>&1 &
-background_pid=$!
 during_sweep=()
-windows_while "$background_pid" during_sweep sweep
-wait "$background_pid" || { cat "$tmp/sweep.txt" >&2; die "the sweep failed"; }
-background_pid=""
-sweep_secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+DATABASE_URL=$url TIPLINE_RETAIN_CLOSED_DAYS=730 during during_sweep sweep tipline retention sweep
+sweep_secs=$phase_secs
 shredded=$(sed -n 's/^\([0-9]*\) report(s) shredded$/\1/p' "$tmp/sweep.txt")
 [[ $shredded == "$SHRED" ]] || { cat "$tmp/sweep.txt" >&2; die "the sweep shredded ${shredded:-?} of $SHRED"; }
 shred_per_sec=$(awk -v n="$shredded" -v s="$sweep_secs" 'BEGIN { printf "%.0f", n / s }')

@@ -215,12 +215,9 @@ fn keys(
         }
     }
     let index_key = secret(lookup, "TIPLINE_INDEX_KEY", data_dir, "index_key")?;
-    let keyring = if file.path.exists() {
-        file.open_or_create(None)
-    } else {
-        file.open_or_create(earlier.as_ref().map(Secret::expose))
-    }
-    .map_err(|e| ConfigError(format!("TIPLINE_KEYRING: {e}")))?;
+    let keyring = file
+        .open_or_create(earlier.as_ref().map(Secret::expose))
+        .map_err(|e| ConfigError(format!("TIPLINE_KEYRING: {e}")))?;
     Ok((file, keyring, index_key))
 }
 

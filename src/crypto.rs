@@ -96,8 +96,8 @@ pub mod envelope {
 
     /// The keys data keys are wrapped under (SPEC §13): the current master key, which wraps every
     /// new key, and earlier ones, which still open what they wrapped until a rotation has
-    /// re-wrapped it. Cheap to clone: clones share one set, which [`Keyring::replace`] swaps
-    /// (a running service picks up a rotation's new key this way, see [`crate::keys`]).
+    /// re-wrapped it. Cheap to clone: clones share one set, which a reload swaps (a running
+    /// service picks up a rotation's new key this way, see [`crate::keys`]).
     #[derive(Clone)]
     pub struct Keyring {
         shared: Arc<Shared>,
@@ -106,7 +106,7 @@ pub mod envelope {
     struct Shared {
         keys: RwLock<Arc<Keys>>,
         /// Asked for the keys again (see [`REFRESH_EVERY`]).
-        reload: Option<Box<dyn Fn() -> Option<Keys> + Send + Sync>>,
+        reload: Option<Reload>,
         last_refresh: Mutex<Option<Instant>>,
     }
 
@@ -115,6 +115,9 @@ pub mod envelope {
             f.debug_struct("Keyring").field("current", &self.master_key_id()).finish_non_exhaustive()
         }
     }
+
+    /// Where a keyring asks for its keys again: `None` when nothing changed or they cannot be read.
+    pub type Reload = Box<dyn Fn() -> Option<Keys> + Send + Sync>;
 
     /// A set of master keys; the last is the current one.
     pub struct Keys(Vec<MasterKey>);
@@ -165,7 +168,7 @@ pub mod envelope {
 
         /// A keyring of `keys`; `reload`, when given, is asked for the keys again when a stored
         /// value names a key the set lacks (a rotation elsewhere made it).
-        pub fn of(keys: Keys, reload: Option<Box<dyn Fn() -> Option<Keys> + Send + Sync>>) -> Self {
+        pub fn of(keys: Keys, reload: Option<Reload>) -> Self {
             let shared = Shared { keys: RwLock::new(Arc::new(keys)), reload, last_refresh: Mutex::new(None) };
             Keyring { shared: Arc::new(shared) }
         }
@@ -176,7 +179,7 @@ pub mod envelope {
         }
 
         /// Swaps in another set of keys (the keyring file changed).
-        pub fn replace(&self, keys: Keys) {
+        fn replace(&self, keys: Keys) {
             *self.shared.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
         }
 
@@ -511,7 +514,7 @@ pub mod envelope {
                 (b"the-old-master-secret-the-old-000".as_slice(), b"the-new-master-secret-the-new-000".as_slice());
             let row = Id::new();
             let (_, stored) = Keyring::new(new).new_data_key(row);
-            let reload: Box<dyn Fn() -> Option<Keys> + Send + Sync> =
+            let reload: Reload =
                 Box::new(move || Keys::new(vec![MasterKey::from_secret(old), MasterKey::from_secret(new)]));
             let ring = Keyring::of(Keys::new(vec![MasterKey::from_secret(old)]).unwrap(), Some(reload));
             assert!(ring.unwrap(row, &stored).is_ok(), "the key made elsewhere is found by reloading");

@@ -260,8 +260,12 @@ pub mod locks {
     pub const AUDIT_SEQUENCER: i64 = 0x5449_504c_0001;
     /// Changing an account's role or active flag (the last-admin rule).
     pub const ADMIN_ROLES: i64 = 0x5449_504c_0002;
-    /// Rotating or retiring master keys (one at a time; held for the whole run).
-    pub const KEY_ROTATION: i64 = 0x5449_504c_0003;
+    /// Rotating or retiring master keys (one at a time; held for the whole run). Taken in the
+    /// two-key form with the hash of the schema ([`KEY_ROTATION_SQL`]): the keys belong to the data
+    /// of one schema, and schemas sharing a database (as the test suite's do) rotate apart.
+    pub const KEY_ROTATION: i32 = 0x5449_0003;
+    /// The second key of [`KEY_ROTATION`]'s lock, as SQL.
+    pub const KEY_ROTATION_SQL: &str = "hashtext(current_schema())";
 }
 
 /// Runs database work on the blocking pool, inside the caller's tracing span.
@@ -275,13 +279,7 @@ where
     actix_web::web::block(move || {
         let _entered = span.enter();
         let mut conn = pool.get().map_err(|_| AppError::Unavailable)?;
-        let result = f(&mut conn);
-        if matches!(result, Err(AppError::Internal(_))) && conn.batch_execute("SELECT 1").is_err() {
-            // The query failed because the database went away: an outage, not a bug.
-            tracing::warn!("database connection lost");
-            return Err(AppError::Unavailable);
-        }
-        result
+        f(&mut conn).map_err(|e| outage_or(&mut conn, e))
     })
     .await
     .map_err(|_| AppError::internal("blocking task failed"))?

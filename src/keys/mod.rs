@@ -119,8 +119,8 @@ impl KeyringFile {
         parse(&text).map_err(|e| KeyringError(format!("the keyring {}: {e}", self.path.display())))
     }
 
-    /// The keyring, created with the one key `first` (or a new random one) when the file does not
-    /// exist yet. The keyring reloads the file as the module documentation says.
+    /// [`KeyringFile::open`], the file created first with the one key `first` (or a new random
+    /// one) when it does not exist yet.
     pub fn open_or_create(&self, first: Option<&[u8]>) -> Result<Keyring, KeyringError> {
         if !self.path.exists() {
             let secret = match first {
@@ -142,10 +142,15 @@ impl KeyringFile {
                 Err(e) => return Err(e),
             }
         }
+        self.open()
+    }
+
+    /// The keyring of the file, which reloads it as the module documentation says.
+    pub fn open(&self) -> Result<Keyring, KeyringError> {
         let seen = std::sync::Mutex::new(self.version());
         let keys = keys_of(&self.read()?).ok_or_else(|| KeyringError("the keyring holds no key".into()))?;
         let file = self.clone();
-        let reload = Box::new(move || {
+        let reload: crate::crypto::envelope::Reload = Box::new(move || {
             let now = file.version();
             let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if now.is_none() || *seen == now {
@@ -303,7 +308,7 @@ mod tests {
         let first = ring.master_key_id();
         assert_eq!(first, MasterKey::from_secret(A.as_bytes()).id(), "an existing key is adopted as it is");
         let second = file.add_new_key().unwrap();
-        assert_eq!(file.open_or_create(None).unwrap().master_key_id(), second);
+        assert_eq!(file.open().unwrap().master_key_id(), second);
         file.remove_key(&first).unwrap();
         assert_eq!(file.read().unwrap().len(), 1);
         assert!(file.remove_key(&second).is_err(), "never the last key");

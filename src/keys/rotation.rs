@@ -19,6 +19,7 @@ use serde_json::json;
 use super::{KeyringError, KeyringFile};
 use crate::audit::{self, Action, Context};
 use crate::crypto::envelope::{Keyring, WrappedKey};
+use crate::db::locks::{KEY_ROTATION, KEY_ROTATION_SQL};
 use crate::db::schema::{data_keys, report_keys, user_totp};
 use crate::db::{write_tx, DbConn, Id};
 use crate::db_run;
@@ -166,8 +167,8 @@ fn exclusive<T>(
         locked: bool,
     }
     if let DbConn::Pg(pg) = conn {
-        let got: Locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
-            .bind::<diesel::sql_types::BigInt, _>(crate::db::locks::KEY_ROTATION)
+        let got: Locked = diesel::sql_query(format!("SELECT pg_try_advisory_lock($1, {KEY_ROTATION_SQL}) AS locked"))
+            .bind::<diesel::sql_types::Integer, _>(KEY_ROTATION)
             .get_result(pg)?;
         if !got.locked {
             return Err(RotationError::Busy);
@@ -175,8 +176,8 @@ fn exclusive<T>(
     }
     let result = work(conn);
     if let DbConn::Pg(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_unlock($1)")
-            .bind::<diesel::sql_types::BigInt, _>(crate::db::locks::KEY_ROTATION)
+        diesel::sql_query(format!("SELECT pg_advisory_unlock($1, {KEY_ROTATION_SQL})"))
+            .bind::<diesel::sql_types::Integer, _>(KEY_ROTATION)
             .execute(pg)?;
     }
     result
@@ -192,7 +193,7 @@ pub fn rotate(
     mut progress: impl FnMut(&Uses),
 ) -> Result<Outcome, RotationError> {
     exclusive(conn, file, |conn| {
-        let keyring = file.open_or_create(None)?;
+        let keyring = file.open()?;
         let before = uses(conn)?;
         // Anything under an earlier key means a rotation did not finish (secrets sealed before ids
         // were stored say nothing of that; every pass re-seals them).
@@ -200,7 +201,7 @@ pub fn rotate(
         let resumed = named().any(|id| *id != keyring.master_key_id());
         let key = if resumed { keyring.master_key_id() } else { file.add_new_key()? };
         let from: Vec<&String> = named().filter(|id| **id != key).collect();
-        let keyring = file.open_or_create(None)?;
+        let keyring = file.open()?;
         write_tx(conn, |conn| {
             let details = json!({"phase": "started", "key": key, "resumed": resumed, "from": from});
             audit::record(conn, Context::system().entry(Action::KeysRotate).details(details))

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::common::{TestApp, TestDb};
+use tipline::db::locks::{KEY_ROTATION, KEY_ROTATION_SQL};
 
 const NARRATIVE: &str = "KEYMARKER 他们说我父母会有麻烦。";
 
@@ -211,13 +212,13 @@ async fn one_rotation_at_a_time(app: TestApp) {
     if let tipline::db::DbConn::Pg(pg) = &mut *app.conn() {
         // Another host's rotation holds the database's lock.
         use diesel::RunQueryDsl;
-        diesel::sql_query(format!("SELECT pg_advisory_lock({})", tipline::db::locks::KEY_ROTATION))
+        diesel::sql_query(format!("SELECT pg_advisory_lock({KEY_ROTATION}, {KEY_ROTATION_SQL})"))
             .execute(pg)
             .expect("lock");
         let (code, out) = run(&app, &["keys", "rotate"]);
         assert_eq!(code, Some(2), "{out}");
         assert!(out.contains("another rotation or retirement is running"), "{out}");
-        diesel::sql_query(format!("SELECT pg_advisory_unlock({})", tipline::db::locks::KEY_ROTATION))
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({KEY_ROTATION}, {KEY_ROTATION_SQL})"))
             .execute(pg)
             .expect("unlock");
     }
