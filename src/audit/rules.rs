@@ -1,7 +1,7 @@
 //! The rules of the chain (SPEC §8): each entry's canonical bytes and hash, and the checker
 //! that walks a chain; kept apart from the database so they are unit-tested.
 
-use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::merkle::{self, Frontier, Hash};
 use super::{Entry, Verification};
@@ -11,20 +11,40 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 
 impl Entry {
     /// The bytes hashed for this entry: a JSON object with sorted keys, timestamps at
-    /// microsecond precision and `details` as its stored text.
-    pub fn canonical(&self) -> String {
-        json!({
-            "action": self.action,
-            "actor_id": self.actor_id.map(|id| id.to_string()),
-            "actor_role": self.actor_role,
-            "at": crate::time::format(&self.at),
-            "details": self.details,
-            "request_id": self.request_id,
-            "seq": self.seq,
-            "target_id": self.target_id,
-            "target_type": self.target_type,
-        })
-        .to_string()
+    /// microsecond precision and `details` as its stored text. Written by hand rather than
+    /// through a `serde_json` map, since verification does this for every entry; the unit tests
+    /// hold it byte for byte to what `serde_json` makes of the same object.
+    pub fn canonical(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + self.details.len());
+        self.write_canonical(&mut out);
+        out
+    }
+
+    /// [`Entry::canonical`], written into `out` (cleared first) so a caller can reuse it.
+    pub fn write_canonical(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(b"{\"action\":");
+        json_string(out, &self.action);
+        out.extend_from_slice(b",\"actor_id\":");
+        match self.actor_id {
+            Some(id) => json_string(out, &id.to_string()),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"actor_role\":");
+        json_optional(out, self.actor_role.as_deref());
+        out.extend_from_slice(b",\"at\":");
+        json_string(out, &crate::time::format(&self.at));
+        out.extend_from_slice(b",\"details\":");
+        json_string(out, &self.details);
+        out.extend_from_slice(b",\"request_id\":");
+        json_optional(out, self.request_id.as_deref());
+        out.extend_from_slice(b",\"seq\":");
+        out.extend_from_slice(self.seq.to_string().as_bytes());
+        out.extend_from_slice(b",\"target_id\":");
+        json_optional(out, self.target_id.as_deref());
+        out.extend_from_slice(b",\"target_type\":");
+        json_optional(out, self.target_type.as_deref());
+        out.push(b'}');
     }
 
     pub fn compute_hash(&self) -> String {
@@ -32,17 +52,65 @@ impl Entry {
     }
 }
 
-/// An entry's chain hash: SHA-256 over the previous entry's hash and its canonical bytes.
-fn chain_hash(prev_hash: &str, canonical: &str) -> String {
-    let mut input = prev_hash.as_bytes().to_vec();
-    input.extend_from_slice(canonical.as_bytes());
-    crate::crypto::sha256_hex(&input)
+fn json_optional(out: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        Some(text) => json_string(out, text),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// `text` as a JSON string, escaped as `serde_json` escapes it: `"` and `\\`, the control
+/// characters with their short forms where JSON has one and `\u00XX` (lower-case hex) otherwise;
+/// everything else, including non-ASCII, as it is.
+fn json_string(out: &mut Vec<u8>, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        let short = match byte {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            0x0c => b'f',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x00..=0x1f => b'u',
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.push(b'\\');
+        out.push(short);
+        if short == b'u' {
+            out.extend_from_slice(&[b'0', b'0', HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// An entry's chain hash: SHA-256 over the previous entry's hash and its canonical bytes, hex.
+fn chain_hash(prev_hash: &str, canonical: &[u8]) -> String {
+    hex::encode(chain_digest(prev_hash, canonical))
+}
+
+fn chain_digest(prev_hash: &str, canonical: &[u8]) -> [u8; 32] {
+    Sha256::new().chain_update(prev_hash.as_bytes()).chain_update(canonical).finalize().into()
+}
+
+/// Whether `hash` is the chain hash of `prev_hash` and `canonical`, compared without
+/// allocating.
+fn chain_hash_is(hash: &str, prev_hash: &str, canonical: &[u8]) -> bool {
+    let mut expected = [0u8; 64];
+    hex::encode_to_slice(chain_digest(prev_hash, canonical), &mut expected).is_ok() && expected == hash.as_bytes()
 }
 
 impl Entry {
     /// This entry's leaf in the Merkle tree: SHA-256(0x00 ‖ canonical bytes) (SPEC §15).
     pub fn leaf_hash(&self) -> Hash {
-        merkle::leaf_hash(self.canonical().as_bytes())
+        merkle::leaf_hash(&self.canonical())
     }
 }
 
@@ -54,6 +122,8 @@ pub struct ChainChecker {
     last_hash: Option<String>,
     first_bad: Option<i64>,
     tree: Frontier,
+    /// The canonical bytes of the entry being checked, kept to reuse the allocation.
+    canonical: Vec<u8>,
     /// A checkpoint saved earlier (size, root), and whether the recomputed tree had that root
     /// when it had that size.
     saved: Option<(u64, Hash)>,
@@ -74,16 +144,19 @@ impl ChainChecker {
         let expected_seq = self.entries;
         let expected_prev = self.last_hash.as_deref().unwrap_or(GENESIS_HASH);
         // The canonical bytes feed both hashes: serialise them once.
-        let canonical = entry.canonical();
-        let leaf = merkle::leaf_hash(canonical.as_bytes());
+        entry.write_canonical(&mut self.canonical);
+        let leaf = merkle::leaf_hash(&self.canonical);
         let intact = entry.seq == expected_seq
             && entry.prev_hash == expected_prev
-            && chain_hash(&entry.prev_hash, &canonical) == entry.hash
+            && chain_hash_is(&entry.hash, &entry.prev_hash, &self.canonical)
             && stored_leaf == Some(leaf);
         if !intact && self.first_bad.is_none() {
             self.first_bad = Some(entry.seq);
         }
-        self.last_hash = Some(entry.hash.clone());
+        match &mut self.last_hash {
+            Some(last) => last.clone_from(&entry.hash),
+            None => self.last_hash = Some(entry.hash.clone()),
+        }
         self.tree.push(leaf);
         if let Some((size, root)) = self.saved {
             if self.tree.size() == size {
@@ -155,6 +228,38 @@ mod tests {
 
     fn run(entries: &[Entry]) -> Verification {
         check_against(entries, &chain(5))
+    }
+
+    /// The canonical form as it was first defined: `serde_json`'s rendering of the object.
+    fn canonical_by_serde(e: &Entry) -> String {
+        serde_json::json!({
+            "action": e.action,
+            "actor_id": e.actor_id.map(|id| id.to_string()),
+            "actor_role": e.actor_role,
+            "at": crate::time::format(&e.at),
+            "details": e.details,
+            "request_id": e.request_id,
+            "seq": e.seq,
+            "target_id": e.target_id,
+            "target_type": e.target_type,
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn canonical_bytes_are_serde_jsons() {
+        let every_ascii: String = (0u8..0x80).map(char::from).collect();
+        let mut entry = chain(1).remove(0);
+        assert_eq!(entry.canonical(), canonical_by_serde(&entry).into_bytes());
+        entry.seq = -42;
+        entry.actor_id = Some(crate::db::Id(uuid::Uuid::from_u128(7)));
+        entry.actor_role = None;
+        entry.action = every_ascii.clone();
+        entry.target_type = Some("\u{202e}réport \u{1F600}\u{7f}".into());
+        entry.target_id = None;
+        entry.details = format!(r#"{{"note":"{every_ascii}"}}"#);
+        entry.request_id = Some(String::new());
+        assert_eq!(String::from_utf8(entry.canonical()).unwrap(), canonical_by_serde(&entry));
     }
 
     #[test]
