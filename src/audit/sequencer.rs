@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::store::Edge;
 use crate::db::Pool;
 
 /// How long the loop waits when there was nothing to sequence (or the database failed).
@@ -39,9 +40,10 @@ impl Sequencer {
 }
 
 fn run(pool: &Pool, stop: &AtomicBool) {
+    let mut edge = Edge::default();
     loop {
         let stopping = stop.load(Ordering::SeqCst);
-        let busy = pass(pool);
+        let busy = pass(pool, &mut edge);
         if stopping && !busy {
             return;
         }
@@ -52,9 +54,9 @@ fn run(pool: &Pool, stop: &AtomicBool) {
 }
 
 /// One pass; whether it found work.
-fn pass(pool: &Pool) -> bool {
+fn pass(pool: &Pool, edge: &mut Edge) -> bool {
     match pool.get() {
-        Ok(mut conn) => match super::store::sequence(&mut conn) {
+        Ok(mut conn) => match super::store::sequence_keeping(&mut conn, edge) {
             Ok(done) => done != (0, 0),
             Err(e) => {
                 tracing::warn!(error = %e, "audit sequencer pass failed");

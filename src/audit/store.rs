@@ -23,7 +23,7 @@ use crate::db_run;
 /// Events moved, and leaves added, per sequencer pass: one pass is one transaction, so this
 /// bounds how long it holds SQLite's write lock.
 const BATCH: i64 = 2000;
-/// Rows per INSERT or DELETE statement (SQLite allows 32 766 bound values per statement).
+/// Rows per DELETE statement (SQLite allows 32 766 bound values per statement).
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// An event waiting for its place in the trail.
@@ -68,12 +68,10 @@ pub fn record(conn: &mut DbConn, new: NewEntry) -> QueryResult<()> {
     Ok(())
 }
 
-/// Appends several events at once (one statement per [`ROWS_PER_STATEMENT`]), as [`record`].
+/// Appends several events at once, as [`record`].
 pub fn record_many(conn: &mut DbConn, entries: Vec<NewEntry>) -> QueryResult<()> {
     let pending: Vec<Pending> = entries.into_iter().map(pending_of).collect();
-    for rows in pending.chunks(ROWS_PER_STATEMENT) {
-        db_run!(conn: { diesel::insert_into(audit_pending::table).values(rows).execute(conn) })?;
-    }
+    db_run!(conn: { crate::insert_in_fixed_chunks!(&pending, |rows| diesel::insert_into(audit_pending::table).values(rows).execute(conn)) })?;
     Ok(())
 }
 
@@ -85,15 +83,31 @@ fn head() -> Head {
     audit_log::table.select((audit_log::seq, audit_log::hash)).order(audit_log::seq.desc()).limit(1)
 }
 
+/// What a sequencer keeps from one pass to the next: the tree's right edge after its last pass,
+/// so that a pass need not read the tree's peaks again when no other instance has added to the
+/// tree since (the tree only grows, so the same size means the same peaks).
+#[derive(Default)]
+pub struct Edge(Option<Frontier>);
+
 /// One pass of the sequencer: sequences up to a batch of committed events and adds up to a batch
 /// of entries to the tree. Returns how many of each; `(0, 0)` when there was nothing to do.
 pub fn sequence(conn: &mut DbConn) -> QueryResult<(usize, usize)> {
-    write_tx(conn, |conn| {
+    sequence_keeping(conn, &mut Edge::default())
+}
+
+/// [`sequence`], starting from the tree's edge `edge` kept from the previous pass and keeping
+/// the new one there once the pass has committed.
+pub fn sequence_keeping(conn: &mut DbConn, edge: &mut Edge) -> QueryResult<(usize, usize)> {
+    let kept = edge.0.take();
+    let (moved, integrated, frontier) = write_tx(conn, |conn| {
         crate::db::lock(conn, locks::AUDIT_SEQUENCER)?;
         let moved = move_pending(conn)?;
-        let integrated = integrate(conn)?;
-        Ok((moved, integrated))
-    })
+        let count = moved.len();
+        let (integrated, frontier) = integrate(conn, moved, kept)?;
+        Ok::<_, diesel::result::Error>((count, integrated, frontier))
+    })?;
+    edge.0 = frontier;
+    Ok((moved, integrated))
 }
 
 /// Runs passes until every event committed so far is in the log and the tree. Readers of the
@@ -103,12 +117,13 @@ pub fn sequence_all(conn: &mut DbConn) -> QueryResult<()> {
     Ok(())
 }
 
-fn move_pending(conn: &mut DbConn) -> QueryResult<usize> {
+/// Moves up to a batch of committed events into `audit_log`; the entries it wrote, in order.
+fn move_pending(conn: &mut DbConn) -> QueryResult<Vec<Entry>> {
     let pending: Vec<Pending> = db_run!(conn: {
         audit_pending::table.select(Pending::as_select()).order(audit_pending::id.asc()).limit(BATCH).load(conn)
     })?;
     if pending.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let head: Option<(i64, String)> = db_run!(conn: { head().get_result(conn).optional() })?;
     let (mut seq, mut prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
@@ -132,16 +147,14 @@ fn move_pending(conn: &mut DbConn) -> QueryResult<usize> {
         prev_hash = entry.hash.clone();
         entries.push(entry);
     }
-    for rows in entries.chunks(ROWS_PER_STATEMENT) {
-        db_run!(conn: { diesel::insert_into(audit_log::table).values(rows).execute(conn) })?;
-    }
+    db_run!(conn: { crate::insert_in_fixed_chunks!(&entries, |rows| diesel::insert_into(audit_log::table).values(rows).execute(conn)) })?;
     // Exactly the rows read above: an event that committed since (with a lower or higher id)
     // stays for the next pass.
     let ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
     for ids in ids.chunks(ROWS_PER_STATEMENT) {
         db_run!(conn: { diesel::delete(audit_pending::table.filter(audit_pending::id.eq_any(ids))).execute(conn) })?;
     }
-    Ok(pending.len())
+    Ok(entries)
 }
 
 /// How many leaves the tree has.
@@ -178,24 +191,35 @@ fn frontier(conn: &mut DbConn) -> QueryResult<Frontier> {
     Frontier::from_peaks(size, peaks).ok_or(diesel::result::Error::NotFound)
 }
 
-/// Adds the entries of `audit_log` the tree does not hold yet (after a pass of [`move_pending`],
-/// or the entries written before the tree existed), a batch at a time.
-fn integrate(conn: &mut DbConn) -> QueryResult<usize> {
+/// Adds the entries of `audit_log` the tree does not hold yet, a batch at a time: those `moved`
+/// by this pass when they are next (nothing read back), or else the next ones stored (the
+/// entries written before the tree existed). `kept` is the tree's edge as a previous pass left
+/// it, used when the tree has not grown since. Returns how many were added and the new edge.
+fn integrate(conn: &mut DbConn, moved: Vec<Entry>, kept: Option<Frontier>) -> QueryResult<(usize, Option<Frontier>)> {
     let size = tree_size(conn)?;
-    let entries: Vec<Entry> = db_run!(conn: {
-        audit_log::table
-            .select(Entry::as_select())
-            .filter(audit_log::seq.gt(size as i64))
-            .order(audit_log::seq.asc())
-            .limit(BATCH)
-            .load(conn)
-    })?;
+    let kept = kept.filter(|edge| edge.size() == size);
+    let entries: Vec<Entry> = match moved.first() {
+        Some(first) if first.seq as u64 == size + 1 => moved,
+        _ => db_run!(conn: {
+            audit_log::table
+                .select(Entry::as_select())
+                .filter(audit_log::seq.gt(size as i64))
+                .order(audit_log::seq.asc())
+                .limit(BATCH)
+                .load(conn)
+        })?,
+    };
     if entries.is_empty() {
         // The idle pass: the tree's peaks are read only when there is something to add.
-        return Ok(0);
+        return Ok((0, kept));
     }
-    let peaks = nodes(conn, &merkle::peak_positions(size))?;
-    let mut frontier = Frontier::from_peaks(size, peaks).ok_or(diesel::result::Error::NotFound)?;
+    let mut frontier = match kept {
+        Some(edge) => edge,
+        None => {
+            let peaks = nodes(conn, &merkle::peak_positions(size))?;
+            Frontier::from_peaks(size, peaks).ok_or(diesel::result::Error::NotFound)?
+        }
+    };
     let mut rows = Vec::new();
     for entry in &entries {
         // seq is gap-free, so leaf `seq - 1` is this entry; a gap stops the tree where it is
@@ -211,10 +235,8 @@ fn integrate(conn: &mut DbConn) -> QueryResult<usize> {
             ));
         }
     }
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        db_run!(conn: { diesel::insert_into(audit_tree::table).values(chunk).execute(conn) })?;
-    }
-    Ok(entries.len())
+    db_run!(conn: { crate::insert_in_fixed_chunks!(&rows, |chunk| diesel::insert_into(audit_tree::table).values(chunk).execute(conn)) })?;
+    Ok((entries.len(), Some(frontier)))
 }
 
 /// The tree's size and root, as stored.

@@ -16,7 +16,9 @@ use crate::stations::Visibility;
 /// round trip).
 pub fn insert_unless_reference_taken(conn: &mut DbConn, rows: &[ReportRow]) -> QueryResult<usize> {
     db_run!(conn: pg {
-        diesel::insert_into(reports::table).values(rows).on_conflict(reports::reference).do_nothing().execute(conn)
+        crate::insert_in_fixed_chunks!(rows, |chunk| {
+            diesel::insert_into(reports::table).values(chunk).on_conflict(reports::reference).do_nothing().execute(conn)
+        })
     } sqlite {
         let mut stored = 0;
         for row in rows {
@@ -32,15 +34,12 @@ pub fn stored(conn: &mut DbConn, ids: &[Id]) -> QueryResult<Vec<Id>> {
     db_run!(conn: { reports::table.filter(reports::id.eq_any(ids)).select(reports::id).load(conn) })
 }
 
-/// The keys and tactics of reports just stored, a statement per table (the caller bounds how
-/// many: see `group_commit::MAX_BATCH`).
+/// The keys and tactics of reports just stored.
 pub fn insert_keys_and_tactics(conn: &mut DbConn, keys: &[KeyRow], tactics: &[(Id, Tactic)]) -> QueryResult<()> {
-    db_run!(conn: { diesel::insert_into(report_keys::table).values(keys).execute(conn) })?;
+    db_run!(conn: { crate::insert_in_fixed_chunks!(keys, |chunk| diesel::insert_into(report_keys::table).values(chunk).execute(conn)) })?;
     let tactics: Vec<_> =
-        tactics.iter().map(|(id, t)| (report_tactics::report_id.eq(*id), report_tactics::tactic.eq(t))).collect();
-    if !tactics.is_empty() {
-        db_run!(conn: { diesel::insert_into(report_tactics::table).values(&tactics).execute(conn) })?;
-    }
+        tactics.iter().map(|(id, t)| (report_tactics::report_id.eq(*id), report_tactics::tactic.eq(*t))).collect();
+    db_run!(conn: { crate::insert_in_fixed_chunks!(tactics, |chunk| diesel::insert_into(report_tactics::table).values(chunk).execute(conn)) })?;
     Ok(())
 }
 

@@ -162,6 +162,8 @@ async fn cli_verify_exits_zero_on_an_intact_chain(app: TestApp) {
 
 /// Writers and two sequencers at once (as two instances on one database would run them): every
 /// event is sequenced exactly once, `seq` has no gap, and the tree holds one leaf per entry.
+/// Each sequencer keeps the tree's edge from its last pass, as the service's loop does, while
+/// the other one extends the tree behind its back.
 async fn concurrent_writers_and_sequencers_sequence_every_event_once(app: TestApp) {
     const WRITERS: usize = 4;
     const EACH: usize = 25;
@@ -171,8 +173,9 @@ async fn concurrent_writers_and_sequencers_sequence_every_event_once(app: TestAp
             let (pool, done) = (app.pool.clone(), done.clone());
             std::thread::spawn(move || {
                 let mut conn = pool.get().expect("connection");
+                let mut edge = tipline::audit::store::Edge::default();
                 while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                    audit::sequence(&mut conn).expect("sequencer pass");
+                    tipline::audit::store::sequence_keeping(&mut conn, &mut edge).expect("sequencer pass");
                 }
             })
         })
