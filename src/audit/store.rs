@@ -22,7 +22,7 @@ use crate::db_run;
 
 /// Events moved, and leaves added, per sequencer pass: one pass is one transaction, so this
 /// bounds how long it holds SQLite's write lock.
-const BATCH: i64 = 2000;
+pub const BATCH: usize = 2000;
 /// Rows per DELETE statement (SQLite allows 32 766 bound values per statement).
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -120,7 +120,7 @@ pub fn sequence_all(conn: &mut DbConn) -> QueryResult<()> {
 /// Moves up to a batch of committed events into `audit_log`; the entries it wrote, in order.
 fn move_pending(conn: &mut DbConn) -> QueryResult<Vec<Entry>> {
     let pending: Vec<Pending> = db_run!(conn: {
-        audit_pending::table.select(Pending::as_select()).order(audit_pending::id.asc()).limit(BATCH).load(conn)
+        audit_pending::table.select(Pending::as_select()).order(audit_pending::id.asc()).limit(BATCH as i64).load(conn)
     })?;
     if pending.is_empty() {
         return Ok(Vec::new());
@@ -205,7 +205,7 @@ fn integrate(conn: &mut DbConn, moved: Vec<Entry>, kept: Option<Frontier>) -> Qu
                 .select(Entry::as_select())
                 .filter(audit_log::seq.gt(size as i64))
                 .order(audit_log::seq.asc())
-                .limit(BATCH)
+                .limit(BATCH as i64)
                 .load(conn)
         })?,
     };
