@@ -38,14 +38,24 @@ pub fn take_many(
     now: NaiveDateTime,
     n: usize,
 ) -> QueryResult<Vec<Result<(), Refusal>>> {
-    quick_tx(conn, |conn| {
-        let current = level_for_update(conn, bucket, rate)?;
-        let (changed, answers) = rules::take_many(current, rate, now, n);
-        if let Some(level) = changed {
-            put(conn, bucket, &level)?;
-        }
-        Ok(answers)
-    })
+    quick_tx(conn, |conn| take_many_within(conn, bucket, rate, now, n))
+}
+
+/// [`take_many`] inside the caller's transaction, which holds the bucket's row until it ends:
+/// only where writes are serialised anyway (SQLite's one writer), or the row would be hot.
+pub fn take_many_within(
+    conn: &mut DbConn,
+    bucket: Bucket,
+    rate: u32,
+    now: NaiveDateTime,
+    n: usize,
+) -> QueryResult<Vec<Result<(), Refusal>>> {
+    let current = level_for_update(conn, bucket, rate)?;
+    let (changed, answers) = rules::take_many(current, rate, now, n);
+    if let Some(level) = changed {
+        put(conn, bucket, &level)?;
+    }
+    Ok(answers)
 }
 
 /// Puts back a token taken with [`take`].

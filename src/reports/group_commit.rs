@@ -4,7 +4,9 @@
 //! submission waiting, draws their tokens from the submission bucket in
 //! one short transaction (as [`crate::limits`] does for one), writes the granted ones in one
 //! transaction (a multi-row statement per table, their audit events with them) and answers each
-//! caller only after that transaction has committed. While a batch commits, the next one gathers,
+//! caller only after that transaction has committed. On SQLite, where every write transaction
+//! holds the database's one write lock until it commits, the tokens are drawn in the batch's own
+//! transaction instead: the bucket's row is no hotter for it, and a commit is saved. While a batch commits, the next one gathers,
 //! so under load one commit (one fsync) and a handful of statements serve many submissions, and
 //! with one submission at a time nothing waits. Nothing is acknowledged before its commit, so a
 //! crash loses only unanswered submissions. A batch that fails is written again one submission
@@ -121,6 +123,13 @@ fn run(pool: &Pool, rate: Option<u32>, receiver: &Mutex<mpsc::Receiver<Job>>) {
 
 /// Draws the tokens, writes the granted jobs and answers every job.
 fn write_batch(conn: &mut DbConn, rate: Option<u32>, jobs: Vec<Job>) {
+    let jobs = match conn {
+        DbConn::Sqlite(_) => match write_batch_at_once(conn, rate, jobs) {
+            Ok(()) => return,
+            Err(jobs) => jobs,
+        },
+        DbConn::Pg(_) => jobs,
+    };
     let (granted, refused) = match draw_tokens(conn, rate, jobs) {
         Ok(split) => split,
         Err((e, jobs)) => {
@@ -135,7 +144,7 @@ fn write_batch(conn: &mut DbConn, rate: Option<u32>, jobs: Vec<Job>) {
     let (refused, rate_limited): (Vec<_>, Vec<_>) =
         refused.into_iter().map(|(job, r, entry)| ((job, r), entry)).unzip();
     let rate_limited: Vec<NewEntry> = rate_limited.into_iter().flatten().collect();
-    let all = write_tx(conn, |conn| store_all(conn, &granted, rate_limited.clone()));
+    let all = write_tx(conn, |conn| store_all(conn, &granted.iter().collect::<Vec<_>>(), rate_limited.clone()));
     match all {
         Ok(rows) => {
             for (job, row) in granted.into_iter().zip(rows) {
@@ -154,7 +163,7 @@ fn write_batch(conn: &mut DbConn, rate: Option<u32>, jobs: Vec<Job>) {
                 let _ = write_tx(conn, |conn| audit::record_many(conn, rate_limited.clone()));
             }
             for job in granted {
-                let one = write_tx(conn, |conn| store_all(conn, std::slice::from_ref(&job), Vec::new()));
+                let one = write_tx(conn, |conn| store_all(conn, &[&job], Vec::new()));
                 let answer = one
                     .and_then(|rows| rows.into_iter().next().ok_or_else(|| AppError::internal("no row stored")))
                     .map_err(|e| db::outage_or(conn, e));
@@ -165,6 +174,45 @@ fn write_batch(conn: &mut DbConn, rate: Option<u32>, jobs: Vec<Job>) {
     for (job, retry_after_secs) in refused {
         let _ = job.reply.send(Err(AppError::TooManyRequests { retry_after_secs }));
     }
+}
+
+/// Draws the tokens and writes the granted jobs in one transaction and answers every job; or,
+/// when that transaction fails (and with it the draw), gives every job back unanswered.
+fn write_batch_at_once(conn: &mut DbConn, rate: Option<u32>, jobs: Vec<Job>) -> Result<(), Vec<Job>> {
+    let outcome = write_tx(conn, |conn| {
+        let answers = match rate {
+            Some(rate) => crate::limits::store::take_many_within(conn, Bucket::Submit, rate, db::now(), jobs.len())?,
+            None => vec![Ok(()); jobs.len()],
+        };
+        let granted: Vec<&Job> = jobs.iter().zip(&answers).filter(|(_, a)| a.is_ok()).map(|(j, _)| j).collect();
+        let rate_limited: Vec<NewEntry> = jobs
+            .iter()
+            .zip(&answers)
+            .filter_map(|(job, answer)| match (answer, rate) {
+                (Err(refusal), Some(rate)) if refusal.first => Some(rate_limited_entry(job, rate)),
+                _ => None,
+            })
+            .collect();
+        let rows = store_all(conn, &granted, rate_limited)?;
+        Ok::<_, AppError>((answers, rows))
+    });
+    let Ok((answers, rows)) = outcome else { return Err(jobs) };
+    let mut rows = rows.into_iter();
+    for (job, answer) in jobs.into_iter().zip(answers) {
+        let reply = match answer {
+            Ok(()) => rows.next().ok_or_else(|| AppError::internal("no row stored")),
+            Err(refusal) => Err(AppError::TooManyRequests { retry_after_secs: refusal.retry_after_secs }),
+        };
+        let _ = job.reply.send(reply);
+    }
+    Ok(())
+}
+
+/// The `rate.limited` entry of the first submission the bucket refuses in a dry spell.
+fn rate_limited_entry(job: &Job, rate: u32) -> NewEntry {
+    Context::new(Actor::anonymous(), &job.request)
+        .entry(Action::RateLimited)
+        .details(json!({"bucket": Bucket::Submit, "rate_per_minute": rate}))
 }
 
 type Refused = (Job, u64, Option<NewEntry>);
@@ -185,11 +233,7 @@ fn draw_tokens(conn: &mut DbConn, rate: Option<u32>, jobs: Vec<Job>) -> Drawn {
         match answer {
             Ok(()) => granted.push(job),
             Err(refusal) => {
-                let entry = refusal.first.then(|| {
-                    Context::new(Actor::anonymous(), &job.request)
-                        .entry(Action::RateLimited)
-                        .details(json!({"bucket": Bucket::Submit, "rate_per_minute": rate}))
-                });
+                let entry = refusal.first.then(|| rate_limited_entry(&job, rate));
                 refused.push((job, refusal.retry_after_secs, entry));
             }
         }
@@ -199,7 +243,7 @@ fn draw_tokens(conn: &mut DbConn, rate: Option<u32>, jobs: Vec<Job>) -> Drawn {
 
 /// Writes `jobs` (each report under a free reference, its key, tactics and audit entry) and
 /// `more` audit entries, inside the caller's transaction; the stored rows, in order.
-fn store_all(conn: &mut DbConn, jobs: &[Job], more: Vec<NewEntry>) -> Result<Vec<ReportRow>, AppError> {
+fn store_all(conn: &mut DbConn, jobs: &[&Job], more: Vec<NewEntry>) -> Result<Vec<ReportRow>, AppError> {
     let mut rows: Vec<ReportRow> = jobs.iter().map(|j| j.row.clone()).collect();
     insert_with_free_references(conn, &mut rows)?;
     let keys: Vec<KeyRow> = jobs.iter().map(|j| j.key.clone()).collect();
