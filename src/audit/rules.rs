@@ -32,8 +32,10 @@ impl Entry {
         }
         out.extend_from_slice(b",\"actor_role\":");
         json_optional(out, self.actor_role.as_deref());
-        out.extend_from_slice(b",\"at\":");
-        json_string(out, &crate::time::format(&self.at));
+        out.extend_from_slice(b",\"at\":\"");
+        // Digits, dashes, colons and a dot: nothing to escape.
+        crate::time::write(&self.at, out);
+        out.push(b'"');
         out.extend_from_slice(b",\"details\":");
         json_string(out, &self.details);
         out.extend_from_slice(b",\"request_id\":");
@@ -64,30 +66,29 @@ fn json_optional(out: &mut Vec<u8>, value: Option<&str>) {
 /// everything else, including non-ASCII, as it is.
 fn json_string(out: &mut Vec<u8>, text: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    let needs_escape = |byte: &u8| *byte < 0x20 || *byte == b'"' || *byte == b'\\';
     out.push(b'"');
-    let bytes = text.as_bytes();
-    let mut start = 0;
-    for (i, &byte) in bytes.iter().enumerate() {
+    let mut rest = text.as_bytes();
+    while let Some(at) = rest.iter().position(needs_escape) {
+        out.extend_from_slice(&rest[..at]);
+        let byte = rest[at];
         let short = match byte {
-            b'"' => b'"',
-            b'\\' => b'\\',
             0x08 => b'b',
             0x0c => b'f',
             b'\n' => b'n',
             b'\r' => b'r',
             b'\t' => b't',
-            0x00..=0x1f => b'u',
-            _ => continue,
+            b'"' | b'\\' => byte,
+            _ => b'u',
         };
-        out.extend_from_slice(&bytes[start..i]);
         out.push(b'\\');
         out.push(short);
         if short == b'u' {
             out.extend_from_slice(&[b'0', b'0', HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]);
         }
-        start = i + 1;
+        rest = &rest[at + 1..];
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 

@@ -181,7 +181,9 @@ fn nodes(conn: &mut DbConn, positions: &[(u32, u64)]) -> QueryResult<Vec<Hash>> 
 }
 
 fn parse_hash(hex_text: &str) -> Option<Hash> {
-    hex::decode(hex_text).ok()?.try_into().ok()
+    let mut hash = [0u8; 32];
+    hex::decode_to_slice(hex_text, &mut hash).ok()?;
+    Some(hash)
 }
 
 /// The tree's size and right edge, read from its stored peaks.
@@ -301,7 +303,7 @@ pub fn verify(conn: &mut DbConn) -> QueryResult<Verification> {
 
 /// [`verify`], also telling whether the trail still extends the checkpoint `saved` (size, root).
 pub fn verify_against(conn: &mut DbConn, saved: Option<(u64, Hash)>) -> QueryResult<Verification> {
-    const PAGE: i64 = 5000;
+    const PAGE: i64 = 1000;
     // A tree whose stored nodes were removed cannot be extended; verify still walks what is
     // there and reports it broken, rather than failing.
     if let Err(e) = sequence_all(conn) {
