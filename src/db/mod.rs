@@ -224,6 +224,16 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    transaction(conn, "BEGIN", f)
+}
+
+/// [`write_tx`], beginning on PostgreSQL with `pg_begin`: `BEGIN` and perhaps settings of the
+/// transaction, sent together in one round trip.
+fn transaction<T, E, F>(conn: &mut DbConn, pg_begin: &str, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
     type Tm = <DbConn as Connection>::TransactionManager;
     let _turn = match conn {
         DbConn::Sqlite(c) => {
@@ -231,8 +241,8 @@ where
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
             Some(turn)
         }
-        DbConn::Pg(_) => {
-            Tm::begin_transaction(conn)?;
+        DbConn::Pg(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, pg_begin)?;
             None
         }
     };
@@ -260,12 +270,7 @@ where
     E: From<diesel::result::Error>,
 {
     match conn {
-        DbConn::Pg(_) => write_tx(conn, |conn| {
-            if let DbConn::Pg(pg) = conn {
-                pg.batch_execute("SET LOCAL synchronous_commit = off")?;
-            }
-            f(conn)
-        }),
+        DbConn::Pg(_) => transaction(conn, "BEGIN; SET LOCAL synchronous_commit = off", f),
         DbConn::Sqlite(sqlite) => {
             sqlite.batch_execute("PRAGMA synchronous = NORMAL")?;
             let result = write_tx(conn, f);

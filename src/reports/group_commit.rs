@@ -107,7 +107,7 @@ fn next_batch(receiver: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
 }
 
 fn run(pool: &Pool, rate: Option<u32>, receiver: &Mutex<mpsc::Receiver<Job>>) {
-    while let Some(jobs) = next_batch(receiver) {
+    while let Some(mut jobs) = next_batch(receiver) {
         let mut conn = match pool.get() {
             Ok(conn) => conn,
             Err(_) => {
@@ -117,15 +117,32 @@ fn run(pool: &Pool, rate: Option<u32>, receiver: &Mutex<mpsc::Receiver<Job>>) {
                 continue;
             }
         };
-        write_batch(&mut conn, rate, jobs);
+        // Under load the next batch is waiting by the time one commits: it is written on the
+        // same connection, without checking one out (and testing it) again. After a batch that
+        // met a database error the connection goes back to the pool, which tests it.
+        while write_batch(&mut conn, rate, jobs) {
+            match waiting_batch(receiver) {
+                Some(more) => jobs = more,
+                None => break,
+            }
+        }
     }
 }
 
-/// Draws the tokens, writes the granted jobs and answers every job.
-fn write_batch(conn: &mut DbConn, rate: Option<u32>, jobs: Vec<Job>) {
+/// The jobs already waiting, up to [`MAX_BATCH`], without waiting for one; `None` when there
+/// are none.
+fn waiting_batch(receiver: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+    let receiver = receiver.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let jobs: Vec<Job> = receiver.try_iter().take(MAX_BATCH).collect();
+    (!jobs.is_empty()).then_some(jobs)
+}
+
+/// Draws the tokens, writes the granted jobs and answers every job; whether it met no database
+/// error.
+fn write_batch(conn: &mut DbConn, rate: Option<u32>, jobs: Vec<Job>) -> bool {
     let jobs = match conn {
         DbConn::Sqlite(_) => match write_batch_at_once(conn, rate, jobs) {
-            Ok(()) => return,
+            Ok(()) => return true,
             Err(jobs) => jobs,
         },
         DbConn::Pg(_) => jobs,
@@ -138,13 +155,14 @@ fn write_batch(conn: &mut DbConn, rate: Option<u32>, jobs: Vec<Job>) {
                 let e = if unavailable { AppError::Unavailable } else { AppError::internal("submission bucket") };
                 let _ = job.reply.send(Err(e));
             }
-            return;
+            return false;
         }
     };
     let (refused, rate_limited): (Vec<_>, Vec<_>) =
         refused.into_iter().map(|(job, r, entry)| ((job, r), entry)).unzip();
     let rate_limited: Vec<NewEntry> = rate_limited.into_iter().flatten().collect();
     let all = write_tx(conn, |conn| store_all(conn, &granted.iter().collect::<Vec<_>>(), rate_limited.clone()));
+    let stored = all.is_ok();
     match all {
         Ok(rows) => {
             for (job, row) in granted.into_iter().zip(rows) {
@@ -174,6 +192,7 @@ fn write_batch(conn: &mut DbConn, rate: Option<u32>, jobs: Vec<Job>) {
     for (job, retry_after_secs) in refused {
         let _ = job.reply.send(Err(AppError::TooManyRequests { retry_after_secs }));
     }
+    stored
 }
 
 /// Draws the tokens and writes the granted jobs in one transaction and answers every job; or,
