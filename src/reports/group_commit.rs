@@ -6,9 +6,9 @@
 //! transaction (a multi-row statement per table, their audit events with them) and answers each
 //! caller only after that transaction has committed. On SQLite, where every write transaction
 //! holds the database's one write lock until it commits, the tokens are drawn in the batch's own
-//! transaction instead: the bucket's row is no hotter for it, and a commit is saved. While a batch commits, the next one gathers,
-//! so under load one commit (one fsync) and a handful of statements serve many submissions, and
-//! with one submission at a time nothing waits. Nothing is acknowledged before its commit, so a
+//! transaction instead: the bucket's row is no hotter for it, and a commit is saved. While a
+//! batch commits, the next one gathers, so under load one commit (one fsync) and a handful of
+//! statements serve many submissions, and with one submission at a time nothing waits. Nothing is acknowledged before its commit, so a
 //! crash loses only unanswered submissions. A batch that fails is written again one submission
 //! per transaction, so one bad submission never fails another.
 
