@@ -11,14 +11,13 @@ pub fn format(at: &NaiveDateTime) -> String {
 /// Years outside 0–9999 and leap seconds go through [`format`].
 pub fn write(at: &NaiveDateTime, out: &mut Vec<u8>) {
     let nanos = at.nanosecond();
-    let Ok(year) = u32::try_from(at.year()) else {
-        out.extend_from_slice(format(at).as_bytes());
-        return;
+    let year = match u32::try_from(at.year()) {
+        Ok(year) if year <= 9999 && nanos < 1_000_000_000 => year,
+        _ => {
+            out.extend_from_slice(format(at).as_bytes());
+            return;
+        }
     };
-    if year > 9999 || nanos >= 1_000_000_000 {
-        out.extend_from_slice(format(at).as_bytes());
-        return;
-    }
     let digits = |out: &mut Vec<u8>, value: u32, width: u32| {
         for place in (0..width).rev() {
             out.push(b'0' + (value / 10u32.pow(place) % 10) as u8);
@@ -67,7 +66,7 @@ pub mod rfc3339_opt {
 }
 
 #[cfg(test)]
-mod write_tests {
+mod tests {
     use super::*;
 
     #[test]

@@ -26,10 +26,7 @@ impl Entry {
         out.extend_from_slice(b"{\"action\":");
         json_string(out, &self.action);
         out.extend_from_slice(b",\"actor_id\":");
-        match self.actor_id {
-            Some(id) => json_string(out, &id.to_string()),
-            None => out.extend_from_slice(b"null"),
-        }
+        json_optional(out, self.actor_id.map(|id| id.to_string()).as_deref());
         out.extend_from_slice(b",\"actor_role\":");
         json_optional(out, self.actor_role.as_deref());
         out.extend_from_slice(b",\"at\":\"");

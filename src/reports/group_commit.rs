@@ -97,12 +97,7 @@ impl GroupCommit {
 fn next_batch(receiver: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
     let receiver = receiver.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut jobs = vec![receiver.recv().ok()?];
-    while jobs.len() < MAX_BATCH {
-        match receiver.try_recv() {
-            Ok(job) => jobs.push(job),
-            Err(_) => break,
-        }
-    }
+    jobs.extend(receiver.try_iter().take(MAX_BATCH - 1));
     Some(jobs)
 }
 
