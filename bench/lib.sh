@@ -165,9 +165,10 @@ print("" if value is None else value)
 # An access token for $1 (email) with the password $2: with a current TOTP code, enrolling a
 # second factor at the account's first sign-in (SPEC §12.1; see bench/staff_login.py). A 503
 # (the hashing queue is full) is retried after its Retry-After, up to 10 times; each 503 adds a
-# line to $tmp/login_503s.
+# line to $tmp/login_503s. $3, when given, names another field of the answer to print instead
+# (device_token); $DEVICE_TOKEN, when set, is sent as the device token of an earlier sign-in.
 login() {
-    LOGIN_503_FILE=${tmp:+$tmp/login_503s} TOTP_STATE_DIR=${TOTP_STATE_DIR:-${tmp:+$tmp/totp}} python3 "$(dirname "${BASH_SOURCE[0]}")/staff_login.py" "$BASE_URL" "$1" "$2" access_token || true
+    LOGIN_503_FILE=${tmp:+$tmp/login_503s} TOTP_STATE_DIR=${TOTP_STATE_DIR:-${tmp:+$tmp/totp}} python3 "$(dirname "${BASH_SOURCE[0]}")/staff_login.py" "$BASE_URL" "$1" "$2" "${3:-access_token}" || true
 }
 
 # --- every load script ends by checking its own work --------------------------------------

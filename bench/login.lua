@@ -8,6 +8,14 @@
 --   BENCH_ACCOUNTS       number of accounts                      (default 128)
 --   BENCH_FLOOD_THREADS  wrk's -t, to share the accounts out     (default 2)
 --   BENCH_PASSWORD       the accounts' password
+--   BENCH_TOTP_CODES     a Lua file of accounts with a second factor, written by
+--                        bench/login.sh just before the flood: it sets `totp_base` (a TOTP
+--                        time step) and `totp_accounts`, a list of {email, codes}, where
+--                        codes[k] is the account's code for step totp_base + k - 1. When set,
+--                        the flood logs in with these accounts and a current code each time
+--                        instead of the bench000... accounts. The service takes each step of
+--                        an account once and only within one step of its clock (SPEC §12.1),
+--                        so every account is used at most once a step, in rising steps.
 --
 -- done() prints one "status <code> <count>" line per HTTP status, then "logins_ok <count>"
 -- (2xx answers) and "logins_per_sec <float>" (2xx answers per second of the run).
@@ -25,11 +33,30 @@ end
 
 dofile("bench/statuses.lua")
 
+local totp_codes = os.getenv("BENCH_TOTP_CODES")
+local headers = { ["Content-Type"] = "application/json" }
+
 -- Thread state.
 function init(args)
   statuses = {}
   bodies = {}
   cursor = 0
+  if totp_codes and totp_codes ~= "" then
+    dofile(totp_codes)
+    mine = {}
+    for i = id + 1, #totp_accounts, thread_count do
+      local a = totp_accounts[i]
+      mine[#mine + 1] = {
+        prefix = '{"email":' .. json_string(a.email) .. ',"password":' .. json_string(password) .. ',"totp":"',
+        codes = a.codes,
+        last = 0,
+      }
+    end
+    if #mine == 0 then
+      error(string.format("thread %d has no account with a second factor", id))
+    end
+    return
+  end
   for i = id, accounts - 1, thread_count do
     local body = '{"email":' .. json_string(string.format("bench%03d@example.org", i))
       .. ',"password":' .. json_string(password) .. '}'
@@ -41,7 +68,28 @@ function init(args)
   end
 end
 
+-- The next account of this thread with a code the service has not seen and will take now.
+local function totp_request()
+  local now = math.floor(os.time() / 30)
+  local a
+  for _ = 1, #mine do
+    cursor = cursor % #mine + 1
+    a = mine[cursor]
+    local step = math.max(a.last + 1, now)
+    local code = a.codes[step - totp_base + 1]
+    if step <= now + 1 and code then
+      a.last = step
+      return wrk.format("POST", nil, headers, a.prefix .. code .. '"}')
+    end
+  end
+  -- Every account has spent its codes for now: a spent one, refused (counted as non-2xx).
+  return wrk.format("POST", nil, headers, a.prefix .. '000000"}')
+end
+
 function request()
+  if mine then
+    return totp_request()
+  end
   cursor = cursor % #bodies + 1
   return bodies[cursor]
 end

@@ -10,7 +10,12 @@
 #   BENCH_RUNS            repetitions; the summary gives medians (default 3)
 #   BENCH_DATABASE_URL    postgres://USER:PASS@HOST/DB: run on PostgreSQL (use a throwaway
 #                         database) instead of a fresh SQLite file
-#   BENCH_ACCOUNTS        accounts the login flood is spread over (default 128)
+#   BENCH_TOTP            1 (default): the flood's accounts are caseworkers with a confirmed
+#                         TOTP second factor, and each login sends a current code; 0: admins
+#                         made on the command line without one (each login then answers an
+#                         enrolment token)
+#   BENCH_ACCOUNTS        accounts each flood is spread over (default 2048 with TOTP, each
+#                         flood with its own, since a code is taken once; 128 without)
 #   BENCH_PROBE_DELAY_MS  pause between two /readyz probes in ms (default 5; 0 = back to back)
 #   BENCH_HONOUR_RETRY_AFTER  1 (default): after a 503 (hashing queue full) the flood's next
 #                         login waits 1 s, as Retry-After asks; 0: it is sent at once
@@ -23,7 +28,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUNS=${BENCH_RUNS:-3}
-ACCOUNTS=${BENCH_ACCOUNTS:-128}
+TOTP=${BENCH_TOTP:-1}
+if [[ $TOTP == 1 ]]; then ACCOUNTS=${BENCH_ACCOUNTS:-2048}; else ACCOUNTS=${BENCH_ACCOUNTS:-128}; fi
 PROBE_DELAY_MS=${BENCH_PROBE_DELAY_MS:-5}
 PORT=${BENCH_PORT:-18080}
 
@@ -43,13 +49,14 @@ need_count BENCH_ACCOUNTS "$ACCOUNTS"
 need_count BENCH_PORT "$PORT"
 [[ $PROBE_DELAY_MS =~ ^[0-9]+$ ]] || die "BENCH_PROBE_DELAY_MS must be a whole number of ms"
 ((ACCOUNTS >= FLOOD_THREADS)) || die "BENCH_ACCOUNTS must be at least $FLOOD_THREADS"
-((ACCOUNTS <= 1000)) || die "BENCH_ACCOUNTS must be at most 1000"
+[[ $TOTP == 0 || $TOTP == 1 ]] || die "BENCH_TOTP must be 0 or 1"
+((TOTP == 1 || ACCOUNTS <= 1000)) || die "BENCH_ACCOUNTS must be at most 1000 without TOTP"
 
 need_tools wrk curl awk sort
 [[ -r /proc/self/status ]] || die "needs Linux (/proc/PID/status)"
 
 commit=$(source_commit)
-release_build --bin tipline --example argon2_rate
+release_build --bin tipline --example argon2_rate --example bench_sql
 ARGON2_RATE="$TARGET_DIR/release/examples/argon2_rate"
 
 # --- the server --------------------------------------------------------------------------
@@ -65,9 +72,42 @@ fi
 export BENCH_ACCOUNTS=$ACCOUNTS BENCH_FLOOD_THREADS=$FLOOD_THREADS BENCH_PASSWORD=$PASSWORD
 export BENCH_PROBE_DELAY_MS=$PROBE_DELAY_MS
 
-log "==> creating $ACCOUNTS accounts (bench000@example.org ...) on $database"
+if ((TOTP)); then
+    # Each flood (two a run) has its own accounts: a TOTP code is taken once (SPEC §12.1).
+    log "==> creating $((ACCOUNTS * 2 * RUNS)) caseworkers with TOTP (bench-totp-00000@example.org ...) on $database"
+    tipline migrate >/dev/null
+    printf '%s\n' "$PASSWORD" | "$TARGET_DIR/release/examples/bench_sql" staff-accounts $((ACCOUNTS * 2 * RUNS)) \
+        >"$tmp/totp-secrets.txt" || die "bench_sql staff-accounts failed"
+    export BENCH_TOTP_CODES="$tmp/totp-codes.lua"
+fi
+floods=0
+
+# Before each flood with TOTP: bench/login.lua's codes file for the flood's own accounts, with
+# their codes from the step before this one to four minutes ahead.
+next_flood() {
+    ((TOTP)) || return 0
+    python3 - "$tmp/totp-secrets.txt" "$floods" "$ACCOUNTS" >"$BENCH_TOTP_CODES" <<'PY'
+import base64, hashlib, hmac, struct, sys, time
+secrets_file, flood, accounts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+lines = open(secrets_file).read().split()[2 * flood * accounts:2 * (flood + 1) * accounts]
+base = int(time.time()) // 30 - 1
+def code(secret, step):
+    digest = hmac.new(secret, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return "%06d" % ((struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000)
+print("totp_base = %d" % base)
+print("totp_accounts = {")
+for email, secret in zip(lines[0::2], lines[1::2]):
+    secret = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    print('{email="%s", codes={%s}},' % (email, ",".join('"%s"' % code(secret, base + k) for k in range(10))))
+print("}")
+PY
+    floods=$((floods + 1))
+}
+
+((TOTP)) || log "==> creating $ACCOUNTS accounts (bench000@example.org ...) on $database"
 existing=0
-for ((i = 0; i < ACCOUNTS; i++)); do
+for ((i = 0; i < ACCOUNTS && !TOTP; i++)); do
     email=$(printf 'bench%03d@example.org' "$i")
     if ! output=$(printf '%s\n' "$PASSWORD" | tipline admin create --email "$email" \
         --password-stdin --display-name "Bench $i" 2>&1); then
@@ -117,11 +157,13 @@ for ((run = 1; run <= RUNS; run++)); do
 
     # (c) the login flood alone: logins/s against the raw rate.
     before=$(memory_mib "$server_pid" VmRSS)
+    next_flood
     run_wrk "$out-alone.txt" "${flood[@]}"
     alone=$(awk '$1 == "logins_per_sec" { print $2 }' "$out-alone.txt")
     [[ -n $alone ]] || { cat "$out-alone.txt" >&2; die "bench/login.lua printed no logins_per_sec"; }
 
     # (d) the login flood again, with a /readyz probe running inside it.
+    next_flood
     wrk "${flood[@]}" >"$out-flood.txt" 2>&1 &
     background_pid=$!
     sleep "$PROBE_START"
@@ -175,7 +217,7 @@ cat <<EOF
 ### $(date -u +%Y-%m-%d) · commit $commit · $database
 
 $(machine). $RUNS run(s): the median, then each run in order; ratios are taken within each run.
-Flood: $FLOOD_CONNECTIONS connections for $FLOOD_SECS s over $ACCOUNTS accounts; /readyz probe: 1 connection, ${PROBE_DELAY_MS} ms between requests.
+Flood: $FLOOD_CONNECTIONS connections for $FLOOD_SECS s over $ACCOUNTS accounts$( ((TOTP)) && printf ' (caseworkers with TOTP, each login with a current code; each flood its own accounts)' || printf ' (admins without a second factor: each login answers an enrolment token)'); /readyz probe: 1 connection, ${PROBE_DELAY_MS} ms between requests.
 
 | figure | median | runs | target |
 | --- | ---: | --- | --- |

@@ -3,7 +3,8 @@
 
 usage: staff_login.py BASE_URL EMAIL PASSWORD [FIELD]
 
-Prints FIELD (default access_token) of the login answer. At the first sign-in of an account
+Prints FIELD (default access_token) of the login answer; sends $DEVICE_TOKEN, when set, as the
+device token of an earlier sign-in (SPEC §12.2). At the first sign-in of an account
 without a second factor the server answers an enrolment token (SPEC §12.1): this enrols a TOTP
 secret with it, confirms it with a current code, and signs in again with the next code. The
 secret and the last time step used are kept in $TOTP_STATE_DIR (default: a folder under /tmp),
@@ -80,6 +81,8 @@ def main() -> int:
 
     def login():
         body = {"email": email, "password": password}
+        if os.environ.get("DEVICE_TOKEN"):
+            body["device_token"] = os.environ["DEVICE_TOKEN"]
         known = load()
         if known:
             secret, last = known

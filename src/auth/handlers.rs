@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::json;
 use zeroize::Zeroizing;
 
+use super::password::Lane;
 use super::store::{self, Rotation};
 use super::{rules, token, AnyUser, Enrolling};
 use crate::audit::{self, Action, Actor, Context, NewEntry};
@@ -57,7 +58,7 @@ pub async fn register(state: web::Data<AppState>, rid: RequestId, body: JsonBody
     let display_name = form.opt_parsed("display_name", users::rules::display_name);
     let password = form.finish_with(password)?;
     let display_name = display_name.unwrap_or_else(|| "Reporter".to_string());
-    state.passwords.ensure_room()?;
+    state.passwords.ensure_room(Lane::Any)?;
     crate::limits::take(&state, Bucket::Register, &rid).await?;
     let password_hash = state.passwords.hash(password).await?;
     let login_key = state.login_key;
@@ -144,7 +145,11 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
         form.error("password", "must be at most 128 characters long");
     }
     let password = form.finish_with(password)?;
-    state.passwords.ensure_room()?;
+    // A login with a device token may be owed the known devices' lane (SPEC §12.2), which only
+    // the database can tell; any other is refused here when the common lane is full.
+    if device_token.is_none() || state.passwords.ensure_room(Lane::KnownDevice).is_err() {
+        state.passwords.ensure_room(Lane::Any)?;
+    }
     let (logins, name) = logins_for(&state, email.as_deref(), account.as_deref());
     let account_key = super::throttle_key(&state, &name);
     let anonymous = Context::new(Actor::anonymous(), &rid);
@@ -183,7 +188,9 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
         return Err(AppError::TooManyRequests { retry_after_secs });
     }
 
-    let verified = state.passwords.verify(password.clone(), user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let lane = if known_device { Lane::KnownDevice } else { Lane::Any };
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = state.passwords.verify(password.clone(), stored, lane).await?;
     let failure_reason = match &user {
         None => "unknown_account",
         Some(u) if !u.active => "inactive",

@@ -2,8 +2,9 @@
 //! so a login flood queues instead of exhausting memory or starving other requests.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, LazyLock, Mutex};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{
@@ -122,7 +123,66 @@ fn below_policy(hash: &PasswordHash<'_>) -> bool {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Runs hashing on a small pool of its own: one thread per core, fed by a bounded queue, at the
+/// Which queue a hashing job waits in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// Every login, registration and password change.
+    Any,
+    /// A login that came with a live device token of its account (SPEC §12.2). Its queue is
+    /// taken first and is not the one a flood fills, so the owner of an account signing in from
+    /// a known device waits only for the hashes running now, whatever a flood of strangers has
+    /// queued. Only a device token issued to that account, checked in the database, earns it.
+    KnownDevice,
+}
+
+/// The queued jobs, behind one lock that the hashing threads wait on.
+struct Queues {
+    lanes: Mutex<Lanes>,
+    ready: Condvar,
+    /// Jobs skipped because nobody waited for their answer any more.
+    dropped: AtomicU64,
+}
+
+#[derive(Default)]
+struct Lanes {
+    any: VecDeque<Job>,
+    known_device: VecDeque<Job>,
+    /// Set when the last [`Passwords`] handle is dropped: the threads end.
+    closed: bool,
+}
+
+impl Queues {
+    fn lock(&self) -> MutexGuard<'_, Lanes> {
+        // A job runs outside the lock, so nothing can poison it half-way through a change.
+        self.lanes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next job, known devices first; `None` once closed.
+    fn take(&self) -> Option<Job> {
+        let mut lanes = self.lock();
+        loop {
+            if let Some(job) = lanes.known_device.pop_front().or_else(|| lanes.any.pop_front()) {
+                return Some(job);
+            }
+            if lanes.closed {
+                return None;
+            }
+            lanes = self.ready.wait(lanes).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// Closes the queues when the last [`Passwords`] handle goes.
+struct Closer(Arc<Queues>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.ready.notify_all();
+    }
+}
+
+/// Runs hashing on a small pool of its own: one thread per core, fed by bounded queues, at the
 /// lowest priority ([`lower_priority`]).
 ///
 /// At most one hash per core runs at a time, so a login flood cannot starve other requests. The
@@ -131,55 +191,47 @@ type Job = Box<dyn FnOnce() + Send>;
 /// RSS in a 64-connection flood), while here memory stays at about one block per core. The
 /// threads end when the last handle is dropped.
 ///
-/// The queue holds a few jobs per thread (SPEC §12.3). When it is full, a request is refused at
-/// once with 503 ([`AppError::Busy`]) instead of waiting behind a flood; and a job whose
-/// request was dropped (the client hung up, so actix dropped the handler's future and with it
-/// the receiving end of the job's answer) is skipped when a thread takes it, never hashed.
+/// Each [`Lane`] holds a few jobs per thread (SPEC §12.3). When a lane is full, a request is
+/// refused at once with 503 ([`AppError::Busy`]) instead of waiting behind a flood; and a job
+/// whose request was dropped (the client hung up, so actix dropped the handler's future and
+/// with it the receiving end of the job's answer) is skipped when a thread takes it, never
+/// hashed.
 #[derive(Clone)]
 pub struct Passwords {
-    jobs: mpsc::SyncSender<Job>,
-    /// Jobs skipped because nobody waited for their answer any more.
-    dropped: Arc<AtomicU64>,
-    /// Jobs in the queue now (counted up before a job is sent, down when a thread takes it),
-    /// so that a request can be refused before it does any other work ([`Passwords::ensure_room`]).
-    waiting: Arc<AtomicUsize>,
+    queues: Arc<Queues>,
+    _closer: Arc<Closer>,
+    /// How many jobs may wait in the lane of every request, and in that of known devices.
     capacity: usize,
+    known_device_capacity: usize,
 }
 
 /// Seconds a client is told to wait when the queue is full: it drains in well under one.
 const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
 impl Passwords {
-    /// `threads` hashing threads, and at most `queue` jobs waiting for them.
+    /// `threads` hashing threads, and at most `queue` jobs waiting for them in the lane of every
+    /// request (and as many as there are threads in the lane of known devices).
     pub fn new(threads: usize, queue: usize) -> Self {
-        let capacity = queue.max(1);
-        let (jobs, queued) = mpsc::sync_channel::<Job>(capacity);
-        let queued = Arc::new(Mutex::new(queued));
-        let waiting = Arc::new(AtomicUsize::new(0));
-        for n in 0..threads.max(1) {
-            let queued = Arc::clone(&queued);
-            let waiting = Arc::clone(&waiting);
+        let threads = threads.max(1);
+        let queues = Arc::new(Queues { lanes: Mutex::default(), ready: Condvar::new(), dropped: AtomicU64::new(0) });
+        for n in 0..threads {
+            let queues = Arc::clone(&queues);
             let spawned = std::thread::Builder::new().name(format!("tipline-hash-{n}")).spawn(move || {
                 lower_priority();
-                loop {
-                    let job = match queued.lock() {
-                        Ok(queued) => queued.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => {
-                            waiting.fetch_sub(1, Ordering::Relaxed);
-                            job()
-                        }
-                        Err(_) => return,
-                    }
+                while let Some(job) = queues.take() {
+                    job()
                 }
             });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a hashing thread");
             }
         }
-        Passwords { jobs, dropped: Arc::new(AtomicU64::new(0)), waiting, capacity }
+        Passwords {
+            _closer: Arc::new(Closer(Arc::clone(&queues))),
+            queues,
+            capacity: queue.max(1),
+            known_device_capacity: threads,
+        }
     }
 
     /// As configured (`TIPLINE_HASH_THREADS`, `TIPLINE_HASH_QUEUE`): by default one thread per
@@ -196,50 +248,65 @@ impl Passwords {
 
     /// How many queued jobs were skipped because their request had gone.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.queues.dropped.load(Ordering::Relaxed)
     }
 
-    /// 503 at once when the queue is full: called by login and registration before their other
+    fn has_room(&self, lanes: &Lanes, lane: Lane) -> bool {
+        match lane {
+            Lane::Any => lanes.any.len() < self.capacity,
+            Lane::KnownDevice => lanes.known_device.len() < self.known_device_capacity,
+        }
+    }
+
+    /// 503 at once when `lane` is full: called by login and registration before their other
     /// work (reading the account, taking a token), so that a flood is refused at the cost of
     /// parsing its requests. Hashing itself still checks, since the queue may fill meanwhile.
-    pub fn ensure_room(&self) -> Result<(), AppError> {
-        match self.waiting.load(Ordering::Relaxed) < self.capacity {
+    pub fn ensure_room(&self, lane: Lane) -> Result<(), AppError> {
+        match self.has_room(&self.queues.lock(), lane) {
             true => Ok(()),
             false => Err(AppError::Busy { retry_after_secs: BUSY_RETRY_AFTER_SECS }),
         }
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+    async fn run<T: Send + 'static>(
+        &self,
+        lane: Lane,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AppError> {
         let (done, result) = oneshot::channel();
-        let dropped = Arc::clone(&self.dropped);
+        let queues = Arc::clone(&self.queues);
         let job: Job = Box::new(move || {
             if done.is_closed() {
-                dropped.fetch_add(1, Ordering::Relaxed);
+                queues.dropped.fetch_add(1, Ordering::Relaxed);
                 return;
             }
             let _ = done.send(work());
         });
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        match self.jobs.try_send(job) {
-            Ok(()) => {}
-            Err(mpsc::TrySendError::Full(_)) => {
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
+        {
+            let mut lanes = self.queues.lock();
+            if !self.has_room(&lanes, lane) {
                 return Err(AppError::Busy { retry_after_secs: BUSY_RETRY_AFTER_SECS });
             }
-            Err(mpsc::TrySendError::Disconnected(_)) => {
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
-                return Err(AppError::internal("hashing threads are gone"));
+            match lane {
+                Lane::Any => lanes.any.push_back(job),
+                Lane::KnownDevice => lanes.known_device.push_back(job),
             }
         }
+        self.queues.ready.notify_one();
         result.await.map_err(|_| AppError::internal("hashing task failed"))
     }
 
     pub async fn hash(&self, password: Zeroizing<String>) -> Result<String, AppError> {
-        self.run(move || hash(&password)).await?
+        self.run(Lane::Any, move || hash(&password)).await?
     }
 
-    pub async fn verify(&self, password: Zeroizing<String>, stored: Option<String>) -> Result<Verified, AppError> {
-        self.run(move || verify(&password, stored.as_deref())).await
+    pub async fn verify(
+        &self,
+        password: Zeroizing<String>,
+        stored: Option<String>,
+        lane: Lane,
+    ) -> Result<Verified, AppError> {
+        self.run(lane, move || verify(&password, stored.as_deref())).await
     }
 }
 
@@ -299,8 +366,8 @@ mod tests {
             let _ = started.send(());
             let _ = wait.recv();
         });
-        passwords.waiting.fetch_add(1, Ordering::Relaxed);
-        passwords.jobs.try_send(job).unwrap();
+        passwords.queues.lock().any.push_back(job);
+        passwords.queues.ready.notify_one();
         (release, running)
     }
 
@@ -310,16 +377,16 @@ mod tests {
         let passwords = Passwords::new(1, 1);
         let (release, running) = occupy(&passwords);
         running.recv().unwrap();
-        let queued = passwords.verify(Zeroizing::new("queued password".into()), None).boxed();
+        let queued = passwords.verify(Zeroizing::new("queued password".into()), None, Lane::Any).boxed();
         let mut queued = queued;
         assert!((&mut queued).now_or_never().is_none(), "queued behind the running job");
-        assert!(matches!(passwords.ensure_room(), Err(AppError::Busy { .. })));
-        let refused = passwords.verify(Zeroizing::new("one too many".into()), None).now_or_never();
+        assert!(matches!(passwords.ensure_room(Lane::Any), Err(AppError::Busy { .. })));
+        let refused = passwords.verify(Zeroizing::new("one too many".into()), None, Lane::Any).now_or_never();
         assert!(matches!(refused, Some(Err(AppError::Busy { retry_after_secs: 1 }))), "{refused:?}");
         release.send(()).unwrap();
         let verified = futures_executor_block_on(queued).unwrap();
         assert!(!verified.ok);
-        assert!(passwords.ensure_room().is_ok(), "the queue is empty again");
+        assert!(passwords.ensure_room(Lane::Any).is_ok(), "the queue is empty again");
         assert_eq!(passwords.dropped(), 0);
     }
 
@@ -334,20 +401,68 @@ mod tests {
             let hashed = Arc::clone(&hashed);
             // Polled once, the job is queued; dropped, as actix drops a handler whose client
             // hung up.
-            let abandoned = passwords.run(move || {
+            let abandoned = passwords.run(Lane::Any, move || {
                 hashed.fetch_add(1, Ordering::Relaxed);
                 hash("never hashed")
             });
             assert!(abandoned.boxed().now_or_never().is_none());
         }
         let kept = Arc::clone(&hashed);
-        let waited = passwords.run(move || kept.fetch_add(1, Ordering::Relaxed)).boxed();
+        let waited = passwords.run(Lane::Any, move || kept.fetch_add(1, Ordering::Relaxed)).boxed();
         let mut waited = waited;
         assert!((&mut waited).now_or_never().is_none());
         release.send(()).unwrap();
         futures_executor_block_on(waited).unwrap();
         assert_eq!(passwords.dropped(), 3, "the three abandoned jobs were skipped");
         assert_eq!(hashed.load(Ordering::Relaxed), 1, "only the job still awaited ran");
+    }
+
+    #[test]
+    fn a_known_device_passes_a_full_queue() {
+        use futures_util::FutureExt;
+        let passwords = Passwords::new(1, 2);
+        let (release, running) = occupy(&passwords);
+        running.recv().unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let queue = |lane: Lane, name: &'static str| {
+            let order = Arc::clone(&order);
+            passwords.run(lane, move || order.lock().unwrap().push(name)).boxed()
+        };
+        let mut flood = vec![queue(Lane::Any, "stranger 1"), queue(Lane::Any, "stranger 2")];
+        for job in &mut flood {
+            assert!(job.now_or_never().is_none());
+        }
+        assert!(matches!(passwords.ensure_room(Lane::Any), Err(AppError::Busy { .. })), "strangers fill their lane");
+        assert!(passwords.ensure_room(Lane::KnownDevice).is_ok());
+        let mut owner = queue(Lane::KnownDevice, "owner");
+        assert!((&mut owner).now_or_never().is_none());
+        assert!(
+            matches!(passwords.ensure_room(Lane::KnownDevice), Err(AppError::Busy { .. })),
+            "the known-device lane is bounded too (one job per thread)"
+        );
+        release.send(()).unwrap();
+        futures_executor_block_on(async {
+            owner.await.unwrap();
+            for job in flood {
+                job.await.unwrap();
+            }
+        });
+        assert_eq!(*order.lock().unwrap(), ["owner", "stranger 1", "stranger 2"], "the owner's hash runs first");
+    }
+
+    #[test]
+    fn the_threads_end_with_the_last_handle() {
+        let passwords = Passwords::new(2, 2);
+        let queues = Arc::downgrade(&passwords.queues);
+        let copy = passwords.clone();
+        drop(passwords);
+        assert!(!copy.queues.lock().closed, "a handle is left");
+        drop(copy);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while queues.strong_count() > 0 {
+            assert!(std::time::Instant::now() < deadline, "the hashing threads still hold the queues");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     /// Waits for a future on this thread (the hashing threads do the work).

@@ -208,6 +208,53 @@ async fn a_full_hashing_queue_answers_503_at_once(app: TestApp) {
     app.login(&email, PASSWORD).await.assert_status(200);
 }
 
+/// SPEC §12.2, §12.3: the owner of an account, signing in from a device that has signed in
+/// before, gets past a flood that fills the hashing queue; a device token of another account
+/// does not earn the way past.
+async fn a_known_device_gets_past_a_full_hashing_queue(app: TestApp) {
+    let app = app
+        .restart(|c| {
+            c.hash_threads = Some(1);
+            c.hash_queue = Some(1);
+        })
+        .await;
+    let owner = app.caseworker().await;
+    let other = app.caseworker().await;
+    // Eight strangers send logins for new emails, each with the other account's device token,
+    // one after another until the owner has been answered, so the common lane stays full.
+    let answered = std::cell::Cell::new(false);
+    let sent = std::cell::Cell::new(0);
+    let stranger = |device_token: String| {
+        let (answered, sent, app) = (&answered, &sent, &app);
+        async move {
+            let mut busy = 0;
+            while !answered.get() {
+                sent.set(sent.get() + 1);
+                let email = format!("flood-{}@example.org", sent.get());
+                let body = json!({"email": email, "password": "a wrong passphrase", "device_token": device_token});
+                busy += usize::from(app.post("/api/v1/auth/login", None, body).await.status.as_u16() == 503);
+            }
+            busy
+        }
+    };
+    let owners_login = async {
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+        let res = app.login_with(&owner.email, PASSWORD, json!({"device_token": owner.device_token})).await;
+        answered.set(true);
+        res
+    };
+    let strangers = join_all((0..8).map(|_| stranger(other.device_token.clone())));
+    let (busy, owners) = futures_util::future::join(strangers, owners_login).await;
+    assert!(
+        busy.iter().sum::<usize>() > 0,
+        "the strangers fill the queue, even with a device token of another account"
+    );
+    owners.assert_status(200);
+    let entry = app.audit("auth.login").pop().unwrap();
+    assert_eq!(entry.target_id, Some(owner.id.to_string()));
+    assert_eq!(TestApp::details(&entry)["known_device"], json!(true));
+}
+
 both_backends!(
     submissions_beyond_the_rate_get_429_and_the_bucket_refills,
     registrations_beyond_the_rate_get_429_before_hashing,
@@ -215,4 +262,5 @@ both_backends!(
     a_bucket_is_shared_by_every_instance_on_the_database,
     expired_login_throttle_rows_are_removed,
     a_full_hashing_queue_answers_503_at_once,
+    a_known_device_gets_past_a_full_hashing_queue,
 );
