@@ -67,7 +67,15 @@ fn pass(pool: &Pool, edge: &mut Edge) -> Option<(usize, usize)> {
     match pool.get() {
         Ok(mut conn) => match super::store::sequence_keeping(&mut conn, edge) {
             Ok((0, 0)) => None,
-            Ok(done) => Some(done),
+            Ok(done) => {
+                // SQLite's WAL is folded in here, beside the submissions' writer rather than in
+                // its way (`db::SQLITE_AUTOCHECKPOINT_PAGES`): after a pass, so at most every
+                // GATHER under load.
+                if let Err(e) = crate::db::checkpoint_wal(&mut conn) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+                Some(done)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "audit sequencer pass failed");
                 None

@@ -30,6 +30,13 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 30_000;
 /// submissions' writer, the audit sequencer and the request handlers each write on their own),
 /// and with the map the pages are read again without a copy. Writes still go through `write`.
 const SQLITE_MMAP_BYTES: u64 = 256 << 20;
+/// WAL pages after which a committing connection folds the WAL into the database itself. By
+/// default SQLite does it every 1 000 pages, in whichever connection commits past that: under
+/// load, the submissions' writer, which then copies and syncs the database file while every
+/// submission waits behind it. The audit sequencer folds the WAL in after each of its passes
+/// instead ([`checkpoint_wal`], beside the writer, not in its way); this larger threshold is only
+/// the safety net for when no sequencer runs (the command line).
+const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
@@ -125,11 +132,22 @@ pub fn connect(url: &DatabaseUrl) -> ConnectionResult<DbConn> {
             conn.batch_execute(&format!(
                 "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
                  PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; \
-                 PRAGMA mmap_size = {SQLITE_MMAP_BYTES};"
+                 PRAGMA mmap_size = {SQLITE_MMAP_BYTES}; \
+                 PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES};"
             ))
             .map_err(ConnectionError::CouldntSetupConfiguration)?;
             Ok(DbConn::Sqlite(conn))
         }
+    }
+}
+
+/// On SQLite, copies what the WAL holds into the database file as far as no reader still needs
+/// it (a passive checkpoint: it takes no lock that writers or readers wait for). Nothing on
+/// PostgreSQL, which checkpoints on its own.
+pub fn checkpoint_wal(conn: &mut DbConn) -> QueryResult<()> {
+    match conn {
+        DbConn::Pg(_) => Ok(()),
+        DbConn::Sqlite(conn) => conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)"),
     }
 }
 

@@ -89,6 +89,47 @@ fn sqlite_connections_are_durable_and_checked() {
             diesel::sql_query(format!("SELECT {column} AS value FROM pragma_{pragma}")).load(&mut conn).unwrap();
         assert_eq!(rows[0].value, expected, "{pragma}");
     }
+    #[derive(QueryableByName)]
+    struct Autocheckpoint {
+        #[diesel(sql_type = BigInt)]
+        wal_autocheckpoint: i64,
+    }
+    let pages: Autocheckpoint = diesel::sql_query("PRAGMA wal_autocheckpoint").get_result(&mut conn).unwrap();
+    assert_eq!(pages.wal_autocheckpoint, 10_000);
+}
+
+/// The connections fold SQLite's WAL into the database file only past 10 000 pages; the audit
+/// sequencer does it after each pass (`db::checkpoint_wal`), beside the submissions' writer. So
+/// once a submission is sequenced, the database file alone (copied without its WAL) holds it.
+#[test]
+fn the_sequencer_folds_the_wal_into_the_database_file() {
+    use crate::process::{post_json, Server};
+    let db = TestDb::sqlite();
+    let server = Server::start(&db);
+    let body = r#"{"kind":"incident","tactics":["surveillance"],"narrative":"folded in","country":"NL"}"#;
+    let (status, response) = server.request(&post_json("/api/v1/reports", body, ""));
+    assert_eq!(status, 201, "{response}");
+    let file = db.dir.path().join("tipline.db");
+    let copy = db.dir.path().join("copy.db");
+    let count = |conn: &mut diesel::SqliteConnection, sql: &str| -> i64 {
+        diesel::sql_query(sql).get_result::<Pragma>(conn).map(|row| row.value).unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let in_the_file = loop {
+        std::fs::copy(&file, &copy).unwrap();
+        let mut alone = diesel::SqliteConnection::establish(copy.to_str().unwrap()).unwrap();
+        let reports = count(&mut alone, "SELECT count(*) AS value FROM reports");
+        let sequenced = count(&mut alone, "SELECT count(*) AS value FROM audit_log WHERE action = 'report.create'");
+        drop(alone);
+        let _ = std::fs::remove_file(db.dir.path().join("copy.db-wal"));
+        if (reports, sequenced) == (1, 1) || std::time::Instant::now() > deadline {
+            break (reports, sequenced);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let (exit, _) = server.stop();
+    assert!(exit.success());
+    assert_eq!(in_the_file, (1, 1), "the report and its sequenced audit entry are in the database file");
 }
 
 fn run_tipline(args: &[&str], database_url: &str) -> std::process::Output {
