@@ -188,7 +188,7 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
         return Err(AppError::TooManyRequests { retry_after_secs });
     }
 
-    let lane = if known_device { Lane::KnownDevice } else { Lane::Any };
+    let lane = Lane::for_login(known_device, account_of.map(|(_, role)| role));
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let verified = state.passwords.verify(password.clone(), stored, lane).await?;
     let failure_reason = match &user {

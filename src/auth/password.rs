@@ -128,11 +128,25 @@ type Job = Box<dyn FnOnce() + Send>;
 pub enum Lane {
     /// Every login, registration and password change.
     Any,
-    /// A login that came with a live device token of its account (SPEC §12.2). Its queue is
-    /// taken first and is not the one a flood fills, so the owner of an account signing in from
-    /// a known device waits only for the hashes running now, whatever a flood of strangers has
-    /// queued. Only a device token issued to that account, checked in the database, earns it.
+    /// A staff login that came with a live device token of its account (SPEC §12.2). Its queue
+    /// is taken first and is not the one a flood fills, so a staff member signing in from a
+    /// known device waits only for the hashes running now, whatever a flood of strangers has
+    /// queued. Only a device token issued to that account, checked in the database, earns it,
+    /// and only for staff: a reporter account is anyone's for the registering.
     KnownDevice,
+}
+
+impl Lane {
+    /// The lane of a login to the account of `role` (`None`: no such account), that came with a
+    /// live device token of that account or not. Only staff accounts earn the known devices'
+    /// lane: anyone may register a reporter account and sign in with its device token again
+    /// and again, and would hold the lane against staff.
+    pub fn for_login(known_device: bool, role: Option<crate::users::Role>) -> Lane {
+        match (known_device, role) {
+            (true, Some(role)) if role != crate::users::Role::Reporter => Lane::KnownDevice,
+            _ => Lane::Any,
+        }
+    }
 }
 
 /// The queued jobs, behind one lock that the hashing threads wait on.
@@ -448,6 +462,18 @@ mod tests {
             }
         });
         assert_eq!(*order.lock().unwrap(), ["owner", "stranger 1", "stranger 2"], "the owner's hash runs first");
+    }
+
+    #[test]
+    fn only_staff_on_a_known_device_get_the_known_devices_lane() {
+        use crate::users::Role;
+        for role in [Role::Caseworker, Role::Admin] {
+            assert_eq!(Lane::for_login(true, Some(role)), Lane::KnownDevice);
+            assert_eq!(Lane::for_login(false, Some(role)), Lane::Any);
+        }
+        assert_eq!(Lane::for_login(true, Some(Role::Reporter)), Lane::Any, "a reporter account is anyone's");
+        assert_eq!(Lane::for_login(true, None), Lane::Any);
+        assert_eq!(Lane::for_login(false, None), Lane::Any);
     }
 
     #[test]
