@@ -72,6 +72,29 @@ fi
 export BENCH_ACCOUNTS=$ACCOUNTS BENCH_FLOOD_THREADS=$FLOOD_THREADS BENCH_PASSWORD=$PASSWORD
 export BENCH_PROBE_DELAY_MS=$PROBE_DELAY_MS
 
+# Before each flood with TOTP: bench/login.lua's codes file for the flood's own accounts, with
+# their codes from the step before this one to four minutes ahead (bench/staff_login.py's RFC
+# 6238 code).
+floods=0
+next_flood() {
+    ((TOTP)) || return 0
+    python3 - "$tmp/totp-secrets.txt" "$floods" "$ACCOUNTS" >"$BENCH_TOTP_CODES" <<'PY'
+import base64, sys, time
+sys.path.insert(0, "bench")
+from staff_login import code_at
+secrets_file, flood, accounts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+lines = open(secrets_file).read().split()[2 * flood * accounts:2 * (flood + 1) * accounts]
+base = int(time.time()) // 30 - 1
+print("totp_base = %d" % base)
+print("totp_accounts = {")
+for email, secret in zip(lines[0::2], lines[1::2]):
+    secret = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    print('{email="%s", codes={%s}},' % (email, ",".join('"%s"' % code_at(secret, base + k) for k in range(10))))
+print("}")
+PY
+    floods=$((floods + 1))
+}
+
 if ((TOTP)); then
     # Each flood (two a run) has its own accounts: a TOTP code is taken once (SPEC §12.1).
     log "==> creating $((ACCOUNTS * 2 * RUNS)) caseworkers with TOTP (bench-totp-00000@example.org ...) on $database"
@@ -79,48 +102,24 @@ if ((TOTP)); then
     printf '%s\n' "$PASSWORD" | "$TARGET_DIR/release/examples/bench_sql" staff-accounts $((ACCOUNTS * 2 * RUNS)) \
         >"$tmp/totp-secrets.txt" || die "bench_sql staff-accounts failed"
     export BENCH_TOTP_CODES="$tmp/totp-codes.lua"
-fi
-floods=0
-
-# Before each flood with TOTP: bench/login.lua's codes file for the flood's own accounts, with
-# their codes from the step before this one to four minutes ahead.
-next_flood() {
-    ((TOTP)) || return 0
-    python3 - "$tmp/totp-secrets.txt" "$floods" "$ACCOUNTS" >"$BENCH_TOTP_CODES" <<'PY'
-import base64, hashlib, hmac, struct, sys, time
-secrets_file, flood, accounts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-lines = open(secrets_file).read().split()[2 * flood * accounts:2 * (flood + 1) * accounts]
-base = int(time.time()) // 30 - 1
-def code(secret, step):
-    digest = hmac.new(secret, struct.pack(">Q", step), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    return "%06d" % ((struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000)
-print("totp_base = %d" % base)
-print("totp_accounts = {")
-for email, secret in zip(lines[0::2], lines[1::2]):
-    secret = base64.b32decode(secret + "=" * (-len(secret) % 8))
-    print('{email="%s", codes={%s}},' % (email, ",".join('"%s"' % code(secret, base + k) for k in range(10))))
-print("}")
-PY
-    floods=$((floods + 1))
-}
-
-((TOTP)) || log "==> creating $ACCOUNTS accounts (bench000@example.org ...) on $database"
-existing=0
-for ((i = 0; i < ACCOUNTS && !TOTP; i++)); do
-    email=$(printf 'bench%03d@example.org' "$i")
-    if ! output=$(printf '%s\n' "$PASSWORD" | tipline admin create --email "$email" \
-        --password-stdin --display-name "Bench $i" 2>&1); then
-        if [[ $output == *"already exists"* ]]; then
-            existing=$((existing + 1))
-        else
-            printf '%s\n' "$output" >&2
-            die "admin create failed for $email"
+else
+    log "==> creating $ACCOUNTS accounts (bench000@example.org ...) on $database"
+    existing=0
+    for ((i = 0; i < ACCOUNTS; i++)); do
+        email=$(printf 'bench%03d@example.org' "$i")
+        if ! output=$(printf '%s\n' "$PASSWORD" | tipline admin create --email "$email" \
+            --password-stdin --display-name "Bench $i" 2>&1); then
+            if [[ $output == *"already exists"* ]]; then
+                existing=$((existing + 1))
+            else
+                printf '%s\n' "$output" >&2
+                die "admin create failed for $email"
+            fi
         fi
-    fi
-done
-((existing == 0)) \
-    || log "note: $existing accounts already existed; they must have the password this script uses"
+    done
+    ((existing == 0)) \
+        || log "note: $existing accounts already existed; they must have the password this script uses"
+fi
 
 # --- measurements ------------------------------------------------------------------------
 

@@ -128,19 +128,18 @@ type Job = Box<dyn FnOnce() + Send>;
 pub enum Lane {
     /// Every login, registration and password change.
     Any,
-    /// A staff login that came with a live device token of its account (SPEC §12.2). Its queue
-    /// is taken first and is not the one a flood fills, so a staff member signing in from a
-    /// known device waits only for the hashes running now, whatever a flood of strangers has
-    /// queued. Only a device token issued to that account, checked in the database, earns it,
-    /// and only for staff: a reporter account is anyone's for the registering.
+    /// A staff login that came with a live device token of its account (SPEC §12.2), as
+    /// [`Lane::for_login`] decides. Its queue is taken first and is not the one a flood fills,
+    /// so a staff member signing in from a known device waits only for the hashes running now,
+    /// whatever a flood of strangers has queued.
     KnownDevice,
 }
 
 impl Lane {
     /// The lane of a login to the account of `role` (`None`: no such account), that came with a
-    /// live device token of that account or not. Only staff accounts earn the known devices'
-    /// lane: anyone may register a reporter account and sign in with its device token again
-    /// and again, and would hold the lane against staff.
+    /// live device token of that account (checked in the database) or not. Only staff accounts
+    /// earn the known devices' lane: anyone may register a reporter account and sign in with
+    /// its device token again and again, and would hold the lane against staff.
     pub fn for_login(known_device: bool, role: Option<crate::users::Role>) -> Lane {
         match (known_device, role) {
             (true, Some(role)) if role != crate::users::Role::Reporter => Lane::KnownDevice,

@@ -170,14 +170,18 @@ async fn expired_login_throttle_rows_are_removed(app: TestApp) {
     app.login(&locked, PASSWORD).await.assert_status(200);
 }
 
+/// The app again with one hashing thread and one place in the common lane of its queue.
+async fn one_hashing_thread(app: TestApp) -> TestApp {
+    app.restart(|c| {
+        c.hash_threads = Some(1);
+        c.hash_queue = Some(1);
+    })
+    .await
+}
+
 async fn a_full_hashing_queue_answers_503_at_once(app: TestApp) {
     // One hashing thread and one waiting job: of many logins at once, most find the queue full.
-    let app = app
-        .restart(|c| {
-            c.hash_threads = Some(1);
-            c.hash_queue = Some(1);
-        })
-        .await;
+    let app = one_hashing_thread(app).await;
     let logins = (0..24).map(|n| {
         let body = json!({"email": format!("flood-{n}@example.org"), "password": "a wrong passphrase"});
         app.post("/api/v1/auth/login", None, body)
@@ -212,12 +216,7 @@ async fn a_full_hashing_queue_answers_503_at_once(app: TestApp) {
 /// before, gets past a flood that fills the hashing queue; a device token of another account
 /// does not earn the way past.
 async fn a_known_device_gets_past_a_full_hashing_queue(app: TestApp) {
-    let app = app
-        .restart(|c| {
-            c.hash_threads = Some(1);
-            c.hash_queue = Some(1);
-        })
-        .await;
+    let app = one_hashing_thread(app).await;
     let owner = app.caseworker().await;
     let other = app.caseworker().await;
     // Eight strangers send logins for new emails, each with the other account's device token,
