@@ -14,7 +14,7 @@
 #                         TOTP second factor, and each login sends a current code; 0: admins
 #                         made on the command line without one (each login then answers an
 #                         enrolment token)
-#   BENCH_ACCOUNTS        accounts each flood is spread over (default 2048 with TOTP, each
+#   BENCH_ACCOUNTS        accounts each flood is spread over (default 4096 with TOTP, each
 #                         flood with its own, since a code is taken once; 128 without)
 #   BENCH_PROBE_DELAY_MS  pause between two /readyz probes in ms (default 5; 0 = back to back)
 #   BENCH_HONOUR_RETRY_AFTER  1 (default): after a 503 (hashing queue full) the flood's next
@@ -29,7 +29,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUNS=${BENCH_RUNS:-3}
 TOTP=${BENCH_TOTP:-1}
-if [[ $TOTP == 1 ]]; then ACCOUNTS=${BENCH_ACCOUNTS:-2048}; else ACCOUNTS=${BENCH_ACCOUNTS:-128}; fi
+if [[ $TOTP == 1 ]]; then ACCOUNTS=${BENCH_ACCOUNTS:-4096}; else ACCOUNTS=${BENCH_ACCOUNTS:-128}; fi
 PROBE_DELAY_MS=${BENCH_PROBE_DELAY_MS:-5}
 PORT=${BENCH_PORT:-18080}
 
