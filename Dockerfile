@@ -7,6 +7,8 @@ WORKDIR /src
 
 # Dependencies first, against stub sources, so that editing the code does not rebuild them.
 COPY Cargo.toml Cargo.lock build.rs ./
+# The bundled SQLite's compile options (LIBSQLITE3_FLAGS).
+COPY .cargo .cargo
 RUN mkdir src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \

@@ -129,10 +129,18 @@ pub fn connect(url: &DatabaseUrl) -> ConnectionResult<DbConn> {
         Backend::Postgres => Ok(DbConn::Pg(PgConnection::establish(&url.target)?)),
         Backend::Sqlite => {
             let mut conn = SqliteConnection::establish(&url.target)?;
+            // `temp_store = MEMORY`: SQLite keeps its temporary data in memory. Without it, a
+            // transaction with savepoints (the submissions' writer gives each submission of a batch
+            // its own) keeps the pages it changes in a sub-journal that spills past 64 KiB into a
+            // file in /var/tmp: SQLite creates it, unlinks it and closes it again for every batch,
+            // which cost the writer a file creation and deletion per commit, and it left images of
+            // database pages in freed blocks of a disk the database's own shredding (SPEC §13)
+            // never reaches. In memory a batch's sub-journal is a few hundred KiB at most, and
+            // large sorts are bounded by the pages the API reads.
             conn.batch_execute(&format!(
                 "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
                  PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; \
-                 PRAGMA mmap_size = {SQLITE_MMAP_BYTES}; \
+                 PRAGMA temp_store = MEMORY; PRAGMA mmap_size = {SQLITE_MMAP_BYTES}; \
                  PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES};"
             ))
             .map_err(ConnectionError::CouldntSetupConfiguration)?;

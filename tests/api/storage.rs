@@ -82,9 +82,13 @@ fn sqlite_connections_are_durable_and_checked() {
             .load(&mut conn)
             .unwrap();
     assert_eq!(mode[0].column_name, "wal");
-    for (pragma, column, expected) in
-        [("synchronous", "synchronous", 2), ("foreign_keys", "foreign_keys", 1), ("busy_timeout", "timeout", 30_000)]
-    {
+    for (pragma, column, expected) in [
+        ("synchronous", "synchronous", 2),
+        ("foreign_keys", "foreign_keys", 1),
+        ("busy_timeout", "timeout", 30_000),
+        // Temporary data (savepoints' sub-journals, sorts) in memory, never in /var/tmp.
+        ("temp_store", "temp_store", 2),
+    ] {
         let rows: Vec<Pragma> =
             diesel::sql_query(format!("SELECT {column} AS value FROM pragma_{pragma}")).load(&mut conn).unwrap();
         assert_eq!(rows[0].value, expected, "{pragma}");
@@ -96,6 +100,13 @@ fn sqlite_connections_are_durable_and_checked() {
     }
     let pages: Autocheckpoint = diesel::sql_query("PRAGMA wal_autocheckpoint").get_result(&mut conn).unwrap();
     assert_eq!(pages.wal_autocheckpoint, 10_000);
+    // The bundled SQLite plans a statement whatever is bound to it (.cargo/config.toml), so a
+    // cached `LIMIT ?` query is not compiled again each time it runs.
+    let qpsg: Vec<Pragma> =
+        diesel::sql_query("SELECT count(*) AS value FROM pragma_compile_options WHERE compile_options = 'ENABLE_QPSG'")
+            .load(&mut conn)
+            .unwrap();
+    assert_eq!(qpsg[0].value, 1, "SQLite built without SQLITE_ENABLE_QPSG");
 }
 
 /// The connections fold SQLite's WAL into the database file only past 10 000 pages; the audit
