@@ -130,13 +130,14 @@ pub fn connect(url: &DatabaseUrl) -> ConnectionResult<DbConn> {
         Backend::Sqlite => {
             let mut conn = SqliteConnection::establish(&url.target)?;
             // `temp_store = MEMORY`: SQLite keeps its temporary data in memory. Without it, a
-            // transaction with savepoints (the submissions' writer gives each submission of a batch
-            // its own) keeps the pages it changes in a sub-journal that spills past 64 KiB into a
-            // file in /var/tmp: SQLite creates it, unlinks it and closes it again for every batch,
-            // which cost the writer a file creation and deletion per commit, and it left images of
-            // database pages in freed blocks of a disk the database's own shredding (SPEC §13)
-            // never reaches. In memory a batch's sub-journal is a few hundred KiB at most, and
-            // large sorts are bounded by the pages the API reads.
+            // statement that changes many rows inside a transaction (the submissions' writer inserts
+            // a batch with one statement per table) keeps the original of every page it changes in
+            // a statement journal, so that a failure part-way undoes that statement alone, and past
+            // 64 KiB SQLite spills that journal into a file in /var/tmp: created, unlinked and
+            // closed again for every batch, which cost the writer a file creation and deletion per
+            // commit, and it left images of database pages in freed blocks of a disk that the
+            // database's own shredding (SPEC §13) never reaches. In memory a batch's statement
+            // journal is a few hundred KiB at most, and sorts are bounded by the pages the API reads.
             conn.batch_execute(&format!(
                 "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
                  PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; \

@@ -86,7 +86,7 @@ fn sqlite_connections_are_durable_and_checked() {
         ("synchronous", "synchronous", 2),
         ("foreign_keys", "foreign_keys", 1),
         ("busy_timeout", "timeout", 30_000),
-        // Temporary data (savepoints' sub-journals, sorts) in memory, never in /var/tmp.
+        // Temporary data (statement journals, sorts) in memory, never in /var/tmp.
         ("temp_store", "temp_store", 2),
     ] {
         let rows: Vec<Pragma> =
