@@ -378,6 +378,30 @@ pub fn now() -> chrono::NaiveDateTime {
 mod tests {
     use super::*;
 
+    /// Every row goes in exactly once and in order, whatever the count, and a batch of up to 8
+    /// rows takes a single statement.
+    #[test]
+    fn fixed_chunks_take_every_row_once_and_few_statements() {
+        for n in 0..=600usize {
+            let rows: Vec<usize> = (0..n).collect();
+            let mut seen = Vec::new();
+            let mut statements = 0;
+            let inserted = crate::insert_in_fixed_chunks!(rows, |chunk| {
+                statements += 1;
+                seen.extend_from_slice(chunk);
+                QueryResult::Ok(chunk.len())
+            })
+            .unwrap();
+            assert_eq!(inserted, n);
+            assert_eq!(seen, rows);
+            if (1..=8).contains(&n) {
+                assert_eq!(statements, 1, "{n} rows");
+            }
+            // 256s, then at most three 64s, three 16s, one 8 and one of 1 to 7.
+            assert!(statements <= n / 256 + 3 + 3 + 1 + 1, "{n} rows in {statements} statements");
+        }
+    }
+
     #[test]
     fn database_url_schemes() {
         assert_eq!(DatabaseUrl::parse("sqlite://data/t.db").unwrap().target, "data/t.db");
