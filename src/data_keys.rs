@@ -28,7 +28,7 @@ impl Owner {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = data_keys)]
+#[diesel(table_name = data_keys, treat_none_as_default_value = false)]
 struct KeyRow {
     owner_table: String,
     owner_id: Id,

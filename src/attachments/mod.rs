@@ -51,7 +51,7 @@ impl Copy {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = attachments)]
+#[diesel(table_name = attachments, treat_none_as_default_value = false)]
 pub struct AttachmentRow {
     pub id: Id,
     pub report_id: Id,

@@ -185,7 +185,7 @@ impl NewEntry {
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize)]
-#[diesel(table_name = audit_log)]
+#[diesel(table_name = audit_log, treat_none_as_default_value = false)]
 pub struct Entry {
     pub seq: i64,
     #[serde(with = "crate::time::rfc3339")]

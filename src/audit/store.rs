@@ -28,7 +28,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 
 /// An event waiting for its place in the trail.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = audit_pending)]
+#[diesel(table_name = audit_pending, treat_none_as_default_value = false)]
 struct Pending {
     #[diesel(skip_insertion)]
     id: i64,

@@ -26,7 +26,7 @@ use crate::users::{Role, UserRow};
 
 /// A sign-in: lives 14 days from its last refresh, ended by logout or by an admin.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = sessions)]
+#[diesel(table_name = sessions, treat_none_as_default_value = false)]
 pub struct SessionRow {
     pub id: Id,
     pub user_id: Id,
@@ -37,7 +37,7 @@ pub struct SessionRow {
 
 /// A refresh token, stored as its hash; `used_at` marks one already exchanged.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = refresh_tokens)]
+#[diesel(table_name = refresh_tokens, treat_none_as_default_value = false)]
 pub struct RefreshRow {
     pub token_hash: String,
     pub session_id: Id,
@@ -47,7 +47,7 @@ pub struct RefreshRow {
 
 /// Failed attempts counted for one key (a keyed hash of an email or a receipt, never the value).
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = login_throttle)]
+#[diesel(table_name = login_throttle, treat_none_as_default_value = false)]
 pub struct ThrottleRow {
     pub key_hash: String,
     pub failures: i32,

@@ -162,7 +162,7 @@ pub fn clear_throttle(conn: &mut DbConn, key_hash: &str) -> QueryResult<bool> {
 
 /// A user's TOTP secret (sealed) and whether it is confirmed.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = user_totp)]
+#[diesel(table_name = user_totp, treat_none_as_default_value = false)]
 pub struct TotpRow {
     pub user_id: Id,
     pub secret_sealed: String,

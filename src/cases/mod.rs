@@ -27,7 +27,7 @@ crate::text_enum! {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = cases)]
+#[diesel(table_name = cases, treat_none_as_default_value = false)]
 pub struct CaseRow {
     pub id: Id,
     pub reference: String,
@@ -43,7 +43,7 @@ pub struct CaseRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = case_stations)]
+#[diesel(table_name = case_stations, treat_none_as_default_value = false)]
 pub struct LinkRow {
     pub case_id: Id,
     pub station_id: Id,

@@ -93,7 +93,7 @@ impl Priority {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = reports)]
+#[diesel(table_name = reports, treat_none_as_default_value = false)]
 pub struct ReportRow {
     pub id: Id,
     pub reference: String,
@@ -146,7 +146,7 @@ pub struct ReportRow {
 
 /// A report's wrapped data key.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = report_keys)]
+#[diesel(table_name = report_keys, treat_none_as_default_value = false)]
 pub struct KeyRow {
     pub report_id: Id,
     pub key_id: String,
@@ -176,7 +176,7 @@ impl KeyRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = report_messages)]
+#[diesel(table_name = report_messages, treat_none_as_default_value = false)]
 pub struct MessageRow {
     pub id: Id,
     pub report_id: Id,
@@ -188,7 +188,7 @@ pub struct MessageRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = report_notes)]
+#[diesel(table_name = report_notes, treat_none_as_default_value = false)]
 pub struct NoteRow {
     pub id: Id,
     pub report_id: Id,

@@ -26,7 +26,7 @@ crate::text_enum! {
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = stations)]
+#[diesel(table_name = stations, treat_none_as_default_value = false)]
 pub struct StationRow {
     pub id: Id,
     pub name: String,

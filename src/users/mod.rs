@@ -17,7 +17,7 @@ crate::text_enum! {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = users)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
 pub struct UserRow {
     pub id: Id,
     /// How the account signs in: a staff member's email, or for a reporter the keyed hash of

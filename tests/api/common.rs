@@ -494,7 +494,7 @@ impl TestApp {
 
     /// Audit entries with this action, oldest first, read straight from the database.
     pub fn audit(&self, action: &str) -> Vec<Entry> {
-        let conn = &mut *self.conn();
+        let conn: &mut tipline::db::DbConn = &mut self.conn();
         tipline::audit::sequence_all(conn).expect("sequence the audit trail");
         db_run!(conn: {
             audit_log::table

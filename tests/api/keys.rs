@@ -209,7 +209,7 @@ async fn one_rotation_at_a_time(app: TestApp) {
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("another rotation or retirement is running"), "{out}");
     drop(held);
-    if let tipline::db::DbConn::Pg(pg) = &mut *app.conn() {
+    if let tipline::db::DbConn::Pg(pg) = &mut **app.conn() {
         // Another host's rotation holds the database's lock.
         use diesel::RunQueryDsl;
         diesel::sql_query(format!("SELECT pg_advisory_lock({KEY_ROTATION}, {KEY_ROTATION_SQL})"))

@@ -115,3 +115,41 @@ fn answers_503_while_the_database_is_away_and_recovers() {
     let (exit, _) = server.stop();
     assert!(exit.success());
 }
+
+/// A pooled connection that the database dropped while it sat idle (a restart, a failover, an
+/// idle timeout) is found dead when it is next taken from the pool, and replaced: the request
+/// does not see it. Only a connection that answered in the last 500 ms is handed out untested
+/// (`db::TRUSTED_AFTER_CHECK`), so the test waits longer than that before asking.
+#[test]
+fn connections_dropped_while_idle_are_replaced_unseen() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    if pg_base_url().is_none() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let cluster = Cluster::create(root.path());
+    cluster.start();
+    let data = root.path().join("tipline");
+    std::fs::create_dir_all(&data).unwrap();
+    let server = Server::start_with(&cluster.url(), &data);
+    assert_eq!(submit(&server.addr).0, 201);
+    assert_eq!(readyz(&server.addr).0, 200);
+
+    let mut admin = PgConnection::establish(&cluster.url()).unwrap();
+    for _ in 0..3 {
+        let killed = diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'",
+        )
+        .execute(&mut admin)
+        .unwrap();
+        assert!(killed > 0, "the server holds pooled connections");
+        std::thread::sleep(Duration::from_millis(700));
+        let (status, response) = submit(&server.addr);
+        assert_eq!(status, 201, "{response}");
+        let (status, response) = readyz(&server.addr);
+        assert_eq!(status, 200, "{response}");
+    }
+    let (exit, _) = server.stop();
+    assert!(exit.success());
+}

@@ -192,3 +192,36 @@ fn migrate_command_applies_and_is_idempotent() {
 }
 
 both_backends!(migrations_go_up_down_and_up_again);
+
+#[derive(QueryableByName)]
+struct Prepared {
+    #[diesel(sql_type = Text)]
+    statement: String,
+}
+
+/// A login's INSERTs are prepared once per connection and then reused: rows with a column that
+/// may be NULL bind NULL rather than writing `DEFAULT` (`treat_none_as_default_value = false`),
+/// so their SQL never varies and diesel keeps them in its statement cache. Written with
+/// `DEFAULT`, they were sent as unnamed statements, parsed and planned by PostgreSQL at every
+/// login, and never listed in `pg_prepared_statements`.
+#[actix_web::test]
+async fn inserts_of_rows_with_nullable_columns_are_prepared_once() {
+    use tipline::audit::{Action, Context};
+    use tipline::users::Role;
+    let Some(app) = TestApp::postgres().await else { return };
+    let (user, _) = app.insert_user(Role::Caseworker);
+    let mut conn = app.db.connect();
+    for _ in 0..3 {
+        tipline::auth::store::create_session(&mut conn, user).unwrap();
+        tipline::audit::store::record(&mut conn, Context::system().entry(Action::AuthLogin)).unwrap();
+    }
+    let DbConn::Pg(pg) = &mut conn else { panic!("postgres") };
+    let prepared: Vec<Prepared> =
+        diesel::sql_query("SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'INSERT INTO %'")
+            .load(pg)
+            .unwrap();
+    for table in ["sessions", "refresh_tokens", "audit_pending"] {
+        let count = prepared.iter().filter(|p| p.statement.starts_with(&format!("INSERT INTO \"{table}\""))).count();
+        assert_eq!(count, 1, "INSERT INTO {table} prepared {count} times");
+    }
+}
