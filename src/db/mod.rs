@@ -72,9 +72,9 @@ macro_rules! db_run {
 /// INSERT of an array has one SQL text per size, prepared once per connection and then kept in
 /// its statement cache, provided its rows bind NULL for `None` rather than write `DEFAULT`: every
 /// `Insertable` row says `treat_none_as_default_value = false`, since with `DEFAULT` the text
-/// would vary with the values and diesel would prepare it anew each time. Every size up to 8 has its own, so that the few rows of a typical batch
-/// (the submissions' writers take what is waiting) go in one statement, one round trip, rather
-/// than two or three (7 rows were 4 + 2 + 1).
+/// would vary with the values and diesel would prepare it anew each time. Every size up to 8 has
+/// its own, so that the few rows of a typical batch (the submissions' writers take what is
+/// waiting) go in one statement, one round trip, rather than two or three (7 rows were 4 + 2 + 1).
 #[macro_export]
 macro_rules! insert_in_fixed_chunks {
     ($rows:expr, |$chunk:ident| $insert:expr) => {{
