@@ -82,20 +82,36 @@ fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     false
 }
 
+/// Tipline serving on a private cluster, checked to accept a submission and to be ready.
+/// Fields drop in order: the server, then the cluster, then their folder.
+struct Serving {
+    server: Server,
+    cluster: Cluster,
+    _root: tempfile::TempDir,
+}
+
+impl Serving {
+    fn start() -> Serving {
+        let root = tempfile::tempdir().unwrap();
+        let cluster = Cluster::create(root.path());
+        cluster.start();
+        let data = root.path().join("tipline");
+        std::fs::create_dir_all(&data).unwrap();
+        let server = Server::start_with(&cluster.url(), &data);
+        assert_eq!(submit(&server.addr).0, 201);
+        assert_eq!(readyz(&server.addr).0, 200);
+        Serving { server, cluster, _root: root }
+    }
+}
+
 #[test]
 fn answers_503_while_the_database_is_away_and_recovers() {
     // Like every PostgreSQL test, this one runs when PostgreSQL is configured (always in CI).
     if pg_base_url().is_none() {
         return;
     }
-    let root = tempfile::tempdir().unwrap();
-    let cluster = Cluster::create(root.path());
-    cluster.start();
-    let data = root.path().join("tipline");
-    std::fs::create_dir_all(&data).unwrap();
-    let server = Server::start_with(&cluster.url(), &data);
-    assert_eq!(submit(&server.addr).0, 201);
-    assert_eq!(readyz(&server.addr).0, 200);
+    let serving = Serving::start();
+    let (server, cluster) = (&serving.server, &serving.cluster);
 
     cluster.stop();
     for _ in 0..3 {
@@ -112,7 +128,7 @@ fn answers_503_while_the_database_is_away_and_recovers() {
     cluster.start();
     assert!(eventually(Duration::from_secs(15), || readyz(&server.addr).0 == 200), "readyz did not recover");
     assert!(eventually(Duration::from_secs(5), || submit(&server.addr).0 == 201), "writes did not recover");
-    let (exit, _) = server.stop();
+    let (exit, _) = serving.server.stop();
     assert!(exit.success());
 }
 
@@ -126,14 +142,8 @@ fn connections_dropped_while_idle_are_replaced_unseen() {
     if pg_base_url().is_none() {
         return;
     }
-    let root = tempfile::tempdir().unwrap();
-    let cluster = Cluster::create(root.path());
-    cluster.start();
-    let data = root.path().join("tipline");
-    std::fs::create_dir_all(&data).unwrap();
-    let server = Server::start_with(&cluster.url(), &data);
-    assert_eq!(submit(&server.addr).0, 201);
-    assert_eq!(readyz(&server.addr).0, 200);
+    let serving = Serving::start();
+    let (server, cluster) = (&serving.server, &serving.cluster);
 
     let mut admin = PgConnection::establish(&cluster.url()).unwrap();
     for _ in 0..3 {
@@ -150,6 +160,6 @@ fn connections_dropped_while_idle_are_replaced_unseen() {
         let (status, response) = readyz(&server.addr);
         assert_eq!(status, 200, "{response}");
     }
-    let (exit, _) = server.stop();
+    let (exit, _) = serving.server.stop();
     assert!(exit.success());
 }
