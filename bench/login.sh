@@ -20,6 +20,10 @@
 #   BENCH_HONOUR_RETRY_AFTER  1 (default): after a 503 (hashing queue full) the flood's next
 #                         login waits 1 s, as Retry-After asks; 0: it is sent at once
 #   BENCH_PORT            port on 127.0.0.1 for the server (default 18080)
+#   BENCH_SCHED_TRACE     seconds (default 0: none): in each run, record the scheduler (perf
+#                         sched, needs root and perf) for this long while the /readyz probe runs
+#                         inside the flood, and print which threads its slow requests waited for
+#                         (bench/probe_trace.py; the summary lists them)
 #   BENCH_SKIP_BUILD=1    use the binaries already built instead of running cargo build
 #   BENCH_KEEP=1          keep the temporary folder (wrk outputs, server log); it is always
 #                         kept when the script fails
@@ -31,6 +35,7 @@ RUNS=${BENCH_RUNS:-3}
 TOTP=${BENCH_TOTP:-1}
 if [[ $TOTP == 1 ]]; then ACCOUNTS=${BENCH_ACCOUNTS:-4096}; else ACCOUNTS=${BENCH_ACCOUNTS:-128}; fi
 PROBE_DELAY_MS=${BENCH_PROBE_DELAY_MS:-5}
+SCHED_TRACE=${BENCH_SCHED_TRACE:-0}
 PORT=${BENCH_PORT:-18080}
 
 RAW_SECS=10            # argon2_rate duration
@@ -48,11 +53,14 @@ need_count BENCH_RUNS "$RUNS"
 need_count BENCH_ACCOUNTS "$ACCOUNTS"
 need_count BENCH_PORT "$PORT"
 [[ $PROBE_DELAY_MS =~ ^[0-9]+$ ]] || die "BENCH_PROBE_DELAY_MS must be a whole number of ms"
+[[ $SCHED_TRACE =~ ^[0-9]+$ ]] || die "BENCH_SCHED_TRACE must be a whole number of seconds"
+((SCHED_TRACE < PROBE_SECS - 2)) || die "BENCH_SCHED_TRACE must be under $((PROBE_SECS - 2)) s (the probe's length)"
 ((ACCOUNTS >= FLOOD_THREADS)) || die "BENCH_ACCOUNTS must be at least $FLOOD_THREADS"
 [[ $TOTP == 0 || $TOTP == 1 ]] || die "BENCH_TOTP must be 0 or 1"
 ((TOTP == 1 || ACCOUNTS <= 1000)) || die "BENCH_ACCOUNTS must be at most 1000 without TOTP"
 
 need_tools wrk curl awk sort
+((SCHED_TRACE == 0)) || need_tools perf python3 pgrep
 [[ -r /proc/self/status ]] || die "needs Linux (/proc/PID/status)"
 
 commit=$(source_commit)
@@ -141,10 +149,35 @@ probe_readyz() {
     run_wrk "$out" -t1 -c1 "-d${seconds}s" --latency "${script[@]}" "$BASE_URL/readyz"
 }
 
+# BENCH_SCHED_TRACE: perf sched records every core from 2 s into the probe (the probe's wrk
+# found by its command line), in the background; read_sched_trace waits for it and keeps
+# bench/probe_trace.py's account in OUT-trace.txt.
+start_sched_trace() {
+    local out=$1
+    (
+        sleep 2
+        pgrep -n -f -- "-c1 .*$BASE_URL/readyz" >"$out-probe.pid" || exit 1
+        perf sched record -a -o "$out-sched.data" -- sleep "$SCHED_TRACE" >"$out-sched.log" 2>&1
+    ) &
+    trace_pid=$!
+}
+
+read_sched_trace() {
+    local out=$1
+    wait "$trace_pid" || { cat "$out-sched.log" >&2 || true; die "perf sched record failed"; }
+    perf sched timehist -i "$out-sched.data" -w >"$out-timehist.txt" 2>>"$out-sched.log" \
+        || die "perf sched timehist failed"
+    python3 bench/probe_trace.py "$out-timehist.txt" "$(cat "$out-probe.pid")" >"$out-trace.txt" \
+        || die "bench/probe_trace.py failed"
+    rm -f "$out-sched.data"
+    traces+=("run $run:" "$(cat "$out-trace.txt")")
+    sed 's/^/    trace: /' "$out-trace.txt" >&2
+}
+
 flood=("-t$FLOOD_THREADS" "-c$FLOOD_CONNECTIONS" "-d${FLOOD_SECS}s" --timeout "$FLOOD_TIMEOUT" --latency
     -s bench/login.lua "$BASE_URL/api/v1/auth/login")
 
-checks=() raw=() raw_before=() raw_after=() logins_alone=() logins=() flood_rps=() idle_p99=() flood_p99=() alone_ratio=() login_ratio=() p99_ratio=()
+traces=() checks=() raw=() raw_before=() raw_after=() logins_alone=() logins=() flood_rps=() idle_p99=() flood_p99=() alone_ratio=() login_ratio=() p99_ratio=()
 rss_before=() rss_peak=() rss_growth=() flood_errors=() probe_errors=()
 
 for ((run = 1; run <= RUNS; run++)); do
@@ -179,7 +212,9 @@ for ((run = 1; run <= RUNS; run++)); do
     wrk "${flood[@]}" >"$out-flood.txt" 2>&1 &
     background_pid=$!
     sleep "$PROBE_START"
+    ((SCHED_TRACE == 0)) || start_sched_trace "$out"
     probe_readyz "$PROBE_SECS" "$out-probe.txt"
+    ((SCHED_TRACE == 0)) || read_sched_trace "$out"
     wait "$background_pid" || { cat "$out-flood.txt" >&2; die "wrk failed on the login flood"; }
     background_pid=""
     peak=$(memory_mib "$server_pid" VmHWM)
@@ -252,3 +287,8 @@ Flood: $FLOOD_CONNECTIONS connections for $FLOOD_SECS s over $ACCOUNTS accounts$
 Checked after each run:
 $(printf -- '- %s\n' "${checks[@]}")
 EOF
+if ((SCHED_TRACE > 0)); then
+    printf '\nScheduler trace of the probe in the flood (%s s a run, bench/probe_trace.py):\n\n```\n' "$SCHED_TRACE"
+    printf '%s\n' "${traces[@]}"
+    printf '```\n'
+fi
