@@ -178,7 +178,7 @@ flood=("-t$FLOOD_THREADS" "-c$FLOOD_CONNECTIONS" "-d${FLOOD_SECS}s" --timeout "$
     -s bench/login.lua "$BASE_URL/api/v1/auth/login")
 
 traces=() checks=() raw=() raw_before=() raw_after=() logins_alone=() logins=() flood_rps=() idle_p99=() flood_p99=() alone_ratio=() login_ratio=() p99_ratio=()
-rss_before=() rss_peak=() rss_growth=() flood_errors=() probe_errors=()
+rss_before=() rss_peak=() rss_growth=() rss_anon=() rss_file=() flood_errors=() probe_errors=()
 
 for ((run = 1; run <= RUNS; run++)); do
     out="$tmp/run$run"
@@ -218,6 +218,10 @@ for ((run = 1; run <= RUNS; run++)); do
     wait "$background_pid" || { cat "$out-flood.txt" >&2; die "wrk failed on the login flood"; }
     background_pid=""
     peak=$(memory_mib "$server_pid" VmHWM)
+    # What the RSS is made of now: the heap and stacks, and file pages mapped in (on SQLite, the
+    # database's memory map, `PRAGMA mmap_size`, which the kernel reclaims like a file cache).
+    anon=$(memory_mib "$server_pid" RssAnon)
+    file=$(memory_mib "$server_pid" RssFile)
     stop_server
     wrk_done "$out-flood.txt"
     # Every login answered 200 started a session, and the audit chain verifies.
@@ -239,11 +243,11 @@ for ((run = 1; run <= RUNS; run++)); do
 
     raw+=("$r") raw_before+=("$r_before") raw_after+=("$r_after") logins_alone+=("$alone") logins+=("$l") flood_rps+=("$rps") idle_p99+=("$idle") flood_p99+=("$busy")
     alone_ratio+=("$(ratio "$alone" "$r")") login_ratio+=("$(ratio "$l" "$r")") p99_ratio+=("$(ratio "$busy" "$idle")")
-    rss_before+=("$before") rss_peak+=("$peak") rss_growth+=("$(awk -v a="$peak" -v b="$before" 'BEGIN { print a - b }')")
+    rss_before+=("$before") rss_peak+=("$peak") rss_anon+=("$anon") rss_file+=("$file") rss_growth+=("$(awk -v a="$peak" -v b="$before" 'BEGIN { print a - b }')")
     flood_errors+=("$errors") probe_errors+=("$probe_bad")
 
     log "    raw argon2 ${r}/s (${r_before} before the flood, ${r_after} after); logins ${alone}/s alone, ${l}/s with the probe (wrk ${rps} req/s, ${errors} non-2xx in both floods, login p99 ${login_p99:-?} ms)"
-    log "    /readyz p99 idle ${idle} ms, in the flood ${busy} ms (${probe_bad} non-2xx); RSS ${before} MiB before, peak ${peak} MiB"
+    log "    /readyz p99 idle ${idle} ms, in the flood ${busy} ms (${probe_bad} non-2xx); RSS ${before} MiB before, peak ${peak} MiB (now ${anon} MiB anonymous, ${file} MiB file pages)"
     grep -E '^status |Socket errors' "$out-flood.txt" | sed 's/^/    flood: /' >&2 || true
     ((errors == 0)) || log "    warning: the flood had non-2xx answers; logins/s counts only 2xx"
 done
@@ -280,6 +284,8 @@ Flood: $FLOOD_CONNECTIONS connections for $FLOOD_SECS s over $ACCOUNTS accounts$
 | flood p99 ÷ idle p99 | $(fmt %.3f "$m_p99_ratio") | $(each %.3f "${p99_ratio[@]}") | ≤ 2: $(meets "$m_p99_ratio" "<=" 2) |
 | server RSS before the flood (MiB) | $(fmt %.1f "$(median "${rss_before[@]}")") | $(each %.1f "${rss_before[@]}") | |
 | server peak RSS after both floods, VmHWM (MiB) | $(fmt %.1f "$(median "${rss_peak[@]}")") | $(each %.1f "${rss_peak[@]}") | bounded |
+| of the RSS after both floods: anonymous (heap, stacks) (MiB) | $(fmt %.1f "$(median "${rss_anon[@]}")") | $(each %.1f "${rss_anon[@]}") | |
+| of the RSS after both floods: file pages mapped in (MiB) | $(fmt %.1f "$(median "${rss_file[@]}")") | $(each %.1f "${rss_file[@]}") | |
 | peak RSS − RSS before the flood (MiB) | $(fmt %.1f "$(median "${rss_growth[@]}")") | $(each %.1f "${rss_growth[@]}") | hashing needs at most $threads × 19 MiB = $hashing_mib MiB |
 | non-2xx answers in the floods (sum) | $total_errors | $(each %d "${flood_errors[@]}") | 0 |
 | non-2xx \`/readyz\` answers, idle and in the flood (sum) | $total_probe_errors | $(each %d "${probe_errors[@]}") | 0 |
