@@ -164,7 +164,10 @@ start_sched_trace() {
 
 read_sched_trace() {
     local out=$1
-    wait "$trace_pid" || { cat "$out-sched.log" >&2 || true; die "perf sched record failed"; }
+    wait "$trace_pid" || {
+        cat "$out-sched.log" >&2 2>/dev/null || true
+        die "the scheduler trace failed (the probe's wrk not found, or perf sched record failed)"
+    }
     perf sched timehist -i "$out-sched.data" -w >"$out-timehist.txt" 2>>"$out-sched.log" \
         || die "perf sched timehist failed"
     python3 bench/probe_trace.py "$out-timehist.txt" "$(cat "$out-probe.pid")" >"$out-trace.txt" \
