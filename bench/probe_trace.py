@@ -10,9 +10,10 @@ when that thread wakes one of the server's HTTP workers (`actix-rt...`: the requ
 loopback wakes the worker that owns the connection) and ends when the thread runs again with
 the answer. For each request slower than SLOW_MS (default 1), the script finds the longest
 scheduling delay (from wake-up to running) of a server thread woken during it, and the thread
-that held that core until it ran (the last of those it waited behind); it counts the slow requests by the kind of that thread (hashing, the
-service's other threads, PostgreSQL, the kernel, other programs) and lists the five slowest.
-Used by bench/login.sh (BENCH_SCHED_TRACE); docs/BENCHMARKS.md explains what it found.
+that held that core until it ran (the last of those it waited behind). It counts the slow
+requests by the kind of that thread (hashing, the service's other threads, PostgreSQL, the
+kernel, other programs) and lists the five slowest. Used by bench/login.sh
+(BENCH_SCHED_TRACE); docs/BENCHMARKS.md explains what it found.
 """
 
 import re
