@@ -86,7 +86,8 @@ def longest_delay(ev, start, end):
             continue
         wait, delay, run = what
         began = t - run
-        if is_server_thread(task) and t0 <= began - delay and began <= t1 and (best is None or delay > best[0]):
+        woken_in_request = t0 <= began - delay and began <= t1
+        if is_server_thread(task) and woken_in_request and (best is None or delay > best[0]):
             held = last_out.get(cpu)
             best = (delay, task, held)
         last_out[cpu] = (task, run)
@@ -143,12 +144,14 @@ def main():
             continue
         delay, task, held = best
         waits_by_kind.setdefault(kind_of(held[0]), []).append(delay)
-        lines.append("%.3f ms: %s waited %.3f ms to run; the core was held by %s, which had run %.3f ms"
-                     % (latency * 1e3, task, delay * 1e3, held[0], held[1] * 1e3))
-    print("requests over %.1f ms: %d; the longest wait of a server thread in each, by what held the core:"
-          % (slow * 1e3, len(slow_ones)))
+        lines.append(
+            "%.3f ms: %s waited %.3f ms to run; the core was held by %s, which had run %.3f ms"
+            % (latency * 1e3, task, delay * 1e3, held[0], held[1] * 1e3))
+    print("requests over %.1f ms: %d; the longest wait of a server thread in each, "
+          "by what held the core:" % (slow * 1e3, len(slow_ones)))
     for kind, waits in sorted(waits_by_kind.items(), key=lambda kv: -len(kv[1])):
-        print("  %-28s %3d requests, waits %.2f to %.2f ms" % (kind, len(waits), min(waits) * 1e3, max(waits) * 1e3))
+        print("  %-28s %3d requests, waits %.2f to %.2f ms"
+              % (kind, len(waits), min(waits) * 1e3, max(waits) * 1e3))
     if unexplained:
         print("  %-28s %3d requests" % ("no wait over 0.1 ms", unexplained))
     print("the slowest:")
