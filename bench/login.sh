@@ -44,6 +44,8 @@ FLOOD_SECS=20          # login flood
 FLOOD_THREADS=2
 FLOOD_CONNECTIONS=64
 FLOOD_TIMEOUT=30s      # a queued login waits well over wrk's default 2 s
+CPU_START=3            # the CPU shares are read from this many seconds into the flood alone ...
+CPU_SECS=14            # ... for this long
 PROBE_START=3          # /readyz probe starts this many seconds into the flood ...
 PROBE_SECS=15          # ... and runs this long, ending before the flood does
 
@@ -181,6 +183,7 @@ flood=("-t$FLOOD_THREADS" "-c$FLOOD_CONNECTIONS" "-d${FLOOD_SECS}s" --timeout "$
     -s bench/login.lua "$BASE_URL/api/v1/auth/login")
 
 traces=() checks=() raw=() raw_before=() raw_after=() logins_alone=() logins=() flood_rps=() idle_p99=() flood_p99=() alone_ratio=() login_ratio=() p99_ratio=()
+cpu_hashing=() cpu_service=() cpu_postgres=() cpu_wrk=() cpu_rest=() hash_efficiency=()
 rss_before=() rss_peak=() rss_growth=() rss_anon=() rss_file=() flood_errors=() probe_errors=()
 
 for ((run = 1; run <= RUNS; run++)); do
@@ -197,12 +200,23 @@ for ((run = 1; run <= RUNS; run++)); do
     probe_readyz "$IDLE_SECS" "$out-idle.txt"
     idle=$(percentile_ms "$out-idle.txt" 99%) || die "no p99 in $out-idle.txt"
 
-    # (c) the login flood alone: logins/s against the raw rate.
+    # (c) the login flood alone: logins/s against the raw rate, and who had the CPU during it
+    # (bench/cpu_share.py, from CPU_START s into the flood for CPU_SECS s).
     before=$(memory_mib "$server_pid" VmRSS)
     next_flood
+    python3 bench/cpu_share.py "$server_pid" "$CPU_START" "$CPU_SECS" >"$out-cpu.txt" &
+    cpu_pid=$!
     run_wrk "$out-alone.txt" "${flood[@]}"
+    wait "$cpu_pid" || die "bench/cpu_share.py failed"
     alone=$(awk '$1 == "logins_per_sec" { print $2 }' "$out-alone.txt")
     [[ -n $alone ]] || { cat "$out-alone.txt" >&2; die "bench/login.lua printed no logins_per_sec"; }
+    for part in hashing service postgres wrk rest; do
+        share=$(awk -F= -v k="$part" '$1 == k { print $2 }' "$out-cpu.txt")
+        [[ -n $share ]] || die "bench/cpu_share.py printed no $part"
+        declare -n shares="cpu_$part"
+        shares+=("$share")
+        unset -n shares
+    done
 
     # (a') the raw rate again, once the flood's last logins are done: the baseline of this run
     # is the mean of the two, so a machine whose speed drifts (a shared host) moves both sides.
@@ -245,6 +259,10 @@ for ((run = 1; run <= RUNS; run++)); do
     login_p99=$(percentile_ms "$out-flood.txt" 99% | awk '{ printf "%.0f", $1 }' || true)
 
     raw+=("$r") raw_before+=("$r_before") raw_after+=("$r_after") logins_alone+=("$alone") logins+=("$l") flood_rps+=("$rps") idle_p99+=("$idle") flood_p99+=("$busy")
+    # Logins per second of the hashing threads' CPU, against raw verifications per second of one
+    # core (argon2_rate runs $threads threads on as many cores).
+    hash_efficiency+=("$(awk -v l="$alone" -v h="${cpu_hashing[-1]}" -v c="$(nproc)" -v r="$r" -v t="$threads" \
+        'BEGIN { if (h > 0) print (l / (h / 100 * c)) / (r / t); else print 0 }')")
     alone_ratio+=("$(ratio "$alone" "$r")") login_ratio+=("$(ratio "$l" "$r")") p99_ratio+=("$(ratio "$busy" "$idle")")
     rss_before+=("$before") rss_peak+=("$peak") rss_anon+=("$anon") rss_file+=("$file") rss_growth+=("$(awk -v a="$peak" -v b="$before" 'BEGIN { print a - b }')")
     flood_errors+=("$errors") probe_errors+=("$probe_bad")
@@ -280,6 +298,12 @@ Flood: $FLOOD_CONNECTIONS connections for $FLOOD_SECS s over $ACCOUNTS accounts$
 | raw argon2id verifications/s, the run's baseline (mean of the two) | $(fmt %.1f "$(median "${raw[@]}")") | $(each %.1f "${raw[@]}") | |
 | service logins/s, flood alone (2xx only) | $(fmt %.1f "$(median "${logins_alone[@]}")") | $(each %.1f "${logins_alone[@]}") | |
 | logins/s ÷ raw verifications/s, flood alone | $(fmt %.3f "$m_alone_ratio") | $(each %.3f "${alone_ratio[@]}") | ≥ 0.90: $(meets "$m_alone_ratio" ">=" 0.90) |
+| CPU in the flood alone, % of all cores: the hashing threads | $(fmt %.1f "$(median "${cpu_hashing[@]}")") | $(each %.1f "${cpu_hashing[@]}") | |
+| … the service's other threads (HTTP, database work, sequencer) | $(fmt %.1f "$(median "${cpu_service[@]}")") | $(each %.1f "${cpu_service[@]}") | |
+| … PostgreSQL's processes | $(fmt %.1f "$(median "${cpu_postgres[@]}")") | $(each %.1f "${cpu_postgres[@]}") | |
+| … \`wrk\` | $(fmt %.1f "$(median "${cpu_wrk[@]}")") | $(each %.1f "${cpu_wrk[@]}") | |
+| … everything else (kernel threads, interrupts, other programs) | $(fmt %.1f "$(median "${cpu_rest[@]}")") | $(each %.1f "${cpu_rest[@]}") | |
+| logins per hashing-thread CPU second ÷ raw verifications per core second | $(fmt %.3f "$(median "${hash_efficiency[@]}")") | $(each %.3f "${hash_efficiency[@]}") | |
 | service logins/s, flood with the \`/readyz\` probe (2xx only) | $(fmt %.1f "$(median "${logins[@]}")") | $(each %.1f "${logins[@]}") | |
 | logins/s ÷ raw verifications/s, flood with the probe | $(fmt %.3f "$m_login_ratio") | $(each %.3f "${login_ratio[@]}") | |
 | \`/readyz\` p99 idle (ms) | $(fmt %.2f "$(median "${idle_p99[@]}")") | $(each %.2f "${idle_p99[@]}") | |

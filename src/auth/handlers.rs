@@ -9,7 +9,7 @@ use super::password::Lane;
 use super::store::{self, Rotation};
 use super::{rules, token, AnyUser, Enrolling};
 use crate::audit::{self, Action, Actor, Context, NewEntry};
-use crate::db::{self, write_tx, Id};
+use crate::db::{self, write_tx, write_tx_locked, Id};
 use crate::error::AppError;
 use crate::http::body::{Form, JsonBody};
 use crate::http::RequestId;
@@ -158,11 +158,11 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
     // device's own when a live device token of this account comes with it, SPEC §12.2), and
     // whether it is locked now. No write lock is taken here, so a login costs one write
     // transaction (below), not two.
-    let (user, key, known_device, locked) = {
+    let (user, totp, key, known_device, locked) = {
         let throttle_secret = state.throttle_key;
         let device_token = device_token.clone();
         db::run(&state.pool, move |conn| {
-            let user = users::store::find_by_login(conn, &logins)?;
+            let (user, totp) = store::find_for_login(conn, &logins)?.unzip();
             let known_device = match (&user, &device_token) {
                 (Some(user), Some(device)) => store::is_device_of(conn, user.id, device)?,
                 _ => false,
@@ -172,7 +172,7 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
                 _ => account_key,
             };
             let locked = rules::locked_for(store::throttle(conn, &key)?.as_ref(), db::now());
-            Ok::<_, AppError>((user, key, known_device, locked))
+            Ok::<_, AppError>((user, totp.flatten(), key, known_device, locked))
         })
         .await?
     };
@@ -207,6 +207,7 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
     // right password or not, so a burst of parallel guesses learns the outcome of at most
     // `MAX_FAILURES` of them, as many as sequential guesses would.
     let factor = SecondFactor {
+        enrolled: totp.filter(|t| t.confirmed_at.is_some()),
         totp: totp_code,
         recovery_code,
         keyring: state.keyring.clone(),
@@ -214,9 +215,9 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
     };
     let require_staff_2fa = state.require_staff_2fa;
     let outcome = db::run(&state.pool, move |conn| {
-        write_tx(conn, |conn| {
+        write_tx_locked(conn, store::lock_key(&key), |conn| {
             let now = db::now();
-            let current = store::throttle_for_update(conn, &key)?;
+            let current = store::throttle(conn, &key)?;
             if let Some(retry_after_secs) = rules::locked_for(current.as_ref(), now) {
                 audit::record(conn, login_entry(&anonymous, Action::AuthThrottled, account_of, json!({})))?;
                 return Ok::<_, AppError>(Outcome::Throttled(retry_after_secs));
@@ -303,8 +304,10 @@ pub struct EnrolmentToken {
     pub expires_in: i64,
 }
 
-/// The second factor a login presents.
+/// The second factor a login presents, and the account's confirmed one.
 struct SecondFactor {
+    /// The account's confirmed TOTP secret, as read before hashing.
+    enrolled: Option<store::TotpRow>,
     totp: Option<Zeroizing<String>>,
     recovery_code: Option<Zeroizing<String>>,
     keyring: crate::crypto::envelope::Keyring,
@@ -337,14 +340,14 @@ impl SecondFactor {
     /// a TOTP code moves the last step forward, a recovery code is spent, each by one
     /// conditional UPDATE.
     fn check(&self, conn: &mut db::DbConn, user: &UserRow) -> Result<Checked, AppError> {
-        let Some(totp) = store::totp_of(conn, user.id)?.filter(|t| t.confirmed_at.is_some()) else {
+        let Some(totp) = &self.enrolled else {
             return Ok(Checked::NotEnrolled);
         };
         if let Some(code) = &self.totp {
-            let secret = open_secret(&self.keyring, &totp)?;
+            let secret = open_secret(&self.keyring, totp)?;
             let step = super::totp::matching_step(&secret, code, chrono::Utc::now().timestamp(), totp.last_step);
             if let Some(step) = step {
-                if store::accept_step(conn, user.id, step, None)? {
+                if store::accept_step(conn, totp, step, None)? {
                     return Ok(Checked::Totp);
                 }
             }
@@ -616,7 +619,7 @@ pub async fn totp_confirm(
             let now_unix = chrono::Utc::now().timestamp();
             let step =
                 super::totp::matching_step(&secret, &code, now_unix, pending.last_step).ok_or_else(wrong_code)?;
-            if !store::accept_step(conn, user.id(), step, Some(db::now()))? {
+            if !store::accept_step(conn, &pending, step, Some(db::now()))? {
                 return Err(wrong_code());
             }
             store::replace_recovery_codes(conn, user.id(), &hashes)?;
@@ -654,7 +657,7 @@ pub async fn totp_remove(
             let step =
                 super::totp::matching_step(&secret, &code, now_unix, current.last_step).ok_or_else(wrong_code)?;
             let accepted = match current.confirmed_at {
-                Some(_) => store::accept_step(conn, user.id(), step, None)?,
+                Some(_) => store::accept_step(conn, &current, step, None)?,
                 None => true,
             };
             if !accepted {

@@ -123,13 +123,10 @@ pub fn rotate(conn: &mut DbConn, presented: &str) -> QueryResult<Rotation> {
 /// key makes concurrent attempts on one key wait for each other, so none counts from a stale
 /// state (a row lock would not do: the first failure has no row to lock yet). On SQLite the
 /// write transaction already holds the database's only write lock.
-pub fn throttle_for_update(conn: &mut DbConn, key_hash: &str) -> QueryResult<Option<State>> {
-    crate::db::lock(conn, lock_key(key_hash))?;
-    throttle(conn, key_hash)
-}
-
-/// The advisory lock key of a throttle key: its first 60 bits (the key is a hex HMAC).
-fn lock_key(key_hash: &str) -> i64 {
+/// The advisory lock key of a throttle key (its first 60 bits; the key is a hex HMAC): a login's
+/// write transaction holds it ([`crate::db::write_tx_locked`]) from reading the key's state to
+/// writing it, so parallel attempts on one key count one after the other.
+pub fn lock_key(key_hash: &str) -> i64 {
     key_hash.get(..15).and_then(|hex| i64::from_str_radix(hex, 16).ok()).unwrap_or(0)
 }
 
@@ -177,6 +174,20 @@ pub fn totp_of(conn: &mut DbConn, user_id: Id) -> QueryResult<Option<TotpRow>> {
     db_run!(conn: { user_totp::table.find(user_id).select(TotpRow::as_select()).first(conn).optional() })
 }
 
+/// The account that signs in by one of `logins`, with its TOTP row: a login reads both in one
+/// statement before it hashes. The row may change while the password is hashed; [`accept_step`]
+/// only takes a step for the very secret that was read.
+pub fn find_for_login(conn: &mut DbConn, logins: &[String]) -> QueryResult<Option<(UserRow, Option<TotpRow>)>> {
+    db_run!(conn: {
+        users::table
+            .left_join(user_totp::table)
+            .filter(users::login.eq_any(logins))
+            .select((UserRow::as_select(), Option::<TotpRow>::as_select()))
+            .first(conn)
+            .optional()
+    })
+}
+
 /// Whether the user has a confirmed second factor.
 pub fn has_second_factor(conn: &mut DbConn, user_id: Id) -> QueryResult<bool> {
     Ok(totp_of(conn, user_id)?.is_some_and(|t| t.confirmed_at.is_some()))
@@ -191,14 +202,16 @@ pub fn put_pending_totp(conn: &mut DbConn, row: &TotpRow) -> QueryResult<()> {
     db_run!(conn: { diesel::insert_into(user_totp::table).values(row).execute(conn) }).map(|_| ())
 }
 
-/// Moves the last accepted step forward to `step`, and confirms a pending secret when `confirm`
-/// is set; one conditional UPDATE, so of two requests with one code exactly one wins.
-pub fn accept_step(conn: &mut DbConn, user_id: Id, step: i64, confirm: Option<NaiveDateTime>) -> QueryResult<bool> {
+/// Moves the last accepted step of `totp`'s secret forward to `step`, and confirms it when
+/// `confirm` is set (a pending secret); one conditional UPDATE, so of two requests with one code
+/// exactly one wins, and none wins once the secret was replaced or removed since `totp` was read.
+pub fn accept_step(conn: &mut DbConn, totp: &TotpRow, step: i64, confirm: Option<NaiveDateTime>) -> QueryResult<bool> {
     let n = match confirm {
         Some(now) => db_run!(conn: {
             diesel::update(
                 user_totp::table
-                    .find(user_id)
+                    .find(totp.user_id)
+                    .filter(user_totp::secret_sealed.eq(&totp.secret_sealed))
                     .filter(user_totp::confirmed_at.is_null())
                     .filter(user_totp::last_step.lt(step)),
             )
@@ -208,7 +221,8 @@ pub fn accept_step(conn: &mut DbConn, user_id: Id, step: i64, confirm: Option<Na
         None => db_run!(conn: {
             diesel::update(
                 user_totp::table
-                    .find(user_id)
+                    .find(totp.user_id)
+                    .filter(user_totp::secret_sealed.eq(&totp.secret_sealed))
                     .filter(user_totp::confirmed_at.is_not_null())
                     .filter(user_totp::last_step.lt(step)),
             )

@@ -297,6 +297,18 @@ where
     transaction(conn, "BEGIN", f)
 }
 
+/// [`write_tx`] holding the advisory lock `key` ([`lock`]) from its start. On PostgreSQL the
+/// lock is taken in the same round trip as `BEGIN`: one round trip less for a login, whose
+/// write transaction locks its throttle key first.
+pub fn write_tx_locked<T, E, F>(conn: &mut DbConn, key: i64, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    // An integer formatted into the text: nothing of a client's reaches this SQL.
+    transaction(conn, &format!("BEGIN; SELECT pg_advisory_xact_lock({key})"), f)
+}
+
 /// [`write_tx`], beginning on PostgreSQL with `pg_begin`: `BEGIN` and perhaps settings of the
 /// transaction, sent together in one round trip.
 fn transaction<T, E, F>(conn: &mut DbConn, pg_begin: &str, f: F) -> Result<T, E>
@@ -312,7 +324,13 @@ where
             Some(turn)
         }
         DbConn::Pg(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, pg_begin)?;
+            if let Err(err) = AnsiTransactionManager::begin_transaction_sql(c, pg_begin) {
+                // A text of several statements can fail after its BEGIN (a lock not granted),
+                // leaving a transaction open that diesel does not know of; the connection must
+                // not go back to the pool inside it.
+                let _ = c.batch_execute("ROLLBACK");
+                return Err(err.into());
+            }
             None
         }
     };
@@ -366,7 +384,7 @@ fn lock_query(key: i64) -> impl RunQueryDsl<PgConnection> + ExecuteDsl<PgConnect
 }
 
 /// Advisory lock keys. Login throttling also locks per key, with values taken from the key
-/// itself (`auth::store::throttle_for_update`); a collision with these would only serialise more.
+/// itself (`auth::store::lock_key`); a collision with these would only serialise more.
 pub mod locks {
     /// Sequencing audit events into the log and the tree (one sequencer at a time).
     pub const AUDIT_SEQUENCER: i64 = 0x5449_504c_0001;

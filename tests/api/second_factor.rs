@@ -270,7 +270,41 @@ both_backends!(
     strangers_guesses_do_not_lock_out_the_owners_device,
     without_the_requirement_staff_sign_in_with_a_password,
     an_enrolment_token_opens_no_other_route,
+    a_step_is_taken_only_for_the_secret_that_was_read,
 );
+
+/// A login reads the account's TOTP row before it hashes the password and takes the code's
+/// step after, in its write transaction. A secret reset and enrolled anew in between (an admin
+/// reset, the owner enrolling a new phone) must not take a code of the old secret.
+async fn a_step_is_taken_only_for_the_secret_that_was_read(app: TestApp) {
+    use tipline::auth::store::{self, TotpRow};
+    let (user, _) = app.insert_user_without_second_factor(Role::Caseworker);
+    let mut conn = app.db.connect();
+    let pending = |secret: &str| TotpRow {
+        user_id: user,
+        secret_sealed: secret.into(),
+        confirmed_at: None,
+        last_step: 0,
+        created_at: tipline::db::now(),
+        master_key_id: String::new(),
+    };
+    let read = |conn: &mut tipline::db::DbConn| store::totp_of(conn, user).unwrap().unwrap();
+    store::put_pending_totp(&mut conn, &pending("first secret")).unwrap();
+    let first = read(&mut conn);
+    assert!(store::accept_step(&mut conn, &first, 10, Some(tipline::db::now())).unwrap());
+    let before_hashing = read(&mut conn);
+
+    store::remove_second_factor(&mut conn, user).unwrap();
+    store::put_pending_totp(&mut conn, &pending("second secret")).unwrap();
+    let second = read(&mut conn);
+    assert!(store::accept_step(&mut conn, &second, 11, Some(tipline::db::now())).unwrap());
+
+    assert!(!store::accept_step(&mut conn, &before_hashing, 12, None).unwrap(), "the old secret's code");
+    let now = read(&mut conn);
+    assert_eq!((now.secret_sealed.as_str(), now.last_step), ("second secret", 11), "nothing was written");
+    assert!(store::accept_step(&mut conn, &now, 12, None).unwrap());
+    assert!(!store::accept_step(&mut conn, &now, 12, None).unwrap(), "a step is taken once");
+}
 
 /// SPEC §12.1: an enrolment token opens `/me` and the three `/me/totp` routes, and every other
 /// route that reads a token answers 403 with the enrolment problem type.

@@ -225,3 +225,27 @@ async fn inserts_of_rows_with_nullable_columns_are_prepared_once() {
         assert_eq!(count, 1, "INSERT INTO {table} prepared {count} times");
     }
 }
+
+/// `db::write_tx_locked` sends `BEGIN` and the advisory lock in one round trip. When the lock is
+/// not granted (here: a lock timeout while another connection holds it), the transaction that
+/// `BEGIN` opened is rolled back, so the connection goes back to the pool usable rather than
+/// inside an aborted transaction that every later request on it would fail in.
+#[actix_web::test]
+async fn a_lock_not_granted_at_begin_leaves_no_transaction_open() {
+    let Some(app) = TestApp::postgres().await else { return };
+    let (mut holder, mut waiter) = (app.db.connect(), app.db.connect());
+    let key = 0x5449_504c_7e57;
+    tipline::db::write_tx_locked(&mut holder, key, |_| {
+        let DbConn::Pg(pg) = &mut waiter else { panic!("postgres") };
+        diesel::sql_query("SET lock_timeout = '50ms'").execute(pg).unwrap();
+        let refused = tipline::db::write_tx_locked(&mut waiter, key, |_| Ok::<_, diesel::result::Error>(()));
+        assert!(refused.is_err(), "the lock is held by the other connection");
+        Ok::<_, diesel::result::Error>(())
+    })
+    .unwrap();
+    let DbConn::Pg(pg) = &mut waiter else { panic!("postgres") };
+    let row: Prepared = diesel::sql_query("SELECT 'usable'::text AS statement").get_result(pg).unwrap();
+    assert_eq!(row.statement, "usable");
+    let done = tipline::db::write_tx_locked(&mut waiter, key, |_| Ok::<_, diesel::result::Error>("locked"));
+    assert_eq!(done.unwrap(), "locked", "the lock is free again and the connection takes it");
+}
