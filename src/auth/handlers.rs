@@ -154,10 +154,10 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
     let account_key = super::throttle_key(&state, &name);
     let anonymous = Context::new(Actor::anonymous(), &rid);
 
-    // Read only: the account, which throttle counts this attempt (the account's, or the
-    // device's own when a live device token of this account comes with it, SPEC §12.2), and
-    // whether it is locked now. No write lock is taken here, so a login costs one write
-    // transaction (below), not two.
+    // Read only: the account with its TOTP row, which throttle counts this attempt (the
+    // account's, or the device's own when a live device token of this account comes with it,
+    // SPEC §12.2), and whether it is locked now. No write lock is taken here, so a login costs
+    // one write transaction (below), not two.
     let (user, totp, key, known_device, locked) = {
         let throttle_secret = state.throttle_key;
         let device_token = device_token.clone();

@@ -119,13 +119,11 @@ pub fn rotate(conn: &mut DbConn, presented: &str) -> QueryResult<Rotation> {
     Ok(Rotation::Rotated { user, session_id: session.id, refresh_token })
 }
 
-/// The state, read to be changed in this write transaction: on PostgreSQL an advisory lock per
-/// key makes concurrent attempts on one key wait for each other, so none counts from a stale
-/// state (a row lock would not do: the first failure has no row to lock yet). On SQLite the
-/// write transaction already holds the database's only write lock.
-/// The advisory lock key of a throttle key (its first 60 bits; the key is a hex HMAC): a login's
-/// write transaction holds it ([`crate::db::write_tx_locked`]) from reading the key's state to
-/// writing it, so parallel attempts on one key count one after the other.
+/// The advisory lock key of a throttle key: its first 60 bits (the key is a hex HMAC). A login's
+/// write transaction holds it from its start ([`crate::db::write_tx_locked`]), so concurrent
+/// attempts on one key wait for each other and none counts from a stale state (a row lock would
+/// not do: the first failure has no row to lock yet). On SQLite the write transaction already
+/// holds the database's only write lock.
 pub fn lock_key(key_hash: &str) -> i64 {
     key_hash.get(..15).and_then(|hex| i64::from_str_radix(hex, 16).ok()).unwrap_or(0)
 }
