@@ -16,7 +16,7 @@ line (percent of all cores, so they add up to at most 100):
     rest        everything else that ran: the kernel's own threads and interrupts, other programs
     idle        no one
 
-A process that starts and ends inside the window is counted in `rest`.
+A thread or process that ends before the window does is counted in `rest`.
 """
 
 import os
@@ -36,13 +36,15 @@ def read_stat(path):
 
 
 def snapshot(server):
-    ticks = dict.fromkeys(("hashing", "service", "postgres", "wrk"), 0)
+    """CPU ticks by thread or process (keyed by id, with its group), and the machine's idle and
+    busy ticks."""
+    ticks = {}
     for task in os.listdir("/proc/%d/task" % server):
         try:
             name, t = read_stat("/proc/%d/task/%s/stat" % (server, task))
         except OSError:
             continue
-        ticks["hashing" if name.startswith("tipline-hash") else "service"] += t
+        ticks["task", task] = ("hashing" if name.startswith("tipline-hash") else "service", t)
     for pid in filter(str.isdigit, os.listdir("/proc")):
         if int(pid) == server:
             continue
@@ -51,14 +53,14 @@ def snapshot(server):
         except OSError:
             continue
         if name.startswith("postgres"):
-            ticks["postgres"] += t
+            ticks["process", pid] = ("postgres", t)
         elif name == "wrk":
-            ticks["wrk"] += t
+            ticks["process", pid] = ("wrk", t)
     with open("/proc/stat") as f:
         cpu = [int(v) for v in f.readline().split()[1:]]
     # user nice system idle iowait irq softirq steal: busy is all but idle, iowait and steal.
-    ticks["idle"] = cpu[3] + cpu[4]
-    ticks["busy"] = sum(cpu[:8]) - cpu[3] - cpu[4] - cpu[7]
+    ticks["idle"] = ("idle", cpu[3] + cpu[4])
+    ticks["busy"] = ("busy", sum(cpu[:8]) - cpu[3] - cpu[4] - cpu[7])
     return ticks
 
 
@@ -70,7 +72,10 @@ def main():
     after, elapsed = snapshot(server), time.monotonic() - start
     # /proc/stat counts ticks of all cores; the processes' ticks are per thread.
     capacity = elapsed * TICKS * os.cpu_count()
-    share = {k: 100.0 * (after[k] - before[k]) / capacity for k in after}
+    # Each thread or process counts what it used in the window: all its time if it began inside.
+    share = dict.fromkeys(("hashing", "service", "postgres", "wrk", "idle", "busy"), 0.0)
+    for key, (group, t) in after.items():
+        share[group] += 100.0 * (t - before.get(key, (group, 0))[1]) / capacity
     counted = sum(share[k] for k in ("hashing", "service", "postgres", "wrk"))
     share["rest"] = max(0.0, share["busy"] - counted)
     for key in ("hashing", "service", "postgres", "wrk", "rest", "idle"):
