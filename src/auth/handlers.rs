@@ -162,17 +162,30 @@ pub async fn login(state: web::Data<AppState>, rid: RequestId, body: JsonBody) -
         let throttle_secret = state.throttle_key;
         let device_token = device_token.clone();
         db::run(&state.pool, move |conn| {
-            let (user, totp) = store::find_for_login(conn, &logins)?.unzip();
+            // The account's throttle row comes with the account, in the same statement; a
+            // name that no account has reads it on its own.
+            let (user, totp, account_throttle) = match store::find_for_login(conn, &logins, &account_key)? {
+                Some(found) => (Some(found.user), found.totp, Some(found.throttle)),
+                None => (None, None, None),
+            };
             let known_device = match (&user, &device_token) {
                 (Some(user), Some(device)) => store::is_device_of(conn, user.id, device)?,
                 _ => false,
             };
-            let key = match (&device_token, known_device) {
-                (Some(device), true) => super::device_throttle_key(&throttle_secret, device),
-                _ => account_key,
+            let (key, throttle) = match (&device_token, known_device, account_throttle) {
+                (Some(device), true, _) => {
+                    let key = super::device_throttle_key(&throttle_secret, device);
+                    let throttle = store::throttle(conn, &key)?;
+                    (key, throttle)
+                }
+                (_, _, Some(throttle)) => (account_key, throttle),
+                (_, _, None) => {
+                    let throttle = store::throttle(conn, &account_key)?;
+                    (account_key, throttle)
+                }
             };
-            let locked = rules::locked_for(store::throttle(conn, &key)?.as_ref(), db::now());
-            Ok::<_, AppError>((user, totp.flatten(), key, known_device, locked))
+            let locked = rules::locked_for(throttle.as_ref(), db::now());
+            Ok::<_, AppError>((user, totp, key, known_device, locked))
         })
         .await?
     };

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::token::{self, REFRESH_TTL_DAYS};
 use super::{RefreshRow, SessionRow, ThrottleRow as State};
 use crate::db::schema::{device_tokens, login_throttle, recovery_codes, refresh_tokens, sessions, user_totp, users};
-use crate::db::{DbConn, Id};
+use crate::db::{prepared, DbConn, Id};
 use crate::db_run;
 use crate::users::UserRow;
 
@@ -172,18 +172,30 @@ pub fn totp_of(conn: &mut DbConn, user_id: Id) -> QueryResult<Option<TotpRow>> {
     db_run!(conn: { user_totp::table.find(user_id).select(TotpRow::as_select()).first(conn).optional() })
 }
 
-/// The account that signs in by one of `logins`, with its TOTP row: a login reads both in one
-/// statement before it hashes. The row may change while the password is hashed; [`accept_step`]
-/// only takes a step for the very secret that was read.
-pub fn find_for_login(conn: &mut DbConn, logins: &[String]) -> QueryResult<Option<(UserRow, Option<TotpRow>)>> {
-    db_run!(conn: {
+/// What a login reads before it hashes ([`find_for_login`]).
+pub struct ForLogin {
+    pub user: UserRow,
+    /// The account's TOTP row, confirmed or not. It may change while the password is hashed;
+    /// [`accept_step`] only takes a step for the very secret that was read.
+    pub totp: Option<TotpRow>,
+    /// The throttle row of the key the login asked for, if it has one.
+    pub throttle: Option<State>,
+}
+
+/// The account that signs in by one of `logins`, with its TOTP row and the throttle row of
+/// `throttle_key`: a login reads all three in one statement before it hashes. `None` when no
+/// account signs in by those names (the caller then reads the throttle row on its own).
+pub fn find_for_login(conn: &mut DbConn, logins: &[String], throttle_key: &str) -> QueryResult<Option<ForLogin>> {
+    let found = db_run!(conn: {
         users::table
             .left_join(user_totp::table)
+            .left_join(login_throttle::table.on(login_throttle::key_hash.eq(throttle_key)))
             .filter(users::login.eq_any(logins))
-            .select((UserRow::as_select(), Option::<TotpRow>::as_select()))
-            .first(conn)
+            .select((UserRow::as_select(), Option::<TotpRow>::as_select(), Option::<State>::as_select()))
+            .first::<(UserRow, Option<TotpRow>, Option<State>)>(conn)
             .optional()
-    })
+    })?;
+    Ok(found.map(|(user, totp, throttle)| ForLogin { user, totp, throttle }))
 }
 
 /// Whether the user has a confirmed second factor.
@@ -204,28 +216,23 @@ pub fn put_pending_totp(conn: &mut DbConn, row: &TotpRow) -> QueryResult<()> {
 /// `confirm` is set (a pending secret); one conditional UPDATE, so of two requests with one code
 /// exactly one wins, and none wins once the secret was replaced or removed since `totp` was read.
 pub fn accept_step(conn: &mut DbConn, totp: &TotpRow, step: i64, confirm: Option<NaiveDateTime>) -> QueryResult<bool> {
+    // `db::prepared::update`: prepared once per connection, since every login sends it.
+    let row = user_totp::user_id
+        .eq(totp.user_id)
+        .and(user_totp::secret_sealed.eq(&totp.secret_sealed))
+        .and(user_totp::last_step.lt(step));
     let n = match confirm {
         Some(now) => db_run!(conn: {
-            diesel::update(
-                user_totp::table
-                    .find(totp.user_id)
-                    .filter(user_totp::secret_sealed.eq(&totp.secret_sealed))
-                    .filter(user_totp::confirmed_at.is_null())
-                    .filter(user_totp::last_step.lt(step)),
+            prepared::update(
+                user_totp::table,
+                (user_totp::last_step.eq(step), user_totp::confirmed_at.eq(now)),
+                row.and(user_totp::confirmed_at.is_null()),
             )
-            .set((user_totp::last_step.eq(step), user_totp::confirmed_at.eq(now)))
             .execute(conn)
         })?,
         None => db_run!(conn: {
-            diesel::update(
-                user_totp::table
-                    .find(totp.user_id)
-                    .filter(user_totp::secret_sealed.eq(&totp.secret_sealed))
-                    .filter(user_totp::confirmed_at.is_not_null())
-                    .filter(user_totp::last_step.lt(step)),
-            )
-            .set(user_totp::last_step.eq(step))
-            .execute(conn)
+            prepared::update(user_totp::table, user_totp::last_step.eq(step), row.and(user_totp::confirmed_at.is_not_null()))
+                .execute(conn)
         })?,
     };
     Ok(n == 1)

@@ -1,6 +1,7 @@
 //! Storage: one connection type for SQLite and PostgreSQL, the pool, migrations and transactions.
 
 pub mod keyset;
+pub mod prepared;
 pub mod schema;
 pub mod types;
 pub mod versioned;
@@ -9,10 +10,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
-use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::QueryFragment;
-use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::r2d2::{self, ManageConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -374,13 +372,9 @@ where
 /// PostgreSQL. On SQLite, [`write_tx`] already holds the database's single write lock.
 pub fn lock(conn: &mut DbConn, key: i64) -> QueryResult<()> {
     if let DbConn::Pg(pg) = conn {
-        lock_query(key).execute(pg)?;
+        prepared::AdvisoryXactLock(key).execute(pg)?;
     }
     Ok(())
-}
-
-fn lock_query(key: i64) -> impl RunQueryDsl<PgConnection> + ExecuteDsl<PgConnection> + QueryFragment<Pg> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1)").bind::<diesel::sql_types::BigInt, _>(key)
 }
 
 /// Advisory lock keys. Login throttling also locks per key, with values taken from the key

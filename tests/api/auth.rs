@@ -194,6 +194,34 @@ async fn a_success_resets_the_failure_count(app: TestApp) {
     app.login(&email, PASSWORD).await.assert_status(200);
 }
 
+/// A login reads the account, its TOTP row and the throttle row of the key it is counted under
+/// in one statement before it hashes: the row of that key and no other, and none for a name no
+/// account has (the handler then reads the key's row on its own, as the ghost above shows).
+async fn the_read_before_hashing_brings_the_throttle_row_of_its_key(app: TestApp) {
+    use tipline::auth::store;
+    let (user, email) = app.insert_user(Role::Caseworker);
+    let mut conn = app.db.connect();
+    let logins = [email.clone()];
+    let now = tipline::db::now();
+    let locked = tipline::auth::ThrottleRow {
+        key_hash: "a1".repeat(32),
+        failures: 5,
+        window_started_at: now,
+        locked_until: Some(now + chrono::Duration::minutes(15)),
+    };
+    store::put_throttle(&mut conn, &locked).unwrap();
+
+    let found = store::find_for_login(&mut conn, &logins, &locked.key_hash).unwrap().expect("the account");
+    assert_eq!(found.user.id, user);
+    assert!(found.totp.is_some_and(|t| t.confirmed_at.is_some()), "with its confirmed second factor");
+    assert_eq!(found.throttle, Some(locked.clone()));
+
+    let other = store::find_for_login(&mut conn, &logins, &"b2".repeat(32)).unwrap().expect("the account");
+    assert_eq!((other.user.id, other.throttle), (user, None), "another key's row is not brought");
+    let ghost = ["ghost@example.org".to_string()];
+    assert!(store::find_for_login(&mut conn, &ghost, &locked.key_hash).unwrap().is_none());
+}
+
 /// Failures lock an account, successes do not: logins in flight at once with the right password
 /// all succeed.
 async fn parallel_logins_with_the_right_password_all_succeed(app: TestApp) {
@@ -364,6 +392,7 @@ both_backends!(
     login_succeeds_and_is_audited,
     five_failures_throttle_even_the_right_password,
     a_success_resets_the_failure_count,
+    the_read_before_hashing_brings_the_throttle_row_of_its_key,
     parallel_logins_with_the_right_password_all_succeed,
     a_burst_of_guesses_learns_five_outcomes,
     a_weak_stored_hash_is_upgraded_on_login,

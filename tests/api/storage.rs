@@ -193,7 +193,7 @@ fn migrate_command_applies_and_is_idempotent() {
 
 both_backends!(migrations_go_up_down_and_up_again);
 
-#[derive(QueryableByName)]
+#[derive(QueryableByName, Debug)]
 struct Prepared {
     #[diesel(sql_type = Text)]
     statement: String,
@@ -224,6 +224,52 @@ async fn inserts_of_rows_with_nullable_columns_are_prepared_once() {
         let count = prepared.iter().filter(|p| p.statement.starts_with(&format!("INSERT INTO \"{table}\""))).count();
         assert_eq!(count, 1, "INSERT INTO {table} prepared {count} times");
     }
+}
+
+/// Every login takes its TOTP step with an UPDATE, and the audit sequencer's passes take an
+/// advisory lock: diesel would send both unprepared each time (it caches no UPDATE and no
+/// `sql_query`), and PostgreSQL would parse and plan them anew. Written with `db::prepared`, each
+/// text is prepared once per connection and reused, and the step is still taken only once.
+#[actix_web::test]
+async fn the_totp_step_and_the_advisory_lock_are_prepared_once() {
+    use tipline::auth::store::{accept_step, put_pending_totp, TotpRow};
+    use tipline::users::Role;
+    let Some(app) = TestApp::postgres().await else { return };
+    let (user, _) = app.insert_user_without_second_factor(Role::Caseworker);
+    let mut conn = app.db.connect();
+    let now = tipline::db::now();
+    let pending = TotpRow {
+        user_id: user,
+        secret_sealed: "sealed".into(),
+        confirmed_at: None,
+        last_step: 0,
+        created_at: now,
+        master_key_id: String::new(),
+    };
+    put_pending_totp(&mut conn, &pending).unwrap();
+    assert!(accept_step(&mut conn, &pending, 1, Some(now)).unwrap(), "confirmed at step 1");
+    assert!(!accept_step(&mut conn, &pending, 2, Some(now)).unwrap(), "confirmed once");
+    let confirmed = TotpRow { confirmed_at: Some(now), ..pending };
+    for step in 2..5 {
+        assert!(accept_step(&mut conn, &confirmed, step, None).unwrap(), "step {step}");
+    }
+    assert!(!accept_step(&mut conn, &confirmed, 4, None).unwrap(), "a step is taken once");
+    for _ in 0..3 {
+        tipline::db::write_tx(&mut conn, |c| tipline::db::lock(c, 0x5449_504c_7e58)).unwrap();
+    }
+    let DbConn::Pg(pg) = &mut conn else { panic!("postgres") };
+    let prepared: Vec<Prepared> = diesel::sql_query("SELECT statement FROM pg_prepared_statements").load(pg).unwrap();
+    let count = |start: &str| prepared.iter().filter(|p| p.statement.starts_with(start)).count();
+    assert_eq!(count("UPDATE \"user_totp\" SET \"last_step\" = $1 WHERE"), 1, "the step: {prepared:?}");
+    assert_eq!(
+        count("UPDATE \"user_totp\" SET \"last_step\" = $1, \"confirmed_at\" = $2 WHERE"),
+        1,
+        "the confirmation"
+    );
+    assert_eq!(count("SELECT pg_advisory_xact_lock($1)"), 1, "the lock");
+    let last_step: Vec<Prepared> =
+        diesel::sql_query("SELECT last_step::text AS statement FROM user_totp").load(pg).unwrap();
+    assert_eq!(last_step.iter().map(|r| r.statement.as_str()).collect::<Vec<_>>(), ["4"]);
 }
 
 /// `db::write_tx_locked` sends `BEGIN` and the advisory lock in one round trip. When the lock is
