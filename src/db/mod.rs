@@ -175,20 +175,26 @@ pub fn migrate(conn: &mut DbConn) -> diesel::migration::Result<usize> {
     conn.run_pending_migrations(source).map(|done| done.len())
 }
 
+// diesel's own table of applied migrations, declared here so that the readiness check below
+// is a query diesel prepares once per connection (an `sql_query` it would send unprepared, and
+// PostgreSQL would parse and plan at every `/readyz`).
+diesel::table! {
+    __diesel_schema_migrations (version) {
+        version -> Text,
+        run_on -> Timestamp,
+    }
+}
+
 /// Whether every embedded migration has been applied: the newest version recorded in diesel's
 /// migrations table is this binary's newest (diesel applies them in order). One light query,
 /// because `/readyz` asks often; a database without that table is an error.
 pub fn is_migrated(conn: &mut DbConn) -> diesel::migration::Result<bool> {
-    #[derive(QueryableByName)]
-    struct Newest {
-        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-        version: Option<String>,
-    }
-    const NEWEST: &str = "SELECT MAX(version) AS version FROM __diesel_schema_migrations";
+    use __diesel_schema_migrations::dsl::{__diesel_schema_migrations as applied_migrations, version};
+    let newest_applied = applied_migrations.select(diesel::dsl::max(version));
     let (applied, embedded) = db_run!(conn: pg {
-        (diesel::sql_query(NEWEST).get_result::<Newest>(conn)?.version, newest::<diesel::pg::Pg>(&PG_MIGRATIONS)?)
+        (newest_applied.get_result::<Option<String>>(conn)?, newest::<diesel::pg::Pg>(&PG_MIGRATIONS)?)
     } sqlite {
-        (diesel::sql_query(NEWEST).get_result::<Newest>(conn)?.version, newest::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS)?)
+        (newest_applied.get_result::<Option<String>>(conn)?, newest::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS)?)
     });
     Ok(applied.is_some() && applied == embedded)
 }

@@ -226,12 +226,14 @@ async fn inserts_of_rows_with_nullable_columns_are_prepared_once() {
     }
 }
 
-/// Every login takes its TOTP step with an UPDATE, and the audit sequencer's passes take an
-/// advisory lock: diesel would send both unprepared each time (it caches no UPDATE and no
-/// `sql_query`), and PostgreSQL would parse and plan them anew. Written with `db::prepared`, each
-/// text is prepared once per connection and reused, and the step is still taken only once.
+/// Every login takes its TOTP step with an UPDATE, the audit sequencer's passes take an advisory
+/// lock, and `/readyz` asks for the newest migration applied: diesel would send the first two
+/// unprepared each time (it caches no UPDATE and no `sql_query`, which the third was), and
+/// PostgreSQL would parse and plan them anew. Written with `db::prepared` (and the migrations
+/// table declared), each text is prepared once per connection and reused, and the step is still
+/// taken only once.
 #[actix_web::test]
-async fn the_totp_step_and_the_advisory_lock_are_prepared_once() {
+async fn the_totp_step_the_advisory_lock_and_the_readiness_check_are_prepared_once() {
     use tipline::auth::store::{accept_step, put_pending_totp, TotpRow};
     use tipline::users::Role;
     let Some(app) = TestApp::postgres().await else { return };
@@ -256,6 +258,7 @@ async fn the_totp_step_and_the_advisory_lock_are_prepared_once() {
     assert!(!accept_step(&mut conn, &confirmed, 4, None).unwrap(), "a step is taken once");
     for _ in 0..3 {
         tipline::db::write_tx(&mut conn, |c| tipline::db::lock(c, 0x5449_504c_7e58)).unwrap();
+        assert!(tipline::db::is_migrated(&mut conn).unwrap(), "the readiness check");
     }
     let DbConn::Pg(pg) = &mut conn else { panic!("postgres") };
     let prepared: Vec<Prepared> = diesel::sql_query("SELECT statement FROM pg_prepared_statements").load(pg).unwrap();
@@ -267,6 +270,7 @@ async fn the_totp_step_and_the_advisory_lock_are_prepared_once() {
         "the confirmation"
     );
     assert_eq!(count("SELECT pg_advisory_xact_lock($1)"), 1, "the lock");
+    assert_eq!(count("SELECT max(\"__diesel_schema_migrations\".\"version\")"), 1, "the readiness check");
     let last_step: Vec<Prepared> =
         diesel::sql_query("SELECT last_step::text AS statement FROM user_totp").load(pg).unwrap();
     assert_eq!(last_step.iter().map(|r| r.statement.as_str()).collect::<Vec<_>>(), ["4"]);
