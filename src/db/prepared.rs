@@ -4,9 +4,10 @@
 //! diesel keeps a prepared statement per connection for most queries, but never for an
 //! `UPDATE` (a changeset may skip its `None` fields, so one query type can give several texts)
 //! nor for `sql_query`. PostgreSQL then parses and plans such a statement each time it is sent:
-//! at every login, the TOTP step's `UPDATE`. The fragments here have no static query id, so
-//! diesel's statement cache keys them by their SQL text and bind types, which is sound for any
-//! text: the same text is the same statement.
+//! the TOTP step's `UPDATE` at every login, the advisory lock at every pass of the audit
+//! sequencer. The fragments here have no static query id, so diesel's statement cache keys them
+//! by their SQL text and bind types, which is sound for any text: the same text is the same
+//! statement.
 
 use diesel::backend::Backend;
 use diesel::expression::{AppearsOnTable, Expression};
