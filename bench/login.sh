@@ -9,7 +9,8 @@
 # Environment:
 #   BENCH_RUNS            repetitions; the summary gives medians (default 3)
 #   BENCH_DATABASE_URL    postgres://USER:PASS@HOST/DB: run on PostgreSQL (use a throwaway
-#                         database) instead of a fresh SQLite file
+#                         database) instead of a fresh SQLite file; each run then also measures
+#                         the PostgreSQL baseline (bench/login_floor.sql, needs psql and pgbench)
 #   BENCH_TOTP            1 (default): the flood's accounts are caseworkers with a confirmed
 #                         TOTP second factor, and each login sends a current code; 0: admins
 #                         made on the command line without one (each login then answers an
@@ -62,6 +63,7 @@ need_count BENCH_PORT "$PORT"
 ((TOTP == 1 || ACCOUNTS <= 1000)) || die "BENCH_ACCOUNTS must be at most 1000 without TOTP"
 
 need_tools wrk curl awk sort
+[[ -z ${BENCH_DATABASE_URL:-} ]] || need_tools psql pgbench nice
 ((SCHED_TRACE == 0)) || need_tools perf python3 pgrep
 [[ -r /proc/self/status ]] || die "needs Linux (/proc/PID/status)"
 
@@ -131,6 +133,14 @@ else
         || log "note: $existing accounts already existed; they must have the password this script uses"
 fi
 
+# PostgreSQL: the baseline's tables (bench/login_floor_tables.sql), with one of the accounts.
+if [[ $database == PostgreSQL ]]; then
+    psql -X -q -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f bench/login_floor_tables.sql >&2 \
+        || die "bench/login_floor_tables.sql failed"
+    floor_uid=$(db_number "$DATABASE_URL" "SELECT id FROM login_floor.users")
+    [[ -n $floor_uid ]] || die "bench/login_floor_tables.sql copied no account"
+fi
+
 # --- measurements ------------------------------------------------------------------------
 
 # Raw argon2 verifications per second (examples/argon2_rate, RAW_SECS), the server idle; its
@@ -179,11 +189,34 @@ read_sched_trace() {
     sed 's/^/    trace: /' "$out-trace.txt" >&2
 }
 
+# The PostgreSQL baseline, with the server stopped: argon2_rate on every core at the hashing
+# threads' priority (nice 19) while pgbench writes, at RATE logins a second, the rows a login
+# must leave (bench/login_floor.sql: one transaction each, no read, no lock). What hashing keeps
+# of the CPU there is the most a login flood could keep with the database on this machine,
+# before any HTTP, reads or locks. Writes OUT.txt (argon2_rate), OUT-cpu.txt (the CPU shares,
+# bench/cpu_share.py) and OUT-pgbench.txt.
+floor_run() {
+    local out=$1 rate=$2 pgbench_pid argon2_pid failed
+    PGOPTIONS="-c search_path=login_floor" pgbench -n -M prepared -c2 -j1 -R "$rate" -T $((RAW_SECS + 2)) \
+        -D "uid=$floor_uid" -f bench/login_floor.sql "$DATABASE_URL" >"$out-pgbench.txt" 2>&1 &
+    pgbench_pid=$!
+    sleep 1
+    nice -n 19 "$ARGON2_RATE" "$RAW_SECS" >"$out.txt" 2>"$out.err" &
+    argon2_pid=$!
+    python3 bench/cpu_share.py "$argon2_pid" "$CPU_START" $((RAW_SECS - CPU_START - 1)) >"$out-cpu.txt" \
+        || die "bench/cpu_share.py failed in the PostgreSQL baseline"
+    wait "$argon2_pid" || { cat "$out.err" >&2; die "argon2_rate failed in the PostgreSQL baseline"; }
+    wait "$pgbench_pid" || { cat "$out-pgbench.txt" >&2; die "pgbench failed in the PostgreSQL baseline"; }
+    failed=$(awk -F': *' '$1 == "number of failed transactions" { split($2, a, " "); print a[1] }' "$out-pgbench.txt")
+    [[ $failed == 0 ]] || { cat "$out-pgbench.txt" >&2; die "the PostgreSQL baseline had failed transactions"; }
+}
+
 flood=("-t$FLOOD_THREADS" "-c$FLOOD_CONNECTIONS" "-d${FLOOD_SECS}s" --timeout "$FLOOD_TIMEOUT" --latency
     -s bench/login.lua "$BASE_URL/api/v1/auth/login")
 
 traces=() checks=() raw=() raw_before=() raw_after=() logins_alone=() logins=() flood_rps=() idle_p99=() flood_p99=() alone_ratio=() login_ratio=() p99_ratio=()
 cpu_hashing=() cpu_service=() cpu_postgres=() cpu_wrk=() cpu_rest=() hash_efficiency=()
+floor_raw=() floor_ratio=() floor_tps=() floor_postgres=() floor_pgbench=() floor_pg_ms=() flood_pg_ms=()
 rss_before=() rss_peak=() rss_growth=() rss_anon=() rss_file=() flood_errors=() probe_errors=()
 
 for ((run = 1; run <= RUNS; run++)); do
@@ -250,6 +283,21 @@ for ((run = 1; run <= RUNS; run++)); do
     checks+=("run $run ($database): $((sessions - sessions_before)) sessions stored ≥ $acknowledged logins answered 200; audit verify: $verify")
     log "    check: ${checks[-1]}"
 
+    # (e) PostgreSQL: the baseline of the database's share, at this run's login rate.
+    if [[ $database == PostgreSQL ]]; then
+        floor_run "$out-floor" "$(awk -v a="$alone" 'BEGIN { printf "%.0f", a }')"
+        f_raw=$(awk -F= '$1 == "argon2_verify_per_sec" { print $2 }' "$out-floor.txt")
+        f_tps=$(awk '$1 == "tps" { print $3; exit }' "$out-floor-pgbench.txt")
+        f_pg=$(awk -F= '$1 == "postgres" { print $2 }' "$out-floor-cpu.txt")
+        [[ -n $f_raw && -n $f_tps && -n $f_pg ]] || die "the PostgreSQL baseline printed no rate, tps or share"
+        floor_raw+=("$f_raw") floor_ratio+=("$(ratio "$f_raw" "$r")") floor_tps+=("$f_tps") floor_postgres+=("$f_pg")
+        floor_pgbench+=("$(awk -F= '$1 == "pgbench" { print $2 }' "$out-floor-cpu.txt")")
+        # CPU ms of PostgreSQL's processes per login: the share of all cores over the rate.
+        floor_pg_ms+=("$(awk -v s="$f_pg" -v c="$(nproc)" -v r="$f_tps" 'BEGIN { print s / 100 * c * 1000 / r }')")
+        flood_pg_ms+=("$(awk -v s="${cpu_postgres[-1]}" -v c="$(nproc)" -v r="$alone" 'BEGIN { print s / 100 * c * 1000 / r }')")
+        log "    PostgreSQL baseline: argon2 ${f_raw}/s at nice 19 beside ${f_tps} login writes/s; PostgreSQL ${f_pg} % of all cores (${cpu_postgres[-1]} % in the flood alone)"
+    fi
+
     l=$(awk '$1 == "logins_per_sec" { print $2 }' "$out-flood.txt")
     [[ -n $l ]] || { cat "$out-flood.txt" >&2; die "bench/login.lua printed no logins_per_sec"; }
     rps=$(awk '$1 == "Requests/sec:" { print $2 }' "$out-flood.txt")
@@ -284,6 +332,18 @@ m_p99_ratio=$(median "${p99_ratio[@]}")
 total_errors=$(sum "${flood_errors[@]}")
 total_probe_errors=$(sum "${probe_errors[@]}")
 
+# PostgreSQL: the baseline's rows, appended to the table.
+floor_rows=""
+if ((${#floor_raw[@]} > 0)); then
+    floor_rows+=$'\n'"| PostgreSQL baseline: login transactions/s, pgbench writing a login's rows (bench/login_floor.sql) at the flood alone's rate | $(fmt %.1f "$(median "${floor_tps[@]}")") | $(each %.1f "${floor_tps[@]}") | |"
+    floor_rows+=$'\n'"| … raw argon2id verifications/s beside it, at nice 19 | $(fmt %.1f "$(median "${floor_raw[@]}")") | $(each %.1f "${floor_raw[@]}") | |"
+    floor_rows+=$'\n'"| … ÷ the run's raw rate: the most a login flood could keep for hashing with the database here | $(fmt %.3f "$(median "${floor_ratio[@]}")") | $(each %.3f "${floor_ratio[@]}") | |"
+    floor_rows+=$'\n'"| … PostgreSQL's processes, % of all cores | $(fmt %.1f "$(median "${floor_postgres[@]}")") | $(each %.1f "${floor_postgres[@]}") | |"
+    floor_rows+=$'\n'"| … pgbench, % of all cores | $(fmt %.1f "$(median "${floor_pgbench[@]}")") | $(each %.1f "${floor_pgbench[@]}") | |"
+    floor_rows+=$'\n'"| PostgreSQL's CPU per login (ms): in the baseline | $(fmt %.2f "$(median "${floor_pg_ms[@]}")") | $(each %.2f "${floor_pg_ms[@]}") | |"
+    floor_rows+=$'\n'"| PostgreSQL's CPU per login (ms): in the service's flood alone | $(fmt %.2f "$(median "${flood_pg_ms[@]}")") | $(each %.2f "${flood_pg_ms[@]}") | |"
+fi
+
 cat <<EOF
 
 ### $(date -u +%Y-%m-%d) · commit $commit · $database
@@ -315,7 +375,7 @@ Flood: $FLOOD_CONNECTIONS connections for $FLOOD_SECS s over $ACCOUNTS accounts$
 | of the RSS after both floods: file pages mapped in (MiB) | $(fmt %.1f "$(median "${rss_file[@]}")") | $(each %.1f "${rss_file[@]}") | |
 | peak RSS − RSS before the flood (MiB) | $(fmt %.1f "$(median "${rss_growth[@]}")") | $(each %.1f "${rss_growth[@]}") | hashing needs at most $threads × 19 MiB = $hashing_mib MiB |
 | non-2xx answers in the floods (sum) | $total_errors | $(each %d "${flood_errors[@]}") | 0 |
-| non-2xx \`/readyz\` answers, idle and in the flood (sum) | $total_probe_errors | $(each %d "${probe_errors[@]}") | 0 |
+| non-2xx \`/readyz\` answers, idle and in the flood (sum) | $total_probe_errors | $(each %d "${probe_errors[@]}") | 0 |${floor_rows}
 
 Checked after each run:
 $(printf -- '- %s\n' "${checks[@]}")
