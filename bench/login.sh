@@ -195,20 +195,47 @@ read_sched_trace() {
 # of the CPU there is the most a login flood could keep with the database on this machine,
 # before any HTTP, reads or locks. Writes OUT.txt (argon2_rate), OUT-cpu.txt (the CPU shares,
 # bench/cpu_share.py) and OUT-pgbench.txt.
-floor_run() {
-    local out=$1 rate=$2 pgbench_pid argon2_pid failed
-    PGOPTIONS="-c search_path=login_floor" pgbench -n -M prepared -c2 -j1 -R "$rate" -T $((RAW_SECS + 2)) \
+# pgbench writing a login's rows (bench/login_floor.sql) at RATE a second for SECS seconds, in
+# the background (its pid in pgbench_pid, its output in OUT-pgbench.txt); floor_writes_done
+# waits for it and checks that no transaction failed.
+floor_writes() {
+    local out=$1 rate=$2 secs=$3
+    PGOPTIONS="-c search_path=login_floor" pgbench -n -M prepared -c2 -j1 -R "$rate" -T "$secs" \
         -D "uid=$floor_uid" -f bench/login_floor.sql "$DATABASE_URL" >"$out-pgbench.txt" 2>&1 &
     pgbench_pid=$!
+}
+
+floor_writes_done() {
+    local out=$1 failed
+    wait "$pgbench_pid" || { cat "$out-pgbench.txt" >&2; die "pgbench failed in the PostgreSQL baseline"; }
+    failed=$(awk -F': *' '$1 == "number of failed transactions" { split($2, a, " "); print a[1] }' "$out-pgbench.txt")
+    [[ $failed == 0 ]] || { cat "$out-pgbench.txt" >&2; die "the PostgreSQL baseline had failed transactions"; }
+}
+
+floor_run() {
+    local out=$1 rate=$2 argon2_pid
+    floor_writes "$out" "$rate" $((RAW_SECS + 2))
     sleep 1
     nice -n 19 "$ARGON2_RATE" "$RAW_SECS" >"$out.txt" 2>"$out.err" &
     argon2_pid=$!
     python3 bench/cpu_share.py "$argon2_pid" "$CPU_START" $((RAW_SECS - CPU_START - 1)) >"$out-cpu.txt" \
         || die "bench/cpu_share.py failed in the PostgreSQL baseline"
     wait "$argon2_pid" || { cat "$out.err" >&2; die "argon2_rate failed in the PostgreSQL baseline"; }
-    wait "$pgbench_pid" || { cat "$out-pgbench.txt" >&2; die "pgbench failed in the PostgreSQL baseline"; }
-    failed=$(awk -F': *' '$1 == "number of failed transactions" { split($2, a, " "); print a[1] }' "$out-pgbench.txt")
-    [[ $failed == 0 ]] || { cat "$out-pgbench.txt" >&2; die "the PostgreSQL baseline had failed transactions"; }
+    floor_writes_done "$out"
+}
+
+# The /readyz probe beside the least work a login flood brings, with the server up and idle:
+# argon2_rate on every core at nice 19, as the hashing threads, and on PostgreSQL pgbench writing
+# a login's rows at RATE a second (bench/login_floor.sql). Writes OUT.txt (the probe's wrk).
+probe_beside_floor() {
+    local out=$1 rate=$2 argon2_pid
+    [[ $database != PostgreSQL ]] || floor_writes "$out" "$rate" $((PROBE_SECS + 3))
+    nice -n 19 "$ARGON2_RATE" $((PROBE_SECS + 2)) >"$out-argon2.txt" 2>"$out-argon2.err" &
+    argon2_pid=$!
+    sleep 1
+    probe_readyz "$PROBE_SECS" "$out.txt"
+    wait "$argon2_pid" || { cat "$out-argon2.err" >&2; die "argon2_rate failed beside the probe"; }
+    [[ $database != PostgreSQL ]] || floor_writes_done "$out"
 }
 
 flood=("-t$FLOOD_THREADS" "-c$FLOOD_CONNECTIONS" "-d${FLOOD_SECS}s" --timeout "$FLOOD_TIMEOUT" --latency
@@ -216,7 +243,7 @@ flood=("-t$FLOOD_THREADS" "-c$FLOOD_CONNECTIONS" "-d${FLOOD_SECS}s" --timeout "$
 
 traces=() checks=() raw=() raw_before=() raw_after=() logins_alone=() logins=() flood_rps=() idle_p99=() flood_p99=() alone_ratio=() login_ratio=() p99_ratio=()
 cpu_hashing=() cpu_service=() cpu_postgres=() cpu_wrk=() cpu_rest=() hash_efficiency=()
-floor_raw=() floor_ratio=() floor_tps=() floor_postgres=() floor_pgbench=() floor_pg_ms=() flood_pg_ms=()
+quiet_p99=() quiet_ratio=() floor_raw=() floor_ratio=() floor_tps=() floor_postgres=() floor_pgbench=() floor_pg_ms=() flood_pg_ms=()
 rss_before=() rss_peak=() rss_growth=() rss_anon=() rss_file=() flood_errors=() probe_errors=()
 
 for ((run = 1; run <= RUNS; run++)); do
@@ -272,6 +299,11 @@ for ((run = 1; run <= RUNS; run++)); do
     # database's memory map, `PRAGMA mmap_size`, which the kernel reclaims like a file cache).
     anon=$(memory_mib "$server_pid" RssAnon)
     file=$(memory_mib "$server_pid" RssFile)
+    # (e) the probe beside the least work of a flood, the server idle.
+    probe_beside_floor "$out-quiet" "$(awk -v a="$alone" 'BEGIN { printf "%.0f", a }')"
+    quiet=$(percentile_ms "$out-quiet.txt" 99%) || die "no p99 in $out-quiet.txt"
+    quiet_p99+=("$quiet") quiet_ratio+=("$(ratio "$quiet" "$idle")")
+    log "    /readyz p99 beside the least work of a flood: ${quiet} ms"
     stop_server
     wrk_done "$out-flood.txt"
     # Every login answered 200 started a session, and the audit chain verifies.
@@ -283,7 +315,7 @@ for ((run = 1; run <= RUNS; run++)); do
     checks+=("run $run ($database): $((sessions - sessions_before)) sessions stored ≥ $acknowledged logins answered 200; audit verify: $verify")
     log "    check: ${checks[-1]}"
 
-    # (e) PostgreSQL: the baseline of the database's share, at this run's login rate.
+    # (f) PostgreSQL: the baseline of the database's share, at this run's login rate.
     if [[ $database == PostgreSQL ]]; then
         floor_run "$out-floor" "$(awk -v a="$alone" 'BEGIN { printf "%.0f", a }')"
         f_raw=$(awk -F= '$1 == "argon2_verify_per_sec" { print $2 }' "$out-floor.txt")
@@ -303,7 +335,7 @@ for ((run = 1; run <= RUNS; run++)); do
     rps=$(awk '$1 == "Requests/sec:" { print $2 }' "$out-flood.txt")
     busy=$(percentile_ms "$out-probe.txt" 99%) || die "no p99 in $out-probe.txt"
     errors=$(( $(non_2xx "$out-alone.txt") + $(non_2xx "$out-flood.txt") ))
-    probe_bad=$(( $(non_2xx "$out-idle.txt") + $(non_2xx "$out-probe.txt") ))
+    probe_bad=$(( $(non_2xx "$out-idle.txt") + $(non_2xx "$out-probe.txt") + $(non_2xx "$out-quiet.txt") ))
     login_p99=$(percentile_ms "$out-flood.txt" 99% | awk '{ printf "%.0f", $1 }' || true)
 
     raw+=("$r") raw_before+=("$r_before") raw_after+=("$r_after") logins_alone+=("$alone") logins+=("$l") flood_rps+=("$rps") idle_p99+=("$idle") flood_p99+=("$busy")
@@ -332,6 +364,8 @@ m_p99_ratio=$(median "${p99_ratio[@]}")
 total_errors=$(sum "${flood_errors[@]}")
 total_probe_errors=$(sum "${probe_errors[@]}")
 
+quiet_what=""
+[[ $database != PostgreSQL ]] || quiet_what=", and pgbench writing the logins' rows (bench/login_floor.sql) at the flood's rate"
 # PostgreSQL: the baseline's rows, appended to the table.
 floor_rows=""
 if ((${#floor_raw[@]} > 0)); then
@@ -369,13 +403,15 @@ Flood: $FLOOD_CONNECTIONS connections for $FLOOD_SECS s over $ACCOUNTS accounts$
 | \`/readyz\` p99 idle (ms) | $(fmt %.2f "$(median "${idle_p99[@]}")") | $(each %.2f "${idle_p99[@]}") | |
 | \`/readyz\` p99 during the flood (ms) | $(fmt %.2f "$(median "${flood_p99[@]}")") | $(each %.2f "${flood_p99[@]}") | |
 | flood p99 ÷ idle p99 | $(fmt %.3f "$m_p99_ratio") | $(each %.3f "${p99_ratio[@]}") | ≤ 2: $(meets "$m_p99_ratio" "<=" 2) |
+| \`/readyz\` p99 beside the least work of a flood, the server idle: argon2 on every core at nice 19${quiet_what} (ms) | $(fmt %.2f "$(median "${quiet_p99[@]}")") | $(each %.2f "${quiet_p99[@]}") | |
+| … ÷ idle p99 | $(fmt %.3f "$(median "${quiet_ratio[@]}")") | $(each %.3f "${quiet_ratio[@]}") | |
 | server RSS before the flood (MiB) | $(fmt %.1f "$(median "${rss_before[@]}")") | $(each %.1f "${rss_before[@]}") | |
 | server peak RSS after both floods, VmHWM (MiB) | $(fmt %.1f "$(median "${rss_peak[@]}")") | $(each %.1f "${rss_peak[@]}") | bounded |
 | of the RSS after both floods: anonymous (heap, stacks) (MiB) | $(fmt %.1f "$(median "${rss_anon[@]}")") | $(each %.1f "${rss_anon[@]}") | |
 | of the RSS after both floods: file pages mapped in (MiB) | $(fmt %.1f "$(median "${rss_file[@]}")") | $(each %.1f "${rss_file[@]}") | |
 | peak RSS − RSS before the flood (MiB) | $(fmt %.1f "$(median "${rss_growth[@]}")") | $(each %.1f "${rss_growth[@]}") | hashing needs at most $threads × 19 MiB = $hashing_mib MiB |
 | non-2xx answers in the floods (sum) | $total_errors | $(each %d "${flood_errors[@]}") | 0 |
-| non-2xx \`/readyz\` answers, idle and in the flood (sum) | $total_probe_errors | $(each %d "${probe_errors[@]}") | 0 |${floor_rows}
+| non-2xx \`/readyz\` answers, idle, in the flood and beside its least work (sum) | $total_probe_errors | $(each %d "${probe_errors[@]}") | 0 |${floor_rows}
 
 Checked after each run:
 $(printf -- '- %s\n' "${checks[@]}")
