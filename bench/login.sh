@@ -189,12 +189,6 @@ read_sched_trace() {
     sed 's/^/    trace: /' "$out-trace.txt" >&2
 }
 
-# The PostgreSQL baseline, with the server stopped: argon2_rate on every core at the hashing
-# threads' priority (nice 19) while pgbench writes, at RATE logins a second, the rows a login
-# must leave (bench/login_floor.sql: one transaction each, no read, no lock). What hashing keeps
-# of the CPU there is the most a login flood could keep with the database on this machine,
-# before any HTTP, reads or locks. Writes OUT.txt (argon2_rate), OUT-cpu.txt (the CPU shares,
-# bench/cpu_share.py) and OUT-pgbench.txt.
 # pgbench writing a login's rows (bench/login_floor.sql) at RATE a second for SECS seconds, in
 # the background (its pid in pgbench_pid, its output in OUT-pgbench.txt); floor_writes_done
 # waits for it and checks that no transaction failed.
@@ -212,6 +206,12 @@ floor_writes_done() {
     [[ $failed == 0 ]] || { cat "$out-pgbench.txt" >&2; die "the PostgreSQL baseline had failed transactions"; }
 }
 
+# The PostgreSQL baseline, with the server stopped: argon2_rate on every core at the hashing
+# threads' priority (nice 19) while pgbench writes, at RATE logins a second, the rows a login
+# must leave (bench/login_floor.sql: one transaction each, no read, no lock). What hashing keeps
+# of the CPU there is the most a login flood could keep with the database on this machine,
+# before any HTTP, reads or locks. Writes OUT.txt (argon2_rate), OUT-cpu.txt (the CPU shares,
+# bench/cpu_share.py) and OUT-pgbench.txt.
 floor_run() {
     local out=$1 rate=$2 argon2_pid
     floor_writes "$out" "$rate" $((RAW_SECS + 2))
