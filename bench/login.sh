@@ -299,8 +299,9 @@ for ((run = 1; run <= RUNS; run++)); do
     # database's memory map, `PRAGMA mmap_size`, which the kernel reclaims like a file cache).
     anon=$(memory_mib "$server_pid" RssAnon)
     file=$(memory_mib "$server_pid" RssFile)
-    # (e) the probe beside the least work of a flood, the server idle.
-    probe_beside_floor "$out-quiet" "$(awk -v a="$alone" 'BEGIN { printf "%.0f", a }')"
+    # (e) the probe beside the least work of a flood, the server idle, at the flood's login rate.
+    alone_rate=$(awk -v a="$alone" 'BEGIN { printf "%.0f", a }')
+    probe_beside_floor "$out-quiet" "$alone_rate"
     quiet=$(percentile_ms "$out-quiet.txt" 99%) || die "no p99 in $out-quiet.txt"
     quiet_p99+=("$quiet") quiet_ratio+=("$(ratio "$quiet" "$idle")")
     log "    /readyz p99 beside the least work of a flood: ${quiet} ms"
@@ -317,7 +318,7 @@ for ((run = 1; run <= RUNS; run++)); do
 
     # (f) PostgreSQL: the baseline of the database's share, at this run's login rate.
     if [[ $database == PostgreSQL ]]; then
-        floor_run "$out-floor" "$(awk -v a="$alone" 'BEGIN { printf "%.0f", a }')"
+        floor_run "$out-floor" "$alone_rate"
         f_raw=$(awk -F= '$1 == "argon2_verify_per_sec" { print $2 }' "$out-floor.txt")
         f_tps=$(awk '$1 == "tps" { print $3; exit }' "$out-floor-pgbench.txt")
         f_pg=$(awk -F= '$1 == "postgres" { print $2 }' "$out-floor-cpu.txt")
